@@ -1,0 +1,275 @@
+// Command bot is the incident-management ChatOps bot. See README.md.
+//
+//	bot serve                     run the bot (HTTP server, job runner)
+//	bot shell                     a local console that behaves like Slack
+//	bot incidents [--open] [--json]
+//	bot version
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"os/user"
+	"runtime"
+	"runtime/debug"
+	"syscall"
+	"time"
+	_ "time/tzdata" // BOT_TIMEZONE works in minimal images without zoneinfo
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/incidentbot/incident-bot/internal/app"
+	"github.com/incidentbot/incident-bot/internal/config"
+	"github.com/incidentbot/incident-bot/internal/shell"
+)
+
+// version is set at build time with -ldflags "-X main.version=v1.2.3".
+var version = "dev"
+
+// shutdownLimit bounds a graceful shutdown; after it the process exits.
+const shutdownLimit = 30 * time.Second
+
+const usage = `usage: bot [--config FILE] <command> [flags]
+
+commands:
+  serve                          run the bot: HTTP server on BOT_ADDR, job runner
+  shell [--user NAME]            local console that behaves like Slack for one person
+  incidents [--open] [--json]    list incidents (works while serve runs)
+  doctor                         check the Slack and PagerDuty setup
+  runbooks validate [DIR]        check runbook files (default BOT_RUNBOOKS_DIR)
+  postmortem INC-n [-o FILE]     print or write an incident's postmortem draft
+  digest [--week 2026-W47 | --from DATE --to DATE] [--post]
+                                 print (or post) the incident digest of a period
+  backup FILE                    consistent hot backup of the database
+  restore FILE                   restore a backup (with the bot stopped)
+  check                          verify the database file
+  version                        print the version
+
+Configuration comes from environment variables and an optional YAML file
+(--config or BOT_CONFIG); see README.md.
+`
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+}
+
+// exit codes
+const (
+	exitOK     = 0
+	exitFail   = 1
+	exitConfig = 2
+)
+
+func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	global := flag.NewFlagSet("bot", flag.ContinueOnError)
+	global.SetOutput(stderr)
+	global.Usage = func() { fmt.Fprint(stderr, usage) }
+	configPath := global.String("config", "", "YAML configuration file")
+	if err := global.Parse(args); err != nil {
+		return exitConfig
+	}
+	if global.NArg() == 0 {
+		fmt.Fprint(stderr, usage)
+		return exitConfig
+	}
+	cmd, rest := global.Arg(0), global.Args()[1:]
+	switch cmd {
+	case "version":
+		fmt.Fprintln(stdout, versionString())
+		return exitOK
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return exitOK
+	case "serve":
+		return serve(*configPath, rest, stderr)
+	case "shell":
+		return runShell(*configPath, rest, stdin, stdout, stderr)
+	}
+	if sub, ok := subcommands[cmd]; ok {
+		return sub(*configPath, rest, stdout, stderr)
+	}
+	fmt.Fprintf(stderr, "bot: unknown command %q\n\n%s", cmd, usage)
+	return exitConfig
+}
+
+// subcommands are the commands that take (configPath, args, stdout, stderr),
+// each in its own file.
+var subcommands = map[string]func(configPath string, args []string, stdout, stderr io.Writer) int{
+	"incidents":  incidentsCmd,
+	"doctor":     doctorCmd,
+	"runbooks":   runbooksCmd,
+	"postmortem": postmortemCmd,
+	"digest":     digestCmd,
+	"backup":     backupCmd,
+	"restore":    restoreCmd,
+	"check":      checkCmd,
+}
+
+func versionString() string {
+	rev := ""
+	if info, ok := debug.ReadBuildInfo(); ok {
+		for _, s := range info.Settings {
+			if s.Key == "vcs.revision" {
+				rev = " " + s.Value
+			}
+		}
+	}
+	return fmt.Sprintf("incident-bot %s%s (%s %s/%s)", version, rev, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+}
+
+// subFlags parses a subcommand's flags, accepting --config there too.
+func subFlags(name string, configPath *string, args []string, stderr io.Writer, define func(*flag.FlagSet)) bool {
+	fs := flag.NewFlagSet("bot "+name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(configPath, "config", *configPath, "YAML configuration file")
+	if define != nil {
+		define(fs)
+	}
+	if err := fs.Parse(args); err != nil {
+		return false
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "bot %s: unexpected argument %q\n", name, fs.Arg(0))
+		return false
+	}
+	return true
+}
+
+func loadConfig(path string, stderr io.Writer) (config.Config, bool) {
+	cfg, err := config.Load(path, config.OSSource())
+	if err != nil {
+		fmt.Fprintf(stderr, "bot: %v\n", err)
+		return cfg, false
+	}
+	return cfg, true
+}
+
+func newLogger(cfg config.Config, w io.Writer, minLevel zapcore.Level) *zap.Logger {
+	level, _ := zapcore.ParseLevel(cfg.LogLevel)
+	level = max(level, minLevel)
+	encCfg := zap.NewProductionEncoderConfig()
+	encCfg.EncodeTime = zapcore.ISO8601TimeEncoder
+	var enc zapcore.Encoder
+	if cfg.LogFormat == "console" {
+		encCfg.EncodeLevel = zapcore.CapitalLevelEncoder
+		enc = zapcore.NewConsoleEncoder(encCfg)
+	} else {
+		enc = zapcore.NewJSONEncoder(encCfg)
+	}
+	return zap.New(zapcore.NewCore(enc, zapcore.Lock(zapcore.AddSync(w)), level), zap.ErrorOutput(zapcore.AddSync(w)))
+}
+
+// signalContext is cancelled by the first SIGINT or SIGTERM; a second one,
+// or a shutdown that overruns shutdownLimit, exits at once.
+func signalContext(log *zap.Logger) (context.Context, func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() {
+		select {
+		case s := <-sigs:
+			log.Info("signal received; shutting down", zap.String("signal", s.String()))
+			cancel()
+		case <-done:
+			return
+		}
+		select {
+		case s := <-sigs:
+			log.Warn("second signal; exiting now", zap.String("signal", s.String()))
+			os.Exit(exitFail)
+		case <-time.After(shutdownLimit):
+			log.Error("shutdown took too long; exiting now", zap.Duration("limit", shutdownLimit))
+			os.Exit(exitFail)
+		case <-done:
+		}
+	}()
+	return ctx, func() { signal.Stop(sigs); close(done); cancel() }
+}
+
+func serve(configPath string, args []string, stderr io.Writer) int {
+	if !subFlags("serve", &configPath, args, stderr, nil) {
+		return exitConfig
+	}
+	cfg, ok := loadConfig(configPath, stderr)
+	if !ok {
+		return exitConfig
+	}
+	log := newLogger(cfg, stderr, zapcore.DebugLevel)
+	defer func() { _ = log.Sync() }()
+	ctx, stop := signalContext(log)
+	defer stop()
+
+	a, err := app.Open(cfg, log, app.Options{})
+	if err != nil {
+		log.Error("starting", zap.Error(err))
+		return exitFail
+	}
+	serveErr := a.Serve(ctx, nil)
+	if err := a.Close(); err != nil {
+		log.Error("closing database", zap.Error(err))
+	}
+	if serveErr != nil {
+		log.Error("serve failed", zap.Error(serveErr))
+		return exitFail
+	}
+	return exitOK
+}
+
+func runShell(configPath string, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	who := defaultUser()
+	if !subFlags("shell", &configPath, args, stderr, func(fs *flag.FlagSet) {
+		fs.StringVar(&who, "user", who, "your user name in the shell")
+	}) {
+		return exitConfig
+	}
+	cfg, ok := loadConfig(configPath, stderr)
+	if !ok {
+		return exitConfig
+	}
+	if cfg.AnnounceChannel == "" {
+		cfg.AnnounceChannel = "incidents" // so the shell shows announcements too
+	}
+	// The transcript goes to stdout; only warnings and errors are logged.
+	log := newLogger(config.Config{LogFormat: "console", LogLevel: cfg.LogLevel}, stderr, zapcore.WarnLevel)
+	defer func() { _ = log.Sync() }()
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+
+	a, err := app.Open(cfg, log, app.Options{Chat: shell.NewChat(stdout)})
+	if err != nil {
+		fmt.Fprintf(stderr, "bot shell: %v\n", err)
+		return exitFail
+	}
+	defer a.Close()
+	err = a.Shell(ctx, app.ShellOptions{In: stdin, Out: stdout, User: who, Echo: !isTerminal(stdin)})
+	if err != nil && !errors.Is(err, context.Canceled) {
+		fmt.Fprintf(stderr, "bot shell: %v\n", err)
+		return exitFail
+	}
+	return exitOK
+}
+
+func defaultUser() string {
+	if u, err := user.Current(); err == nil && u.Username != "" {
+		return u.Username
+	}
+	return "operator"
+}
+
+// isTerminal reports whether r is an interactive terminal (a character
+// device), as opposed to a pipe or a file of scripted commands.
+func isTerminal(r io.Reader) bool {
+	f, ok := r.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}

@@ -1,0 +1,265 @@
+// Package app is the composition root: it builds the store, the use cases,
+// the adapters and the servers from the configuration, and owns their start
+// and ordered stop. Nothing else imports every package.
+//
+// Each integration wires itself in its own file (slack.go, pagerduty.go,
+// runbooks.go, postmortem.go, digest.go) through the steps Open runs in
+// order: outbound clients first, then the command dispatcher that uses them,
+// then the inbound handlers that use the dispatcher.
+package app
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/incidentbot/incident-bot/internal/boltstore"
+	"github.com/incidentbot/incident-bot/internal/command"
+	"github.com/incidentbot/incident-bot/internal/config"
+	"github.com/incidentbot/incident-bot/internal/httpserver"
+	"github.com/incidentbot/incident-bot/internal/incident"
+	"github.com/incidentbot/incident-bot/internal/queue"
+	"github.com/incidentbot/incident-bot/internal/shell"
+)
+
+// Options adjust how the app is built; the zero value is production.
+type Options struct {
+	Clock incident.Clock // default: the system clock
+	// Chat replaces the chat platform (the local shell prints instead).
+	Chat incident.Chat
+	// Workers is the number of job workers (default 4).
+	Workers int
+	// MinBackoff and MaxBackoff bound job retry delays (defaults 1s, 5m);
+	// tests shorten them.
+	MinBackoff, MaxBackoff time.Duration
+	// PollInterval bounds how long the job runner sleeps (default 1s).
+	PollInterval time.Duration
+}
+
+// App is the running bot's parts.
+type App struct {
+	cfg    config.Config
+	opts   Options
+	log    *zap.Logger
+	clock  incident.Clock
+	store  *boltstore.Store
+	svc    *incident.Service
+	runner *queue.Runner
+	chat   incident.Chat
+
+	// Filled by the wiring steps.
+	dispCfg  command.Config
+	disp     *command.Dispatcher
+	handlers httpserver.Handlers
+	admin    map[string]http.Handler
+	// ingress runs while Serve takes requests (Socket Mode); schedulers run
+	// until ingress has stopped (the digest cron). Both stop before the job
+	// runner drains. closers run last, before the store closes.
+	ingress    []func(ctx context.Context) error
+	schedulers []func(ctx context.Context) error
+	closers    []func(ctx context.Context) error
+}
+
+// Open opens the store and builds the use cases and adapters.
+func Open(cfg config.Config, log *zap.Logger, opts Options) (*App, error) {
+	if opts.Clock == nil {
+		opts.Clock = incident.SystemClock
+	}
+	if cfg.Location == nil {
+		return nil, fmt.Errorf("configuration was not validated (no location)")
+	}
+	store, err := boltstore.Open(cfg.DB, boltstore.Options{})
+	if err != nil {
+		return nil, err
+	}
+	a := &App{cfg: cfg, opts: opts, log: log, clock: opts.Clock, store: store, chat: opts.Chat, admin: map[string]http.Handler{}}
+	a.svc = incident.NewService(incident.ServiceConfig{Store: store, Clock: opts.Clock})
+	a.runner = queue.New(queue.Config{
+		Store: store, Clock: opts.Clock, Logger: log, Workers: opts.Workers,
+		MinBackoff: opts.MinBackoff, MaxBackoff: opts.MaxBackoff, PollInterval: opts.PollInterval,
+	})
+	store.OnEnqueue(a.runner.Notify)
+	a.dispCfg = command.Config{
+		Service:  a.svc,
+		Location: cfg.Location,
+		Options:  command.Options{PlainMentions: a.isShell()},
+	}
+	steps := []struct {
+		name string
+		fn   func() error
+	}{
+		{"slack client", a.initSlackClient},
+		{"chat sync", a.initChatSync},
+		{"pagerduty", a.initPagerDuty},
+		{"runbooks", a.initRunbooks},
+		{"postmortems", a.initPostmortems},
+		{"digest", a.initDigest},
+		{"commands", a.initDispatcher},
+		{"slack handlers", a.mountSlack},
+		{"pagerduty webhooks", a.mountPagerDuty},
+		{"admin api", a.mountAdmin},
+	}
+	for _, s := range steps {
+		if err := s.fn(); err != nil {
+			_ = store.Close()
+			return nil, fmt.Errorf("setting up %s: %w", s.name, err)
+		}
+	}
+	return a, nil
+}
+
+func (a *App) isShell() bool {
+	_, ok := a.opts.Chat.(*shell.Chat)
+	return ok
+}
+
+func (a *App) initChatSync() error {
+	if a.chat == nil {
+		a.log.Warn("no chat platform configured (set SLACK_BOT_TOKEN); channel work waits in the queue")
+		return nil
+	}
+	sync := &incident.ChatSync{Store: a.store, Chat: a.chat, Clock: a.clock, AnnounceChannel: a.cfg.AnnounceChannel}
+	a.runner.Handle(incident.JobChatSync, sync.Handle)
+	return nil
+}
+
+func (a *App) initDispatcher() error {
+	a.disp = command.NewDispatcher(a.dispCfg)
+	return nil
+}
+
+// Close closes the store. Call it after Serve or Shell returned.
+func (a *App) Close() error { return a.store.Close() }
+
+// Service returns the incident use cases.
+func (a *App) Service() *incident.Service { return a.svc }
+
+// Dispatcher returns the command dispatcher.
+func (a *App) Dispatcher() *command.Dispatcher { return a.disp }
+
+// Serve runs the bot until ctx ends: the HTTP server on BOT_ADDR, the admin
+// API on its Unix socket, the integrations' background loops and the job
+// runner. Shutdown is ordered: stop taking requests, stop the schedulers,
+// let the job runner finish running jobs, run the closers; the caller then
+// closes the store. ready, if not nil, is called with the bound HTTP address
+// once the bot is serving.
+func (a *App) Serve(ctx context.Context, ready func(addr string)) error {
+	srv, err := httpserver.New(httpserver.Config{
+		Addr:     a.cfg.Addr,
+		Logger:   a.log,
+		Ready:    a.ready,
+		Handlers: a.handlers,
+	})
+	if err != nil {
+		return err
+	}
+	admin, err := httpserver.New(httpserver.Config{
+		Addr:    a.cfg.AdminSocket,
+		Network: "unix",
+		Logger:  a.log.Named("admin"),
+		Extra:   a.admin,
+	})
+	if err != nil {
+		_ = srv.Close()
+		return fmt.Errorf("admin socket: %w", err)
+	}
+	a.log.Info("serving", zap.String("addr", srv.Addr().String()), zap.String("admin_socket", a.cfg.AdminSocket), zap.String("db", a.cfg.DB))
+
+	failed := make(chan error, 1)
+	fail := func(err error) {
+		if err != nil {
+			select {
+			case failed <- err:
+			default:
+			}
+		}
+	}
+	ingressCtx, stopIngress := context.WithCancel(ctx)
+	defer stopIngress()
+	schedCtx, stopSched := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopSched()
+	runnerCtx, stopRunner := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopRunner()
+
+	var ingress, scheds sync.WaitGroup
+	ingress.Go(func() { fail(srv.Serve(ingressCtx)) })
+	ingress.Go(func() { fail(admin.Serve(ingressCtx)) })
+	for _, run := range a.ingress {
+		ingress.Go(func() { fail(run(ingressCtx)) })
+	}
+	for _, run := range a.schedulers {
+		scheds.Go(func() { fail(run(schedCtx)) })
+	}
+	runnerDone := make(chan error, 1)
+	go func() { runnerDone <- a.runner.Run(runnerCtx) }()
+	if ready != nil {
+		ready(srv.Addr().String())
+	}
+
+	var first error
+	select {
+	case <-ctx.Done():
+	case first = <-failed:
+		a.log.Error("a component failed; shutting down", zap.Error(first))
+	}
+	a.log.Info("shutting down")
+	stopIngress()
+	ingress.Wait()
+	stopSched()
+	scheds.Wait()
+	stopRunner()
+	if err := <-runnerDone; err != nil && first == nil {
+		first = err
+	}
+	for _, c := range a.closers {
+		if err := c(context.WithoutCancel(ctx)); err != nil {
+			a.log.Error("closing", zap.Error(err))
+		}
+	}
+	a.log.Info("stopped")
+	return first
+}
+
+func (a *App) ready(ctx context.Context) error {
+	return a.store.View(ctx, func(tx incident.Tx) error {
+		_, err := tx.PendingJobs()
+		return err
+	})
+}
+
+// ShellOptions configure Shell.
+type ShellOptions struct {
+	In   io.Reader
+	Out  io.Writer
+	User string
+	Echo bool
+}
+
+// Shell runs the local console on the app. The app must have been opened
+// with a shell.Chat writing to the same output.
+func (a *App) Shell(ctx context.Context, opts ShellOptions) error {
+	c := shell.New(shell.Config{
+		In:         opts.In,
+		Out:        opts.Out,
+		Dispatcher: a.disp,
+		Service:    a.svc,
+		RunJobs: func(ctx context.Context) error {
+			_, err := a.runner.RunDue(ctx)
+			return err
+		},
+		User: opts.User,
+		Echo: opts.Echo,
+	})
+	err := c.Run(ctx)
+	for _, cl := range a.closers {
+		if cerr := cl(context.WithoutCancel(ctx)); cerr != nil {
+			a.log.Error("closing", zap.Error(cerr))
+		}
+	}
+	return err
+}

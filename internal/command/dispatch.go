@@ -1,0 +1,327 @@
+package command
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/incidentbot/incident-bot/internal/incident"
+)
+
+// Request is one command as a chat front end received it.
+type Request struct {
+	Text      string
+	Actor     incident.Actor
+	TeamID    string
+	ChannelID string
+	// ThreadID is the message the command is about, if any (runbook results
+	// go to the invocation's thread when the front end has one).
+	ThreadID string
+}
+
+// Reply is what the caller sees. Changes to an incident are told in its
+// channel by the chat sync; the reply is for the person who asked.
+type Reply struct {
+	Text     string
+	Error    bool               // the command failed; Text says why
+	Incident *incident.Incident // the incident the command acted on, if any
+	Declared bool               // the command declared Incident
+	// NeedsTitle: `declare` without a title. Slack opens the declare form
+	// instead of replying.
+	NeedsTitle bool
+	// Pending is set when the reply asks the user to confirm something (a
+	// runbook run); the front end renders it (buttons, a prompt).
+	Pending any
+}
+
+// Pager is the PagerDuty side of `page` and `escalate`.
+type Pager interface {
+	Page(ctx context.Context, ref incident.Ref, target, message string, by incident.Actor) (string, error)
+	Escalate(ctx context.Context, ref incident.Ref, by incident.Actor) (string, error)
+}
+
+// Runbooks is the runbook side of `runbooks` and `run`.
+type Runbooks interface {
+	List(ctx context.Context, req Request) (string, error)
+	Run(ctx context.Context, req Request, args string) (Reply, error)
+}
+
+// Postmortems drafts postmortems for `postmortem`.
+type Postmortems interface {
+	Draft(ctx context.Context, ref incident.Ref, by incident.Actor) (string, error)
+}
+
+// Config configures a Dispatcher.
+type Config struct {
+	Service  *incident.Service
+	Location *time.Location // times in replies; default UTC
+	Options  Options
+	// Optional features; nil means not configured, and the commands say so.
+	Pager       Pager
+	Runbooks    Runbooks
+	Postmortems Postmortems
+}
+
+// Dispatcher runs commands.
+type Dispatcher struct {
+	cfg Config
+}
+
+// NewDispatcher returns a dispatcher.
+func NewDispatcher(cfg Config) *Dispatcher {
+	if cfg.Location == nil {
+		cfg.Location = time.UTC
+	}
+	return &Dispatcher{cfg: cfg}
+}
+
+// Handle parses and runs one command and returns the reply. It never
+// returns an internal error's text to the user.
+func (d *Dispatcher) Handle(ctx context.Context, req Request) Reply {
+	cmd, err := Parse(req.Text, d.cfg.Options)
+	if err != nil {
+		return Reply{Text: err.Error(), Error: true}
+	}
+	return d.Run(ctx, req, cmd)
+}
+
+// Run runs a parsed command.
+func (d *Dispatcher) Run(ctx context.Context, req Request, cmd Command) Reply {
+	reply, err := d.run(ctx, req, cmd)
+	if err != nil {
+		msg := incident.ErrorMessage(err)
+		if u := Usage(cmd.Verb); u != "" && incident.ErrorCode(err) == incident.EINVALID {
+			msg += fmt.Sprintf("\nUsage: `%s`", u)
+		}
+		return Reply{Text: msg, Error: true}
+	}
+	return reply
+}
+
+func (d *Dispatcher) run(ctx context.Context, req Request, cmd Command) (Reply, error) {
+	svc := d.cfg.Service
+	ref := incident.Ref{Number: cmd.Incident, ChannelID: req.ChannelID}
+	by := req.Actor
+	changed := func(inc *incident.Incident, err error, format string) (Reply, error) {
+		if err != nil {
+			return Reply{}, err
+		}
+		return Reply{Text: fmt.Sprintf(format, "*"+inc.ID()+"*"), Incident: inc}, nil
+	}
+	switch cmd.Verb {
+	case VerbHelp:
+		return Reply{Text: HelpText()}, nil
+	case VerbDeclare:
+		if strings.TrimSpace(cmd.Text) == "" {
+			return Reply{NeedsTitle: true, Text: "An incident needs a title."}, nil
+		}
+		inc, err := svc.Declare(ctx, incident.Declaration{Title: cmd.Text, Severity: cmd.Severity, By: by})
+		if err != nil {
+			return Reply{}, err
+		}
+		return Reply{
+			Text:     fmt.Sprintf("Declared *%s* (%s): %s\nYou are its commander; its channel `#%s` is being set up and you will be invited.", inc.ID(), inc.Severity, inc.Title, incident.ChannelName(inc.Number, inc.Title, 0)),
+			Incident: inc, Declared: true,
+		}, nil
+	case VerbList:
+		return d.list(ctx, cmd.All)
+	case VerbStatus:
+		inc, err := svc.Get(ctx, ref)
+		if err != nil {
+			return Reply{}, err
+		}
+		return Reply{Text: d.StatusText(inc), Incident: inc}, nil
+	case VerbTimeline:
+		inc, events, err := svc.Timeline(ctx, ref)
+		if err != nil {
+			return Reply{}, err
+		}
+		return Reply{Text: d.TimelineText(inc, events, 50), Incident: inc}, nil
+	case VerbUpdate:
+		inc, err := svc.PostStatusUpdate(ctx, ref, cmd.Text, by)
+		return changed(inc, err, "Status update posted to %s.")
+	case VerbAck:
+		inc, err := svc.Acknowledge(ctx, ref, by)
+		return changed(inc, err, "%s acknowledged.")
+	case VerbMitigate:
+		inc, err := svc.Mitigate(ctx, ref, by, cmd.Text)
+		return changed(inc, err, "%s marked mitigated.")
+	case VerbResolve:
+		inc, err := svc.Resolve(ctx, ref, by, cmd.Text)
+		if err != nil {
+			return Reply{}, err
+		}
+		return Reply{Text: fmt.Sprintf("*%s* resolved. Draft the postmortem with `postmortem` when you are ready.", inc.ID()), Incident: inc}, nil
+	case VerbReopen:
+		inc, err := svc.Reopen(ctx, ref, by, cmd.Text)
+		return changed(inc, err, "%s reopened.")
+	case VerbSev:
+		inc, err := svc.SetSeverity(ctx, ref, cmd.Severity, by)
+		if err != nil {
+			return Reply{}, err
+		}
+		return Reply{Text: fmt.Sprintf("*%s* is now %s.", inc.ID(), inc.Severity), Incident: inc}, nil
+	case VerbRole:
+		inc, err := svc.AssignRole(ctx, ref, cmd.Role, cmd.User, by)
+		if err != nil {
+			return Reply{}, err
+		}
+		return Reply{Text: fmt.Sprintf("<@%s> is now the %s of *%s*.", cmd.User, cmd.Role, inc.ID()), Incident: inc}, nil
+	case VerbLead:
+		inc, err := svc.AssignRole(ctx, ref, incident.RoleCommander, by.ID, by)
+		return changed(inc, err, "You are now the commander of %s.")
+	case VerbNote:
+		inc, err := svc.AddNote(ctx, ref, cmd.Text, by)
+		return changed(inc, err, "Note added to %s.")
+	case VerbFollowup:
+		inc, err := svc.AddFollowup(ctx, ref, cmd.Text, by)
+		if err != nil {
+			return Reply{}, err
+		}
+		return Reply{Text: fmt.Sprintf("Follow-up #%d recorded on *%s*.", len(inc.Followups), inc.ID()), Incident: inc}, nil
+	case VerbPage:
+		if d.cfg.Pager == nil {
+			return Reply{}, incident.Errorf(incident.EINVALID, "Paging needs PagerDuty: set PAGERDUTY_API_TOKEN (with PAGERDUTY_FROM_EMAIL) or PAGERDUTY_ROUTING_KEY.")
+		}
+		target, message := splitWord(cmd.Text)
+		text, err := d.cfg.Pager.Page(ctx, ref, target, message, by)
+		return Reply{Text: text}, err
+	case VerbEscalate:
+		if d.cfg.Pager == nil {
+			return Reply{}, incident.Errorf(incident.EINVALID, "Escalating needs PagerDuty: set PAGERDUTY_API_TOKEN and PAGERDUTY_FROM_EMAIL.")
+		}
+		text, err := d.cfg.Pager.Escalate(ctx, ref, by)
+		return Reply{Text: text}, err
+	case VerbRunbooks:
+		if d.cfg.Runbooks == nil {
+			return Reply{}, incident.Errorf(incident.EINVALID, "No runbooks are loaded (see BOT_RUNBOOKS_DIR).")
+		}
+		text, err := d.cfg.Runbooks.List(ctx, req)
+		return Reply{Text: text}, err
+	case VerbRun:
+		if d.cfg.Runbooks == nil {
+			return Reply{}, incident.Errorf(incident.EINVALID, "No runbooks are loaded (see BOT_RUNBOOKS_DIR).")
+		}
+		return d.cfg.Runbooks.Run(ctx, req, cmd.Text)
+	case VerbPostmortem:
+		if d.cfg.Postmortems == nil {
+			return Reply{}, incident.Errorf(incident.EINVALID, "Postmortem drafts are not available in this setup.")
+		}
+		text, err := d.cfg.Postmortems.Draft(ctx, ref, by)
+		return Reply{Text: text}, err
+	}
+	return Reply{}, errors.New("unhandled verb " + string(cmd.Verb))
+}
+
+func (d *Dispatcher) list(ctx context.Context, all bool) (Reply, error) {
+	f := incident.Filter{OpenOnly: true}
+	title := "Open incidents"
+	if all {
+		f = incident.Filter{Newest: true, Limit: 20}
+		title = "Latest incidents"
+	}
+	incs, err := d.cfg.Service.List(ctx, f)
+	if err != nil {
+		return Reply{}, err
+	}
+	if len(incs) == 0 {
+		if all {
+			return Reply{Text: "No incidents yet."}, nil
+		}
+		return Reply{Text: "No open incidents. :tada:"}, nil
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "*%s* (%d):", title, len(incs))
+	now := d.cfg.Service.Clock().Now()
+	for _, inc := range incs {
+		fmt.Fprintf(&b, "\n• %s", d.ListLine(inc, now))
+	}
+	return Reply{Text: b.String()}, nil
+}
+
+// ListLine renders one incident as a line of a list.
+func (d *Dispatcher) ListLine(inc *incident.Incident, now time.Time) string {
+	s := fmt.Sprintf("*%s* %s %s: %s", inc.ID(), inc.Severity, inc.Status, inc.Title)
+	if inc.Chat.ChannelID != "" {
+		s += fmt.Sprintf(" <#%s>", inc.Chat.ChannelID)
+	}
+	if c := inc.Commander(); c != "" {
+		s += fmt.Sprintf(", IC <@%s>", c)
+	}
+	if inc.Status.Open() {
+		s += ", open " + incident.SinceText(now, inc.DetectedAt)
+	}
+	return s
+}
+
+// StatusText renders an incident's status card as text.
+func (d *Dispatcher) StatusText(inc *incident.Incident) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "*%s* %s, %s: %s", inc.ID(), inc.Severity, inc.Status, inc.Title)
+	if inc.Description != "" {
+		fmt.Fprintf(&b, "\n%s", inc.Description)
+	}
+	b.WriteString("\nRoles:")
+	for _, r := range incident.Roles {
+		holder := "none"
+		if u := inc.Roles[r]; u != "" {
+			holder = "<@" + u + ">"
+		}
+		fmt.Fprintf(&b, " %s %s;", r, holder)
+	}
+	fmt.Fprintf(&b, "\nDetected %s, declared %s by %s", d.When(inc.DetectedAt), d.When(inc.DeclaredAt), inc.DeclaredBy.Mention())
+	if !inc.AcknowledgedAt.IsZero() {
+		fmt.Fprintf(&b, "\nAcknowledged %s", d.When(inc.AcknowledgedAt))
+	}
+	if !inc.MitigatedAt.IsZero() {
+		fmt.Fprintf(&b, "\nMitigated %s", d.When(inc.MitigatedAt))
+	}
+	if !inc.ResolvedAt.IsZero() {
+		ttr, _ := inc.TimeToResolve()
+		fmt.Fprintf(&b, "\nResolved %s (after %s)", d.When(inc.ResolvedAt), ttr.Round(time.Second))
+	}
+	if !inc.LastUpdateAt.IsZero() {
+		fmt.Fprintf(&b, "\nLast status update %s", d.When(inc.LastUpdateAt))
+	}
+	if inc.Chat.ChannelID != "" {
+		fmt.Fprintf(&b, "\nChannel: <#%s>", inc.Chat.ChannelID)
+	}
+	if inc.Pager.URL != "" {
+		fmt.Fprintf(&b, "\nPagerDuty: <%s|%s>", inc.Pager.URL, inc.Pager.IncidentID)
+	}
+	if n := len(inc.Followups); n > 0 {
+		fmt.Fprintf(&b, "\nFollow-ups: %d", n)
+	}
+	return b.String()
+}
+
+// TimelineText renders the last max events of a timeline.
+func (d *Dispatcher) TimelineText(inc *incident.Incident, events []incident.Event, max int) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "*%s timeline* (%s, times in %s)", inc.ID(), inc.Title, d.cfg.Location)
+	if len(events) > max {
+		fmt.Fprintf(&b, "\n…%d earlier events not shown; the postmortem draft has all of them.", len(events)-max)
+		events = events[len(events)-max:]
+	}
+	for _, ev := range events {
+		fmt.Fprintf(&b, "\n`%s` %s", d.When(ev.At), ev.Describe())
+	}
+	return b.String()
+}
+
+// When formats a time in the configured zone.
+func (d *Dispatcher) When(t time.Time) string {
+	return t.In(d.cfg.Location).Format("2006-01-02 15:04:05")
+}
+
+// HelpText lists the commands.
+func HelpText() string {
+	var b strings.Builder
+	b.WriteString("*`/incident` commands.* In an incident's channel the incident is implied; anywhere else name it first, e.g. `resolve INC-7 rolled back`.")
+	for _, s := range specs {
+		fmt.Fprintf(&b, "\n• `%s`: %s", s.usage, s.summary)
+	}
+	return b.String()
+}

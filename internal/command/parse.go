@@ -1,0 +1,357 @@
+// Package command is the `/incident` command language, shared by every chat
+// front end (Slack, the local shell): Parse turns text into a typed Command
+// or a helpful error, and Dispatcher runs commands against the incident
+// use cases and renders the reply.
+package command
+
+import (
+	"fmt"
+	"regexp"
+	"strings"
+
+	"github.com/incidentbot/incident-bot/internal/incident"
+)
+
+// Verb names a command.
+type Verb string
+
+// The verbs.
+const (
+	VerbHelp       Verb = "help"
+	VerbDeclare    Verb = "declare"
+	VerbList       Verb = "list"
+	VerbStatus     Verb = "status"
+	VerbUpdate     Verb = "update"
+	VerbAck        Verb = "ack"
+	VerbMitigate   Verb = "mitigate"
+	VerbResolve    Verb = "resolve"
+	VerbReopen     Verb = "reopen"
+	VerbSev        Verb = "sev"
+	VerbRole       Verb = "role"
+	VerbLead       Verb = "lead"
+	VerbNote       Verb = "note"
+	VerbTimeline   Verb = "timeline"
+	VerbFollowup   Verb = "followup"
+	VerbPage       Verb = "page"
+	VerbEscalate   Verb = "escalate"
+	VerbRunbooks   Verb = "runbooks"
+	VerbRun        Verb = "run"
+	VerbPostmortem Verb = "postmortem"
+)
+
+// Command is a parsed command.
+type Command struct {
+	Verb Verb
+	// Incident is the incident named explicitly ("resolve INC-7 ..."), or 0
+	// when it is implied by the channel.
+	Incident int64
+	Severity incident.Severity // declare (0: default), sev
+	Role     incident.Role     // role
+	User     string            // role: the user id from the mention
+	Text     string            // title, note, update, reason, or the arguments of page/run
+	All      bool              // list all
+}
+
+// Options adjust parsing to the front end.
+type Options struct {
+	// PlainMentions accepts "@name" as a user (the local shell); Slack sends
+	// mentions as <@U123> or <@U123|name>.
+	PlainMentions bool
+}
+
+// Error is a parse error: what was wrong and the correct usage.
+type Error struct {
+	Message string
+	Usage   string
+}
+
+func (e *Error) Error() string {
+	if e.Usage == "" {
+		return e.Message
+	}
+	return fmt.Sprintf("%s\nUsage: `%s`", e.Message, e.Usage)
+}
+
+type spec struct {
+	verb     Verb
+	aliases  []string
+	usage    string
+	summary  string
+	incident bool // may name an incident as its first argument
+	parse    func(c *Command, args string, opts Options) error
+}
+
+// specs is the command table, in the order help lists it.
+var specs = []spec{
+	{verb: VerbHelp, aliases: []string{"?", "-h", "--help"}, usage: "help", summary: "Show this help.", parse: noArgs},
+	{verb: VerbDeclare, aliases: []string{"new", "open"}, usage: "declare [sev1|sev2|sev3|sev4] <title>", summary: "Declare an incident; it gets its own channel. (In Slack, no title opens a form.)", parse: parseDeclare},
+	{verb: VerbList, aliases: []string{"ls"}, usage: "list [all]", summary: "List open incidents (or the latest 20 of all).", parse: parseList},
+	{verb: VerbStatus, aliases: []string{"show", "info"}, usage: "status [INC-n]", summary: "Show an incident's status, roles and key times.", incident: true, parse: noArgs},
+	{verb: VerbUpdate, usage: "update [INC-n] <text>", summary: "Post a status update for stakeholders.", incident: true, parse: needText("Write the update for stakeholders.")},
+	{verb: VerbAck, aliases: []string{"acknowledge"}, usage: "ack [INC-n]", summary: "Acknowledge a triggered incident.", incident: true, parse: noArgs},
+	{verb: VerbMitigate, aliases: []string{"mitigated"}, usage: "mitigate [INC-n] [text]", summary: "Mark the impact as stopped.", incident: true, parse: optionalText},
+	{verb: VerbResolve, aliases: []string{"resolved"}, usage: "resolve [INC-n] [text]", summary: "Resolve the incident.", incident: true, parse: optionalText},
+	{verb: VerbReopen, usage: "reopen [INC-n] [reason]", summary: "Reopen a resolved incident.", incident: true, parse: optionalText},
+	{verb: VerbSev, aliases: []string{"severity"}, usage: "sev [INC-n] <1-4>", summary: "Change the severity (1 is the worst).", incident: true, parse: parseSev},
+	{verb: VerbRole, aliases: []string{"assign"}, usage: "role [INC-n] <commander|comms|scribe> <@user>", summary: "Give a role to someone.", incident: true, parse: parseRole},
+	{verb: VerbLead, usage: "lead [INC-n]", summary: "Take the commander role yourself.", incident: true, parse: noArgs},
+	{verb: VerbNote, usage: "note [INC-n] <text>", summary: "Add a note to the timeline.", incident: true, parse: needText("Write the note.")},
+	{verb: VerbTimeline, usage: "timeline [INC-n]", summary: "Show the timeline.", incident: true, parse: noArgs},
+	{verb: VerbFollowup, aliases: []string{"follow-up", "todo"}, usage: "followup [INC-n] <text>", summary: "Record a follow-up action item for the postmortem.", incident: true, parse: needText("Describe the follow-up.")},
+	{verb: VerbPage, usage: "page [INC-n] <service or escalation policy> [message]", summary: "Page a PagerDuty service or escalation policy into the incident.", incident: true, parse: needText("Name the PagerDuty service or escalation policy to page.")},
+	{verb: VerbEscalate, usage: "escalate [INC-n]", summary: "Escalate the linked PagerDuty incident to the next level.", incident: true, parse: noArgs},
+	{verb: VerbRunbooks, usage: "runbooks", summary: "List the runbook actions you may run here.", parse: noArgs},
+	{verb: VerbRun, usage: "run <runbook> [name=value ...] [--dry-run]", summary: "Run an approved runbook action in this incident.", parse: needText("Name the runbook to run; `runbooks` lists them.")},
+	{verb: VerbPostmortem, aliases: []string{"pm"}, usage: "postmortem [INC-n]", summary: "Draft the blameless postmortem and post it here.", incident: true, parse: noArgs},
+}
+
+var byName = func() map[string]*spec {
+	m := map[string]*spec{}
+	for i := range specs {
+		s := &specs[i]
+		m[string(s.verb)] = s
+		for _, a := range s.aliases {
+			m[a] = s
+		}
+	}
+	return m
+}()
+
+// Usage returns the usage line of a verb.
+func Usage(v Verb) string {
+	if s, ok := byName[string(v)]; ok {
+		return s.usage
+	}
+	return ""
+}
+
+// MaxCommandLength caps the text of one command, in bytes.
+const MaxCommandLength = 4000
+
+// Parse parses the text of an `/incident` command (without the "/incident").
+// Empty text is `help`.
+func Parse(text string, opts Options) (Command, error) {
+	if len(text) > MaxCommandLength {
+		return Command{}, &Error{Message: fmt.Sprintf("That command is too long (%d bytes; at most %d).", len(text), MaxCommandLength)}
+	}
+	text = strings.TrimSpace(text)
+	if text == "" {
+		return Command{Verb: VerbHelp}, nil
+	}
+	word, rest := splitWord(text)
+	s, ok := byName[strings.ToLower(word)]
+	if !ok {
+		msg := fmt.Sprintf("I don't know the command `%s`.", clip(word, 40))
+		if near := closest(strings.ToLower(word)); near != "" {
+			msg += fmt.Sprintf(" Did you mean `%s`?", near)
+		}
+		return Command{}, &Error{Message: msg + " Try `help` for the list."}
+	}
+	c := Command{Verb: s.verb}
+	if s.incident {
+		if first, after := splitWord(rest); first != "" {
+			if n, ok := incident.ParseID(first); ok {
+				c.Incident, rest = n, after
+			} else if looksLikeID(first) {
+				return Command{}, &Error{Message: fmt.Sprintf("`%s` is not an incident id; they look like `INC-7`.", clip(first, 40)), Usage: s.usage}
+			}
+		}
+	}
+	if err := s.parse(&c, strings.TrimSpace(rest), opts); err != nil {
+		return Command{}, &Error{Message: err.Error(), Usage: s.usage}
+	}
+	return c, nil
+}
+
+// splitWord returns the first whitespace-separated word and the rest.
+func splitWord(s string) (string, string) {
+	s = strings.TrimLeftFunc(s, isSpace)
+	i := strings.IndexFunc(s, isSpace)
+	if i < 0 {
+		return s, ""
+	}
+	return s[:i], strings.TrimLeftFunc(s[i:], isSpace)
+}
+
+func isSpace(r rune) bool {
+	switch r {
+	case ' ', '\t', '\n', '\r', '\v', '\f', 0x85, 0xA0, 0x2007, 0x202F, 0x3000:
+		return true
+	}
+	return false
+}
+
+var idLike = regexp.MustCompile(`(?i)^(inc[-_#]?\d+|#\d+)$`)
+
+func looksLikeID(word string) bool { return idLike.MatchString(word) }
+
+func noArgs(c *Command, args string, _ Options) error {
+	if args != "" {
+		return fmt.Errorf("`%s` takes no text, but got %q.", c.Verb, clip(args, 40))
+	}
+	return nil
+}
+
+func optionalText(c *Command, args string, _ Options) error {
+	c.Text = args
+	return nil
+}
+
+func needText(missing string) func(*Command, string, Options) error {
+	return func(c *Command, args string, _ Options) error {
+		if args == "" {
+			return fmt.Errorf("%s", missing)
+		}
+		c.Text = args
+		return nil
+	}
+}
+
+func parseDeclare(c *Command, args string, _ Options) error {
+	first, rest := splitWord(args)
+	if sev, err := incident.ParseSeverity(first); err == nil && first != "" && !isBareNumber(first) {
+		c.Severity = sev
+		args = rest
+	} else if looksLikeSeverity(first) {
+		return fmt.Errorf("`%s` is not a severity: use sev1 (worst) to sev4.", clip(first, 20))
+	}
+	// An empty title is allowed here: Slack opens the declare form, the
+	// shell asks for a title.
+	c.Text = args
+	return nil
+}
+
+var sevLike = regexp.MustCompile(`(?i)^sev\S*$`)
+
+func looksLikeSeverity(w string) bool { return sevLike.MatchString(w) }
+
+func isBareNumber(w string) bool {
+	for _, r := range w {
+		if r < '0' || r > '9' {
+			return false
+		}
+	}
+	return w != ""
+}
+
+func parseList(c *Command, args string, _ Options) error {
+	switch strings.ToLower(args) {
+	case "":
+	case "all":
+		c.All = true
+	default:
+		return fmt.Errorf("`list` takes `all` or nothing, but got %q.", clip(args, 40))
+	}
+	return nil
+}
+
+func parseSev(c *Command, args string, _ Options) error {
+	word, rest := splitWord(args)
+	if word == "" {
+		return fmt.Errorf("Give the new severity, 1 (worst) to 4.")
+	}
+	if rest != "" {
+		return fmt.Errorf("`sev` takes only the severity, but got %q after it.", clip(rest, 40))
+	}
+	sev, err := incident.ParseSeverity(word)
+	if err != nil {
+		return err
+	}
+	c.Severity = sev
+	return nil
+}
+
+func parseRole(c *Command, args string, opts Options) error {
+	roleWord, rest := splitWord(args)
+	userWord, extra := splitWord(rest)
+	if roleWord == "" || userWord == "" {
+		return fmt.Errorf("Name the role and the person.")
+	}
+	if extra != "" {
+		return fmt.Errorf("`role` takes a role and one person, but got %q after them.", clip(extra, 40))
+	}
+	role, err := incident.ParseRole(roleWord)
+	if err != nil {
+		// Tolerate "role @alice commander".
+		if r2, err2 := incident.ParseRole(userWord); err2 == nil {
+			role, roleWord, userWord = r2, userWord, roleWord
+		} else {
+			return err
+		}
+	}
+	user, ok := ParseMention(userWord, opts)
+	if !ok {
+		if opts.PlainMentions {
+			return fmt.Errorf("%q is not a person: mention them as @name.", clip(userWord, 40))
+		}
+		return fmt.Errorf("%q is not a person: mention them with @ so Slack sends their id (e.g. `role %s @alice`).", clip(userWord, 40), role)
+	}
+	c.Role, c.User = role, user
+	return nil
+}
+
+var (
+	slackMention = regexp.MustCompile(`^<@([UW][A-Z0-9]{1,20})(\|[^>]*)?>$`)
+	plainMention = regexp.MustCompile(`^<?@([A-Za-z0-9][A-Za-z0-9._-]{0,79})>?$`)
+)
+
+// ParseMention returns the user id of a chat mention: <@U123> or
+// <@U123|name>, and with opts.PlainMentions also @name and <@name> (the
+// shell's users are names).
+func ParseMention(word string, opts Options) (string, bool) {
+	if m := slackMention.FindStringSubmatch(word); m != nil {
+		return m[1], true
+	}
+	if opts.PlainMentions {
+		if m := plainMention.FindStringSubmatch(word); m != nil && strings.HasPrefix(word, "<") == strings.HasSuffix(word, ">") {
+			return m[1], true
+		}
+	}
+	return "", false
+}
+
+// closest suggests the verb nearest to a mistyped word, if any is close.
+func closest(word string) string {
+	best, bestDist := "", 3
+	for name, s := range byName {
+		if len(name) < 2 {
+			continue
+		}
+		if d := editDistance(word, name); d < bestDist || (d == bestDist && best != "" && string(s.verb) < best) {
+			best, bestDist = string(s.verb), d
+		}
+	}
+	if bestDist > 2 || len(word) < 2 {
+		return ""
+	}
+	return best
+}
+
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}
+
+// clip shortens user text echoed in an error.
+func clip(s string, n int) string {
+	r := []rune(s)
+	if len(r) <= n {
+		return s
+	}
+	return string(r[:n-1]) + "…"
+}

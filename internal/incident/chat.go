@@ -1,0 +1,434 @@
+package incident
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// ErrNameTaken is returned by Chat.CreateChannel when the name is in use.
+var ErrNameTaken = errors.New("channel name taken")
+
+// ChannelRef identifies a chat channel.
+type ChannelRef struct {
+	ID   string
+	Name string
+}
+
+// MessageKind says what a chat message shows; adapters render each kind in
+// their own format (Block Kit for Slack, plain text for the shell).
+type MessageKind int
+
+// Message kinds.
+const (
+	// MessageSummary is the incident's summary card in its channel: title,
+	// severity, status, roles, links, and the action buttons. It is posted
+	// once and then updated in place.
+	MessageSummary MessageKind = iota + 1
+	// MessageAnnouncement announces the incident in the announce channel
+	// with a link to its channel; it is updated in place too.
+	MessageAnnouncement
+	// MessageEvents tells timeline events in the incident's channel.
+	MessageEvents
+	// MessageText is plain text (reminders, digests, errors).
+	MessageText
+)
+
+// Message is a chat message to render.
+type Message struct {
+	Kind     MessageKind
+	Incident *Incident
+	Events   []Event
+	Text     string
+	ThreadID string // reply in this thread (message id), if set
+}
+
+// Chat is what the chat sync needs from the chat platform. Adapters map
+// their errors: ErrNameTaken, ENOTFOUND, retryable errors (rate limits,
+// outages) via Retryable, anything else is treated as permanent.
+type Chat interface {
+	// CreateChannel creates a channel with exactly this name.
+	CreateChannel(ctx context.Context, name string) (ChannelRef, error)
+	// FindChannel finds an existing channel by name (ENOTFOUND if none).
+	FindChannel(ctx context.Context, name string) (ChannelRef, error)
+	SetTopic(ctx context.Context, channelID, topic string) error
+	// Invite adds users to a channel; users already there are not an error.
+	Invite(ctx context.Context, channelID string, users []string) error
+	// Post posts a message and returns its id (Slack: its ts).
+	Post(ctx context.Context, channelID string, m Message) (string, error)
+	// Update replaces a message posted earlier.
+	Update(ctx context.Context, channelID, messageID string, m Message) error
+}
+
+// Bookmarker is implemented by chats that can bookmark a link in a channel.
+type Bookmarker interface {
+	Bookmark(ctx context.Context, channelID, title, url string) error
+}
+
+// File is a document to share in a channel (a postmortem draft).
+type File struct {
+	Name     string // file name, e.g. "INC-7-postmortem-v2.md"
+	Title    string
+	Content  []byte
+	Comment  string // the message that goes with the file
+	ThreadID string // share in this thread, if set
+}
+
+// Uploader is implemented by chats that can share a file in a channel.
+type Uploader interface {
+	Upload(ctx context.Context, channelID string, f File) error
+}
+
+type chatSyncPayload struct {
+	Incident int64 `json:"incident"`
+}
+
+// ChatSync converges the chat platform on an incident's state: one channel
+// (created once, adopted after a crash, never duplicated), its topic, its
+// members, the summary and announcement messages updated in place, and the
+// timeline events told in the channel in order. Every step records its
+// progress in the store before or right after the outside call, so a retry
+// or a restart resumes where it stopped.
+type ChatSync struct {
+	Store           Store
+	Chat            Chat
+	Clock           Clock
+	AnnounceChannel string // channel id; empty: no announcements
+	// MaxEventsPerMessage caps how many pending events one message tells;
+	// a backlog is told in a few long messages rather than hundreds.
+	MaxEventsPerMessage int
+}
+
+// Handle runs one chat.sync job.
+func (c *ChatSync) Handle(ctx context.Context, job Job) error {
+	var p chatSyncPayload
+	if err := json.Unmarshal(job.Payload, &p); err != nil || p.Incident == 0 {
+		return Errorf(EINVALID, "bad chat.sync payload %q", job.Payload)
+	}
+	return c.Sync(ctx, p.Incident)
+}
+
+// Sync converges incident n now.
+func (c *ChatSync) Sync(ctx context.Context, n int64) error {
+	inc, err := c.load(ctx, n)
+	if err != nil {
+		return err
+	}
+	if inc.Chat.ChannelID == "" {
+		if inc, err = c.createChannel(ctx, inc); err != nil {
+			return fmt.Errorf("creating channel for %s: %w", inc.ID(), err)
+		}
+	}
+	ch := inc.Chat.ChannelID
+	if topic := Topic(inc); topic != inc.Chat.Topic {
+		if err := c.Chat.SetTopic(ctx, ch, topic); err != nil {
+			return fmt.Errorf("setting topic of %s: %w", inc.ID(), err)
+		}
+		if inc, err = c.saveChat(ctx, n, func(r *ChatRef) { r.Topic = topic }); err != nil {
+			return err
+		}
+	}
+	if missing := missingPeople(inc); len(missing) > 0 {
+		if err := c.Chat.Invite(ctx, ch, missing); err != nil {
+			return fmt.Errorf("inviting to %s: %w", inc.ID(), err)
+		}
+		if inc, err = c.saveChat(ctx, n, func(r *ChatRef) { r.Invited = append(r.Invited, missing...) }); err != nil {
+			return err
+		}
+	}
+	if inc, err = c.syncSummary(ctx, inc); err != nil {
+		return err
+	}
+	if b, ok := c.Chat.(Bookmarker); ok && inc.Pager.URL != "" && !inc.Chat.BookmarkSet {
+		if err := b.Bookmark(ctx, ch, "PagerDuty "+inc.Pager.incidentLabel(), inc.Pager.URL); err != nil {
+			return fmt.Errorf("bookmarking PagerDuty incident in %s: %w", inc.ID(), err)
+		}
+		if inc, err = c.saveChat(ctx, n, func(r *ChatRef) { r.BookmarkSet = true }); err != nil {
+			return err
+		}
+	}
+	if inc, err = c.syncAnnouncement(ctx, inc); err != nil {
+		return err
+	}
+	return c.postEvents(ctx, inc)
+}
+
+func (p PagerRef) incidentLabel() string {
+	if p.Number != 0 {
+		return "#" + strconv.FormatInt(p.Number, 10)
+	}
+	return p.IncidentID
+}
+
+func (c *ChatSync) load(ctx context.Context, n int64) (*Incident, error) {
+	var inc *Incident
+	err := c.Store.View(ctx, func(tx Tx) error {
+		var err error
+		inc, err = tx.Incident(n)
+		return err
+	})
+	return inc, err
+}
+
+// saveChat changes only the chat bookkeeping of incident n. It does not bump
+// the revision: the incident itself did not change.
+func (c *ChatSync) saveChat(ctx context.Context, n int64, fn func(*ChatRef)) (*Incident, error) {
+	var out *Incident
+	err := c.Store.Update(ctx, func(tx Tx) error {
+		inc, err := tx.Incident(n)
+		if err != nil {
+			return err
+		}
+		fn(&inc.Chat)
+		out = inc
+		return tx.PutIncident(inc)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("saving chat state of %s: %w", FormatID(n), err)
+	}
+	return out, nil
+}
+
+// createChannel creates the incident's channel exactly once.
+//
+// A crash can separate the platform's "created" from our record of it. So a
+// name is written to NamesTried before it is asked for; if a name we tried
+// before is reported taken, the channel is ours from that earlier attempt and
+// is adopted. A name taken on its first try belongs to someone else and the
+// next candidate (with a numeric suffix) is tried.
+func (c *ChatSync) createChannel(ctx context.Context, inc *Incident) (*Incident, error) {
+	n := inc.Number
+	for attempt := 0; attempt < 20; attempt++ {
+		name := ChannelName(inc.Number, inc.Title, attempt)
+		triedBefore := slices.Contains(inc.Chat.NamesTried, name)
+		if !triedBefore {
+			var err error
+			if inc, err = c.saveChat(ctx, n, func(r *ChatRef) { r.NamesTried = append(r.NamesTried, name) }); err != nil {
+				return inc, err
+			}
+		}
+		ref, err := c.Chat.CreateChannel(ctx, name)
+		if errors.Is(err, ErrNameTaken) && triedBefore {
+			ref, err = c.Chat.FindChannel(ctx, name)
+		}
+		switch {
+		case errors.Is(err, ErrNameTaken):
+			continue
+		case err != nil:
+			return inc, err
+		}
+		now := c.Clock.Now()
+		var out *Incident
+		err = c.Store.Update(ctx, func(tx Tx) error {
+			cur, err := tx.Incident(n)
+			if err != nil {
+				return err
+			}
+			cur.Chat.ChannelID, cur.Chat.ChannelName = ref.ID, ref.Name
+			// Everything up to the declaration is shown by the summary card;
+			// later events (a note added while the platform was down) are
+			// still told in the channel.
+			if cur.Chat.PostedSeq == 0 {
+				cur.Chat.PostedSeq = 1
+			}
+			if err := tx.PutIncident(cur); err != nil {
+				return err
+			}
+			ev := Event{Incident: n, At: now, Recorded: now, Kind: EventChannelCreated, Actor: BotActor,
+				Text: "Channel #" + ref.Name + " created", Key: "channel-created", Quiet: true,
+				Data: map[string]string{"channel_id": ref.ID, "channel": ref.Name}}
+			if _, err := tx.AppendEvent(&ev); err != nil {
+				return err
+			}
+			out = cur
+			return nil
+		})
+		if err != nil {
+			return inc, fmt.Errorf("recording channel %s: %w", ref.Name, err)
+		}
+		return out, nil
+	}
+	return inc, Errorf(ECONFLICT, "every channel name tried for %s is taken", inc.ID())
+}
+
+func missingPeople(inc *Incident) []string {
+	var out []string
+	for _, p := range inc.People() {
+		if !slices.Contains(inc.Chat.Invited, p) {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func (c *ChatSync) syncSummary(ctx context.Context, inc *Incident) (*Incident, error) {
+	if inc.Chat.SummaryID != "" && inc.Chat.SummaryRev >= inc.Revision {
+		return inc, nil
+	}
+	m := Message{Kind: MessageSummary, Incident: inc}
+	rev := inc.Revision
+	if inc.Chat.SummaryID == "" {
+		id, err := c.Chat.Post(ctx, inc.Chat.ChannelID, m)
+		if err != nil {
+			return inc, fmt.Errorf("posting summary of %s: %w", inc.ID(), err)
+		}
+		return c.saveChat(ctx, inc.Number, func(r *ChatRef) { r.SummaryID, r.SummaryRev = id, rev })
+	}
+	if err := c.Chat.Update(ctx, inc.Chat.ChannelID, inc.Chat.SummaryID, m); err != nil {
+		return inc, fmt.Errorf("updating summary of %s: %w", inc.ID(), err)
+	}
+	return c.saveChat(ctx, inc.Number, func(r *ChatRef) { r.SummaryRev = rev })
+}
+
+func (c *ChatSync) syncAnnouncement(ctx context.Context, inc *Incident) (*Incident, error) {
+	ch := inc.Chat.AnnounceCh
+	if ch == "" {
+		ch = c.AnnounceChannel
+	}
+	if ch == "" || (inc.Chat.AnnounceID != "" && inc.Chat.AnnounceRev >= inc.Revision) {
+		return inc, nil
+	}
+	m := Message{Kind: MessageAnnouncement, Incident: inc}
+	rev := inc.Revision
+	if inc.Chat.AnnounceID == "" {
+		id, err := c.Chat.Post(ctx, ch, m)
+		if err != nil {
+			return inc, fmt.Errorf("announcing %s: %w", inc.ID(), err)
+		}
+		return c.saveChat(ctx, inc.Number, func(r *ChatRef) { r.AnnounceCh, r.AnnounceID, r.AnnounceRev = ch, id, rev })
+	}
+	if err := c.Chat.Update(ctx, ch, inc.Chat.AnnounceID, m); err != nil {
+		return inc, fmt.Errorf("updating announcement of %s: %w", inc.ID(), err)
+	}
+	return c.saveChat(ctx, inc.Number, func(r *ChatRef) { r.AnnounceRev = rev })
+}
+
+// postEvents tells the events recorded since the last post, a batch per
+// message, oldest first.
+func (c *ChatSync) postEvents(ctx context.Context, inc *Incident) error {
+	max := c.MaxEventsPerMessage
+	if max <= 0 {
+		max = 20
+	}
+	for {
+		var pending []Event
+		err := c.Store.View(ctx, func(tx Tx) error {
+			var err error
+			pending, err = tx.EventsAfter(inc.Number, inc.Chat.PostedSeq)
+			return err
+		})
+		if err != nil {
+			return err
+		}
+		if len(pending) == 0 {
+			return nil
+		}
+		var batch []Event
+		last := inc.Chat.PostedSeq
+		for _, ev := range pending {
+			if len(batch) == max {
+				break
+			}
+			last = ev.Seq
+			if !ev.Quiet {
+				batch = append(batch, ev)
+			}
+		}
+		if len(batch) > 0 {
+			if _, err := c.Chat.Post(ctx, inc.Chat.ChannelID, Message{Kind: MessageEvents, Incident: inc, Events: batch}); err != nil {
+				return fmt.Errorf("telling %d events in %s: %w", len(batch), inc.ID(), err)
+			}
+			for _, ev := range batch {
+				if ev.Kind == EventStatusUpdate && inc.Chat.AnnounceID != "" {
+					if _, err := c.Chat.Post(ctx, inc.Chat.AnnounceCh, Message{Kind: MessageEvents, Incident: inc, Events: []Event{ev}, ThreadID: inc.Chat.AnnounceID}); err != nil {
+						return fmt.Errorf("sharing status update of %s: %w", inc.ID(), err)
+					}
+				}
+			}
+		}
+		if inc, err = c.saveChat(ctx, inc.Number, func(r *ChatRef) { r.PostedSeq = last }); err != nil {
+			return err
+		}
+	}
+}
+
+// ChannelName is the name of incident n's channel: "inc-<n>-<slug of title>"
+// within the rules chat platforms share (lowercase ASCII letters, digits,
+// '-' and '_', at most 80 characters). A title with nothing to slug (another
+// script, emoji) yields "inc-<n>". attempt > 0 adds a numeric suffix for
+// retries after a name was taken.
+func ChannelName(n int64, title string, attempt int) string {
+	const maxLen = 80
+	base := "inc-" + strconv.FormatInt(n, 10)
+	suffix := ""
+	if attempt > 0 {
+		suffix = "-" + strconv.Itoa(attempt+1)
+	}
+	slug := Slug(title)
+	room := maxLen - len(base) - len(suffix) - 1
+	if len(slug) > room {
+		slug = strings.TrimRight(slug[:max(room, 0)], "-_")
+		if i := strings.LastIndexByte(slug, '-'); i > room/2 {
+			slug = slug[:i]
+		}
+	}
+	if slug == "" {
+		return base + suffix
+	}
+	return base + "-" + slug + suffix
+}
+
+// Slug lowercases title, folds common Latin accents, and joins the runs of
+// letters and digits with '-'. Anything else (other scripts, emoji,
+// punctuation) is dropped.
+func Slug(title string) string {
+	var b strings.Builder
+	dash := false
+	for _, r := range strings.ToLower(title) {
+		if f, ok := latinFold[r]; ok {
+			b.WriteString(f)
+			dash = false
+			continue
+		}
+		if (r >= 'a' && r <= 'z') || (r >= '0' && r <= '9') {
+			if dash && b.Len() > 0 {
+				b.WriteByte('-')
+			}
+			b.WriteRune(r)
+			dash = false
+			continue
+		}
+		dash = true
+	}
+	return b.String()
+}
+
+var latinFold = map[rune]string{
+	'à': "a", 'á': "a", 'â': "a", 'ã': "a", 'ä': "a", 'å': "a", 'æ': "ae", 'ç': "c",
+	'è': "e", 'é': "e", 'ê': "e", 'ë': "e", 'ì': "i", 'í': "i", 'î': "i", 'ï': "i",
+	'ñ': "n", 'ò': "o", 'ó': "o", 'ô': "o", 'õ': "o", 'ö': "o", 'ø': "o", 'œ': "oe",
+	'ù': "u", 'ú': "u", 'û': "u", 'ü': "u", 'ý': "y", 'ÿ': "y", 'ß': "ss", 'ł': "l",
+	'ś': "s", 'š': "s", 'ž': "z", 'ź': "z", 'ż': "z", 'č': "c", 'ć': "c", 'ř': "r",
+	'ě': "e", 'ę': "e", 'ą': "a", 'ń': "n", 'ő': "o", 'ű': "u", 'ğ': "g", 'ı': "i", 'ş': "s",
+}
+
+// Topic is the channel topic for inc: plain text (platforms do not format
+// topics), at most 250 characters.
+func Topic(inc *Incident) string {
+	t := fmt.Sprintf("%s %s | %s | %s", inc.ID(), inc.Severity, inc.Status, inc.Title)
+	return truncate(t, 250)
+}
+
+// SinceText renders how long ago t was, for summaries ("12m", "3h5m").
+func SinceText(now, t time.Time) string {
+	d := now.Sub(t).Round(time.Minute)
+	if d < time.Minute {
+		return "just now"
+	}
+	return strings.TrimSuffix(d.String(), "0s")
+}

@@ -1,0 +1,314 @@
+package incident
+
+import (
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Severity ranks an incident's impact; SEV1 is the worst.
+type Severity int
+
+// The four severities. DefaultSeverity applies when a declaration names none.
+const (
+	SEV1 Severity = 1
+	SEV2 Severity = 2
+	SEV3 Severity = 3
+	SEV4 Severity = 4
+
+	DefaultSeverity = SEV3
+)
+
+// Severities lists all severities, worst first.
+var Severities = []Severity{SEV1, SEV2, SEV3, SEV4}
+
+func (s Severity) String() string {
+	if !s.Valid() {
+		return fmt.Sprintf("SEV?(%d)", int(s))
+	}
+	return "SEV" + strconv.Itoa(int(s))
+}
+
+// Valid reports whether s is one of SEV1–SEV4.
+func (s Severity) Valid() bool { return s >= SEV1 && s <= SEV4 }
+
+// ParseSeverity accepts "sev2", "SEV2", "Sev2" and "2".
+func ParseSeverity(text string) (Severity, error) {
+	t := strings.ToLower(strings.TrimSpace(text))
+	t = strings.TrimPrefix(t, "sev")
+	n, err := strconv.Atoi(t)
+	if err != nil || !Severity(n).Valid() || strings.HasPrefix(t, "+") {
+		return 0, Errorf(EINVALID, "%q is not a severity: use sev1 (worst) to sev4.", truncate(text, 32))
+	}
+	return Severity(n), nil
+}
+
+// MarshalText encodes the severity as "SEV1".."SEV4".
+func (s Severity) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+
+// UnmarshalText decodes "SEV1".."SEV4".
+func (s *Severity) UnmarshalText(b []byte) error {
+	v, err := ParseSeverity(string(b))
+	if err != nil {
+		return err
+	}
+	*s = v
+	return nil
+}
+
+// Status is where an incident is in its lifecycle.
+type Status string
+
+// Statuses in lifecycle order. Triggered, acknowledged and mitigated are open.
+const (
+	StatusTriggered    Status = "triggered"
+	StatusAcknowledged Status = "acknowledged"
+	StatusMitigated    Status = "mitigated"
+	StatusResolved     Status = "resolved"
+)
+
+// Open reports whether the incident still needs attention.
+func (s Status) Open() bool { return s != StatusResolved }
+
+// Role is a named responsibility in an incident, held by one chat user.
+type Role string
+
+// The incident roles.
+const (
+	RoleCommander Role = "commander"
+	RoleComms     Role = "comms"
+	RoleScribe    Role = "scribe"
+)
+
+// Roles lists the roles in display order.
+var Roles = []Role{RoleCommander, RoleComms, RoleScribe}
+
+// ParseRole accepts a role name in any letter case, plus the common aliases
+// "ic" and "lead" for commander.
+func ParseRole(text string) (Role, error) {
+	switch strings.ToLower(strings.TrimSpace(text)) {
+	case "commander", "ic", "lead", "incident-commander":
+		return RoleCommander, nil
+	case "comms", "communications", "communication":
+		return RoleComms, nil
+	case "scribe":
+		return RoleScribe, nil
+	}
+	return "", Errorf(EINVALID, "%q is not a role: use commander, comms or scribe.", truncate(text, 32))
+}
+
+// Source says which system an incident or an event came from.
+type Source string
+
+// Sources.
+const (
+	SourceSlack     Source = "slack"
+	SourcePagerDuty Source = "pagerduty"
+	SourceShell     Source = "shell"
+	SourceBot       Source = "bot"     // the bot itself: timers, escalations
+	SourceRunbook   Source = "runbook" // runbook actions
+)
+
+// Actor is who caused a change: a chat user, a PagerDuty user or the bot.
+type Actor struct {
+	ID     string `json:"id,omitempty"`   // chat user id, PagerDuty user id, or "bot"
+	Name   string `json:"name,omitempty"` // display name snapshot, may be empty
+	Source Source `json:"source"`
+}
+
+// BotActor is the actor for changes the bot makes on its own.
+var BotActor = Actor{ID: "bot", Name: "incident-bot", Source: SourceBot}
+
+// Mention renders the actor for chat: a user mention for chat users, the name
+// otherwise.
+func (a Actor) Mention() string {
+	switch {
+	case a.Source == SourceSlack || a.Source == SourceShell:
+		return "<@" + a.ID + ">"
+	case a.Name != "":
+		return a.Name
+	case a.ID != "":
+		return a.ID
+	}
+	return string(a.Source)
+}
+
+// ChatRef is where an incident lives in chat. It is written by the chat sync
+// use case as it converges the chat platform on the incident's state.
+type ChatRef struct {
+	ChannelID   string   `json:"channel_id,omitempty"`
+	ChannelName string   `json:"channel_name,omitempty"`
+	NamesTried  []string `json:"names_tried,omitempty"` // channel names we asked the platform to create
+	Topic       string   `json:"topic,omitempty"`       // last topic set
+	Invited     []string `json:"invited,omitempty"`     // users already invited
+	SummaryID   string   `json:"summary_id,omitempty"`  // message id (Slack ts) of the summary
+	SummaryRev  int64    `json:"summary_rev,omitempty"` // incident revision the summary shows
+	AnnounceCh  string   `json:"announce_channel,omitempty"`
+	AnnounceID  string   `json:"announce_id,omitempty"`
+	AnnounceRev int64    `json:"announce_rev,omitempty"`
+	PostedSeq   int64    `json:"posted_seq,omitempty"` // last timeline event told in the channel
+	BookmarkSet bool     `json:"bookmark_set,omitempty"`
+}
+
+// PagerRef links an incident to a PagerDuty incident.
+type PagerRef struct {
+	IncidentID         string `json:"incident_id,omitempty"`
+	Number             int64  `json:"number,omitempty"`
+	URL                string `json:"url,omitempty"`
+	ServiceID          string `json:"service_id,omitempty"`
+	ServiceName        string `json:"service_name,omitempty"`
+	EscalationPolicyID string `json:"escalation_policy_id,omitempty"`
+	EscalationLevel    int    `json:"escalation_level,omitempty"`
+	Status             string `json:"status,omitempty"`
+	Urgency            string `json:"urgency,omitempty"`
+	Priority           string `json:"priority,omitempty"`
+	DedupKey           string `json:"dedup_key,omitempty"` // Events API v2 dedup key, when paged that way
+}
+
+// Followup is an action item recorded during an incident for its postmortem.
+type Followup struct {
+	ID        int       `json:"id"`
+	Text      string    `json:"text"`
+	Owner     string    `json:"owner,omitempty"` // chat user id
+	CreatedBy Actor     `json:"created_by"`
+	CreatedAt time.Time `json:"created_at"`
+	Done      bool      `json:"done,omitempty"`
+}
+
+// Incident is one incident. Its history is its timeline (Events); the fields
+// here are the current state plus the key times the metrics derive from.
+type Incident struct {
+	Number      int64             `json:"number"`
+	Title       string            `json:"title"`
+	Description string            `json:"description,omitempty"`
+	Severity    Severity          `json:"severity"`
+	Status      Status            `json:"status"`
+	Source      Source            `json:"source"`
+	DeclaredBy  Actor             `json:"declared_by"`
+	Roles       map[Role]string   `json:"roles,omitempty"`
+	Members     []string          `json:"members,omitempty"` // participants: chat user ids
+	Services    []string          `json:"services,omitempty"`
+	Followups   []Followup        `json:"followups,omitempty"`
+	Labels      map[string]string `json:"labels,omitempty"`
+
+	DetectedAt     time.Time `json:"detected_at"` // when the problem was first seen (pager trigger time, or declaration)
+	DeclaredAt     time.Time `json:"declared_at"` // when the bot opened the incident
+	AcknowledgedAt time.Time `json:"acknowledged_at,omitzero"`
+	AcknowledgedBy Actor     `json:"acknowledged_by,omitzero"`
+	MitigatedAt    time.Time `json:"mitigated_at,omitzero"`
+	ResolvedAt     time.Time `json:"resolved_at,omitzero"`
+	LastUpdateAt   time.Time `json:"last_update_at,omitzero"` // last stakeholder status update
+	Reopened       int       `json:"reopened,omitempty"`
+	Escalations    int       `json:"escalations,omitempty"` // automatic escalations so far in this episode
+	UpdatedAt      time.Time `json:"updated_at"`
+
+	// Revision increases with every stored change; chat sync uses it to
+	// know whether a rendered message is stale.
+	Revision int64 `json:"revision"`
+
+	Chat  ChatRef  `json:"chat,omitzero"`
+	Pager PagerRef `json:"pager,omitzero"`
+}
+
+// ID is the incident's public id, "INC-<n>".
+func (inc *Incident) ID() string { return FormatID(inc.Number) }
+
+// FormatID renders an incident number as "INC-<n>".
+func FormatID(n int64) string { return "INC-" + strconv.FormatInt(n, 10) }
+
+// ParseID accepts "INC-7" in any letter case and returns 7.
+func ParseID(text string) (int64, bool) {
+	t := strings.TrimSpace(text)
+	if len(t) < 5 || !strings.EqualFold(t[:4], "INC-") {
+		return 0, false
+	}
+	digits := t[4:]
+	if digits == "" || len(digits) > 12 || digits[0] == '0' {
+		return 0, false
+	}
+	for _, c := range digits {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+	}
+	n, err := strconv.ParseInt(digits, 10, 64)
+	return n, err == nil
+}
+
+// Commander returns the commander's user id, or "".
+func (inc *Incident) Commander() string { return inc.Roles[RoleCommander] }
+
+// RolesOf returns the roles user holds in the incident.
+func (inc *Incident) RolesOf(user string) []Role {
+	var roles []Role
+	for _, r := range Roles {
+		if user != "" && inc.Roles[r] == user {
+			roles = append(roles, r)
+		}
+	}
+	return roles
+}
+
+// People returns everybody who should be in the incident's channel: the
+// declarer (when a chat user), the role holders and the members, without
+// duplicates, in a stable order.
+func (inc *Incident) People() []string {
+	var out []string
+	add := func(id string) {
+		if id != "" && !slices.Contains(out, id) {
+			out = append(out, id)
+		}
+	}
+	if inc.DeclaredBy.Source == SourceSlack || inc.DeclaredBy.Source == SourceShell {
+		add(inc.DeclaredBy.ID)
+	}
+	for _, r := range Roles {
+		add(inc.Roles[r])
+	}
+	for _, m := range inc.Members {
+		add(m)
+	}
+	return out
+}
+
+// addMember records user as a participant; it reports whether they were new.
+func (inc *Incident) addMember(user string) bool {
+	if user == "" || slices.Contains(inc.Members, user) {
+		return false
+	}
+	inc.Members = append(inc.Members, user)
+	return true
+}
+
+// TimeToAcknowledge is the time from detection to the first acknowledgement.
+func (inc *Incident) TimeToAcknowledge() (time.Duration, bool) {
+	return span(inc.DetectedAt, inc.AcknowledgedAt)
+}
+
+// TimeToMitigate is the time from detection to mitigation.
+func (inc *Incident) TimeToMitigate() (time.Duration, bool) {
+	return span(inc.DetectedAt, inc.MitigatedAt)
+}
+
+// TimeToResolve is the time from detection to the (last) resolution.
+func (inc *Incident) TimeToResolve() (time.Duration, bool) {
+	return span(inc.DetectedAt, inc.ResolvedAt)
+}
+
+func span(from, to time.Time) (time.Duration, bool) {
+	if from.IsZero() || to.IsZero() || to.Before(from) {
+		return 0, false
+	}
+	return to.Sub(from), true
+}
+
+// truncate cuts s to at most n runes, marking the cut with "…".
+func truncate(s string, n int) string {
+	r := []rune(s)
+	if len(r) <= n {
+		return s
+	}
+	return string(r[:n-1]) + "…"
+}
