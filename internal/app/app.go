@@ -16,6 +16,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.uber.org/zap"
 
 	"github.com/incidentbot/incident-bot/internal/boltstore"
@@ -52,6 +55,10 @@ type App struct {
 	runner *queue.Runner
 	chat   incident.Chat
 
+	// registry holds the Prometheus metrics served on GET /metrics; each
+	// integration registers its own collectors on it.
+	registry *prometheus.Registry
+
 	// Filled by the wiring steps.
 	dispCfg  command.Config
 	disp     *command.Dispatcher
@@ -78,6 +85,9 @@ func Open(cfg config.Config, log *zap.Logger, opts Options) (*App, error) {
 		return nil, err
 	}
 	a := &App{cfg: cfg, opts: opts, log: log, clock: opts.Clock, store: store, chat: opts.Chat, admin: map[string]http.Handler{}}
+	a.registry = prometheus.NewRegistry()
+	a.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	a.handlers.Metrics = promhttp.HandlerFor(a.registry, promhttp.HandlerOpts{})
 	a.svc = incident.NewService(incident.ServiceConfig{Store: store, Clock: opts.Clock})
 	a.runner = queue.New(queue.Config{
 		Store: store, Clock: opts.Clock, Logger: log, Workers: opts.Workers,
