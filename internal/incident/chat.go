@@ -390,20 +390,19 @@ func Slug(title string) string {
 	var b strings.Builder
 	dash := false
 	for _, r := range strings.ToLower(title) {
-		if f, ok := latinFold[r]; ok {
-			b.WriteString(f)
-			dash = false
+		piece, ok := latinFold[r]
+		if !ok && ((r >= 'a' && r <= 'z') || (r >= '0' && r <= '9')) {
+			piece, ok = string(r), true
+		}
+		if !ok {
+			dash = true
 			continue
 		}
-		if (r >= 'a' && r <= 'z') || (r >= '0' && r <= '9') {
-			if dash && b.Len() > 0 {
-				b.WriteByte('-')
-			}
-			b.WriteRune(r)
-			dash = false
-			continue
+		if dash && b.Len() > 0 {
+			b.WriteByte('-')
 		}
-		dash = true
+		b.WriteString(piece)
+		dash = false
 	}
 	return b.String()
 }

@@ -45,11 +45,21 @@ func ParseSeverity(text string) (Severity, error) {
 	return Severity(n), nil
 }
 
-// MarshalText encodes the severity as "SEV1".."SEV4".
-func (s Severity) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+// MarshalText encodes the severity as "SEV1".."SEV4", and an unset
+// severity as "".
+func (s Severity) MarshalText() ([]byte, error) {
+	if s == 0 {
+		return nil, nil
+	}
+	return []byte(s.String()), nil
+}
 
-// UnmarshalText decodes "SEV1".."SEV4".
+// UnmarshalText decodes "SEV1".."SEV4" ("" is unset).
 func (s *Severity) UnmarshalText(b []byte) error {
+	if len(b) == 0 {
+		*s = 0
+		return nil
+	}
 	v, err := ParseSeverity(string(b))
 	if err != nil {
 		return err

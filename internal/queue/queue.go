@@ -82,6 +82,10 @@ type Runner struct {
 	mu      sync.Mutex
 	running map[uint64]bool
 	keys    map[string]bool
+	// settled holds jobs finished (completed, rescheduled or failed) since
+	// the last look at the store began. A look reads a snapshot that may
+	// predate their commit, so they must not be picked from it.
+	settled map[uint64]bool
 }
 
 // New returns a runner; register handlers with Handle before Run.
@@ -120,6 +124,7 @@ func New(cfg Config) *Runner {
 		wake:     make(chan struct{}, 1),
 		running:  map[uint64]bool{},
 		keys:     map[string]bool{},
+		settled:  map[uint64]bool{},
 	}
 }
 
@@ -143,7 +148,25 @@ func (r *Runner) skip(j incident.Job) bool {
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.running[j.ID] || (j.Key != "" && r.keys[j.Key])
+	return r.running[j.ID] || r.settled[j.ID] || (j.Key != "" && r.keys[j.Key])
+}
+
+// dueJobs reads up to limit runnable jobs. Jobs settled before the read
+// began cannot be in its snapshot, so they are forgotten afterwards.
+func (r *Runner) dueJobs(limit int) ([]incident.Job, error) {
+	r.mu.Lock()
+	before := make([]uint64, 0, len(r.settled))
+	for id := range r.settled {
+		before = append(before, id)
+	}
+	r.mu.Unlock()
+	jobs, err := r.cfg.Store.DueJobs(r.cfg.Clock.Now(), limit, r.skip)
+	r.mu.Lock()
+	for _, id := range before {
+		delete(r.settled, id)
+	}
+	r.mu.Unlock()
+	return jobs, err
 }
 
 func (r *Runner) claim(j incident.Job) {
@@ -155,9 +178,12 @@ func (r *Runner) claim(j incident.Job) {
 	}
 }
 
+// release marks j settled and no longer running. Its result must be
+// committed to the store before.
 func (r *Runner) release(j incident.Job) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	r.settled[j.ID] = true
 	delete(r.running, j.ID)
 	if j.Key != "" {
 		delete(r.keys, j.Key)
@@ -188,16 +214,16 @@ func (r *Runner) Run(ctx context.Context) error {
 		}
 		free := r.cfg.Workers - r.busy()
 		if free > 0 {
-			jobs, err := r.cfg.Store.DueJobs(r.cfg.Clock.Now(), free, r.skip)
+			jobs, err := r.dueJobs(free)
 			if err != nil {
 				r.log.Error("reading due jobs", zap.Error(err))
 			}
 			for _, j := range jobs {
 				r.claim(j)
 				wg.Go(func() {
-					defer r.release(j)
-					defer r.Notify() // a finished job may unblock its key
 					r.runOne(jobCtx, j)
+					r.release(j)
+					r.Notify() // a finished job may unblock its key
 				})
 			}
 		}
@@ -240,14 +266,16 @@ func (r *Runner) nextWait() time.Duration {
 func (r *Runner) RunDue(ctx context.Context) (int, error) {
 	ran := 0
 	for ctx.Err() == nil {
-		jobs, err := r.cfg.Store.DueJobs(r.cfg.Clock.Now(), 1, r.skip)
+		jobs, err := r.dueJobs(1)
 		if err != nil {
 			return ran, err
 		}
 		if len(jobs) == 0 {
 			return ran, nil
 		}
+		r.claim(jobs[0])
 		r.runOne(ctx, jobs[0])
+		r.release(jobs[0])
 		ran++
 	}
 	return ran, ctx.Err()
