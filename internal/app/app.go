@@ -98,6 +98,7 @@ func Open(cfg config.Config, log *zap.Logger, opts Options) (*App, error) {
 		Service:  a.svc,
 		Location: cfg.Location,
 		Options:  command.Options{PlainMentions: a.isShell()},
+		Logger:   log,
 	}
 	steps := []struct {
 		name string

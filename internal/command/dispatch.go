@@ -7,6 +7,8 @@ import (
 	"strings"
 	"time"
 
+	"go.uber.org/zap"
+
 	"github.com/incidentbot/incident-bot/internal/incident"
 )
 
@@ -58,6 +60,9 @@ type Config struct {
 	Service  *incident.Service
 	Location *time.Location // times in replies; default UTC
 	Options  Options
+	// Logger records every command (verb, user, channel, incident,
+	// outcome; never the text, which may hold runbook parameters).
+	Logger *zap.Logger
 	// Optional features; nil means not configured, and the commands say so.
 	Pager       Pager
 	Runbooks    Runbooks
@@ -74,6 +79,10 @@ func NewDispatcher(cfg Config) *Dispatcher {
 	if cfg.Location == nil {
 		cfg.Location = time.UTC
 	}
+	if cfg.Logger == nil {
+		cfg.Logger = zap.NewNop()
+	}
+	cfg.Logger = cfg.Logger.Named("command")
 	return &Dispatcher{cfg: cfg}
 }
 
@@ -82,6 +91,7 @@ func NewDispatcher(cfg Config) *Dispatcher {
 func (d *Dispatcher) Handle(ctx context.Context, req Request) Reply {
 	cmd, err := Parse(req.Text, d.cfg.Options)
 	if err != nil {
+		d.cfg.Logger.Info("command rejected", zap.String("user", req.Actor.ID), zap.String("channel", req.ChannelID), zap.String("reason", "parse"))
 		return Reply{Text: err.Error(), Error: true}
 	}
 	return d.Run(ctx, req, cmd)
@@ -90,6 +100,20 @@ func (d *Dispatcher) Handle(ctx context.Context, req Request) Reply {
 // Run runs a parsed command.
 func (d *Dispatcher) Run(ctx context.Context, req Request, cmd Command) Reply {
 	reply, err := d.run(ctx, req, cmd)
+	fields := []zap.Field{zap.String("command", string(cmd.Verb)), zap.String("user", req.Actor.ID), zap.String("channel", req.ChannelID)}
+	if reply.Incident != nil {
+		fields = append(fields, zap.String("incident", reply.Incident.ID()))
+	} else if cmd.Incident != 0 {
+		fields = append(fields, zap.String("incident", incident.FormatID(cmd.Incident)))
+	}
+	switch code := incident.ErrorCode(err); code {
+	case "":
+		d.cfg.Logger.Info("command", fields...)
+	case incident.EINTERNAL:
+		d.cfg.Logger.Error("command failed", append(fields, zap.Error(err))...)
+	default:
+		d.cfg.Logger.Info("command refused", append(fields, zap.String("code", code), zap.String("reason", incident.ErrorMessage(err)))...)
+	}
 	if err != nil {
 		msg := incident.ErrorMessage(err)
 		if u := Usage(cmd.Verb); u != "" && incident.ErrorCode(err) == incident.EINVALID {
