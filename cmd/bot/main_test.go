@@ -211,6 +211,17 @@ func TestServeLifecycle(t *testing.T) {
 	if code != 0 || !strings.Contains(out, `"title": "something broke"`) {
 		t.Fatalf("incidents while serving: exit %d\n%s\n%s", code, out, errOut)
 	}
+	backup := filepath.Join(dir, "backup.db")
+	out, errOut, code = runBot(t, env, "", "backup", backup)
+	if code != 0 || !strings.Contains(out, "1 incidents") {
+		t.Fatalf("hot backup while serving: exit %d\n%s\n%s", code, out, errOut)
+	}
+	if out, errOut, code = runBot(t, env, "", "check"); code != 0 || !strings.Contains(out, "is consistent") {
+		t.Fatalf("check while serving: exit %d\n%s\n%s", code, out, errOut)
+	}
+	if _, errOut, code = runBot(t, env, "", "restore", backup); code == 0 || !strings.Contains(errOut, "locked") {
+		t.Fatalf("restore while serving must refuse: exit %d %s", code, errOut)
+	}
 	began := time.Now()
 	_, errOut, code = runBot(t, env, "", "shell")
 	if code == 0 || !strings.Contains(errOut, "locked by another process") {
@@ -239,8 +250,16 @@ func TestServeLifecycle(t *testing.T) {
 		t.Error("no orderly shutdown logged")
 	}
 	// The database is closed and consistent: a new shell opens it.
-	out, _, code = runBot(t, env, "/incident list\n", "shell")
+	out, _, code = runBot(t, env, "/incident list\n/incident declare sev4 after the backup\n", "shell")
 	if code != 0 || !strings.Contains(out, "INC-1 SEV3 acknowledged: something broke") {
 		t.Fatalf("after shutdown: exit %d\n%s", code, out)
+	}
+	// Restoring the backup brings back the state it was taken in.
+	if out, errOut, code = runBot(t, env, "", "restore", backup); code != 0 {
+		t.Fatalf("restore: exit %d\n%s\n%s", code, out, errOut)
+	}
+	out, _, _ = runBot(t, env, "", "incidents")
+	if !strings.Contains(out, "something broke") || strings.Contains(out, "after the backup") {
+		t.Fatalf("after restore:\n%s", out)
 	}
 }
