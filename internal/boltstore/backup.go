@@ -67,8 +67,8 @@ func (s *Store) checkBuckets() error {
 // Stats summarises a database for operators.
 type Stats struct {
 	Incidents, Events, Jobs, DeadJobs int
-	SizeBytes                        int64
-	SchemaVersion                    int
+	SizeBytes                         int64
+	SchemaVersion                     int
 }
 
 // Stats counts what the database holds.
