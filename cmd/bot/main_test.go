@@ -203,6 +203,13 @@ func TestServeLifecycle(t *testing.T) {
 		if resp.StatusCode != http.StatusOK {
 			t.Errorf("GET %s = %d %s", path, resp.StatusCode, body)
 		}
+		if path == "/metrics" {
+			for _, want := range []string{`incidentbot_incidents_open{severity="SEV3"} 1`, "incidentbot_jobs_pending ", "incidentbot_jobs_oldest_due_age_seconds "} {
+				if !strings.Contains(string(body), want) {
+					t.Errorf("metrics lack %q", want)
+				}
+			}
+		}
 	}
 
 	// The database is held by serve: read commands go through it, and the

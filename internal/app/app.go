@@ -85,13 +85,14 @@ func Open(cfg config.Config, log *zap.Logger, opts Options) (*App, error) {
 		return nil, err
 	}
 	a := &App{cfg: cfg, opts: opts, log: log, clock: opts.Clock, store: store, chat: opts.Chat, admin: map[string]http.Handler{}}
-	a.registry = prometheus.NewRegistry()
-	a.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	a.handlers.Metrics = promhttp.HandlerFor(a.registry, promhttp.HandlerOpts{})
 	a.svc = incident.NewService(incident.ServiceConfig{Store: store, Clock: opts.Clock})
+	a.registry = prometheus.NewRegistry()
+	a.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), newStoreCollector(a))
+	a.handlers.Metrics = promhttp.HandlerFor(a.registry, promhttp.HandlerOpts{})
 	a.runner = queue.New(queue.Config{
 		Store: store, Clock: opts.Clock, Logger: log, Workers: opts.Workers,
 		MinBackoff: opts.MinBackoff, MaxBackoff: opts.MaxBackoff, PollInterval: opts.PollInterval,
+		Observe: newJobMetrics(a.registry).observe,
 	})
 	store.OnEnqueue(a.runner.Notify)
 	a.dispCfg = command.Config{
