@@ -1,0 +1,209 @@
+// Package kubernetes_test checks the Kubernetes manifests in this directory
+// for the properties the bot depends on.
+package kubernetes_test
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"os"
+	"path"
+	"strconv"
+	"strings"
+	"testing"
+
+	"go.yaml.in/yaml/v3"
+)
+
+type kustomization struct {
+	Resources []string `yaml:"resources"`
+}
+
+type object struct {
+	Kind     string                `yaml:"kind"`
+	Metadata struct{ Name string } `yaml:"metadata"`
+	Data     map[string]string     `yaml:"data"`
+	Spec     struct {
+		Replicas       *int                  `yaml:"replicas"`
+		UpdateStrategy struct{ Type string } `yaml:"updateStrategy"`
+		Strategy       struct{ Type string } `yaml:"strategy"`
+		Template       struct {
+			Spec podSpec `yaml:"spec"`
+		} `yaml:"template"`
+		VolumeClaimTemplates []struct {
+			Metadata struct{ Name string } `yaml:"metadata"`
+		} `yaml:"volumeClaimTemplates"`
+	} `yaml:"spec"`
+}
+
+type podSpec struct {
+	SecurityContext struct {
+		RunAsNonRoot *bool `yaml:"runAsNonRoot"`
+		RunAsUser    int   `yaml:"runAsUser"`
+	} `yaml:"securityContext"`
+	Containers []container `yaml:"containers"`
+	Volumes    []struct {
+		Name     string    `yaml:"name"`
+		EmptyDir *struct{} `yaml:"emptyDir"`
+	} `yaml:"volumes"`
+}
+
+type probe struct {
+	HTTPGet struct {
+		Path string `yaml:"path"`
+		Port any    `yaml:"port"`
+	} `yaml:"httpGet"`
+}
+
+type container struct {
+	Ports []struct {
+		Name          string `yaml:"name"`
+		ContainerPort int    `yaml:"containerPort"`
+	} `yaml:"ports"`
+	EnvFrom []struct {
+		SecretRef    *struct{ Name string } `yaml:"secretRef"`
+		ConfigMapRef *struct{ Name string } `yaml:"configMapRef"`
+	} `yaml:"envFrom"`
+	LivenessProbe   *probe `yaml:"livenessProbe"`
+	ReadinessProbe  *probe `yaml:"readinessProbe"`
+	SecurityContext struct {
+		ReadOnlyRootFilesystem   *bool `yaml:"readOnlyRootFilesystem"`
+		AllowPrivilegeEscalation *bool `yaml:"allowPrivilegeEscalation"`
+	} `yaml:"securityContext"`
+	Resources struct {
+		Requests map[string]string `yaml:"requests"`
+		Limits   map[string]string `yaml:"limits"`
+	} `yaml:"resources"`
+	VolumeMounts []struct {
+		Name      string `yaml:"name"`
+		MountPath string `yaml:"mountPath"`
+	} `yaml:"volumeMounts"`
+}
+
+// render reads the manifests kustomization.yaml lists, as kubectl apply -k
+// would (no patches are used here).
+func render(t *testing.T) []object {
+	t.Helper()
+	raw, err := os.ReadFile("kustomization.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var k kustomization
+	if err := yaml.Unmarshal(raw, &k); err != nil {
+		t.Fatal(err)
+	}
+	var out []object
+	for _, r := range k.Resources {
+		b, err := os.ReadFile(r)
+		if err != nil {
+			t.Fatalf("kustomization lists %s: %v", r, err)
+		}
+		dec := yaml.NewDecoder(bytes.NewReader(b))
+		for {
+			var o object
+			if err := dec.Decode(&o); errors.Is(err, io.EOF) {
+				break
+			} else if err != nil {
+				t.Fatalf("%s: %v", r, err)
+			}
+			out = append(out, o)
+		}
+	}
+	return out
+}
+
+func TestManifests(t *testing.T) {
+	objs := render(t)
+	var (
+		workload *object
+		config   map[string]string
+	)
+	for i, o := range objs {
+		switch o.Kind {
+		case "StatefulSet", "Deployment":
+			if workload != nil {
+				t.Fatal("more than one workload runs the bot")
+			}
+			workload = &objs[i]
+		case "ConfigMap":
+			config = o.Data
+		case "Secret":
+			t.Errorf("a Secret with values is part of the rendered manifests (%s); create it out of band", o.Metadata.Name)
+		}
+	}
+	if workload == nil || config == nil {
+		t.Fatal("no workload or no ConfigMap")
+	}
+	// Exactly one replica: bbolt has one writer.
+	if workload.Spec.Replicas == nil || *workload.Spec.Replicas != 1 {
+		t.Errorf("replicas must be exactly 1")
+	}
+	if workload.Kind == "Deployment" && workload.Spec.Strategy.Type != "Recreate" {
+		t.Errorf("a Deployment must use the Recreate strategy so two pods never share the database")
+	}
+	pod := workload.Spec.Template.Spec
+	if pod.SecurityContext.RunAsNonRoot == nil || !*pod.SecurityContext.RunAsNonRoot || pod.SecurityContext.RunAsUser == 0 {
+		t.Errorf("the pod must run as a non-root user")
+	}
+	if len(pod.Containers) != 1 {
+		t.Fatalf("%d containers", len(pod.Containers))
+	}
+	c := pod.Containers[0]
+	sc := c.SecurityContext
+	if sc.ReadOnlyRootFilesystem == nil || !*sc.ReadOnlyRootFilesystem || sc.AllowPrivilegeEscalation == nil || *sc.AllowPrivilegeEscalation {
+		t.Errorf("read-only root filesystem and no privilege escalation required")
+	}
+	// Probes on the port BOT_ADDR listens on.
+	port := strings.TrimPrefix(config["BOT_ADDR"], ":")
+	portName := ""
+	for _, p := range c.Ports {
+		if p.Name != "" && strings.TrimSpace(port) == strconv.Itoa(p.ContainerPort) {
+			portName = p.Name
+		}
+	}
+	if portName == "" {
+		t.Fatalf("no container port matches BOT_ADDR %q", config["BOT_ADDR"])
+	}
+	for name, pr := range map[string]*probe{"/healthz": c.LivenessProbe, "/readyz": c.ReadinessProbe} {
+		if pr == nil || pr.HTTPGet.Path != name || (pr.HTTPGet.Port != portName && pr.HTTPGet.Port != port) {
+			t.Errorf("probe %s missing or on the wrong port: %+v", name, pr)
+		}
+	}
+	// Secrets come from a Secret; the ConfigMap holds none.
+	var fromSecret bool
+	for _, e := range c.EnvFrom {
+		fromSecret = fromSecret || e.SecretRef != nil
+	}
+	if !fromSecret {
+		t.Errorf("tokens must come from a Secret (envFrom secretRef)")
+	}
+	for k := range config {
+		if strings.Contains(k, "TOKEN") || strings.Contains(k, "SECRET") || strings.Contains(k, "ROUTING_KEY") {
+			t.Errorf("the ConfigMap holds a secret: %s", k)
+		}
+	}
+	// The database lives on a persistent volume; /tmp is writable for runbooks.
+	mounts := map[string]string{}
+	for _, m := range c.VolumeMounts {
+		mounts[m.MountPath] = m.Name
+	}
+	dbDir := path.Dir(config["BOT_DB"])
+	claim := mounts[dbDir]
+	var persistent bool
+	for _, v := range workload.Spec.VolumeClaimTemplates {
+		persistent = persistent || v.Metadata.Name == claim
+	}
+	if claim == "" || !persistent {
+		t.Errorf("BOT_DB's directory %s is not on a PersistentVolumeClaim", dbDir)
+	}
+	var tmpWritable bool
+	for _, v := range pod.Volumes {
+		tmpWritable = tmpWritable || (v.Name == mounts["/tmp"] && v.EmptyDir != nil)
+	}
+	if !tmpWritable {
+		t.Errorf("/tmp must be a writable emptyDir (runbook runs use it; the root filesystem is read-only)")
+	}
+	if c.Resources.Requests["cpu"] == "" || c.Resources.Requests["memory"] == "" || c.Resources.Limits["memory"] == "" {
+		t.Errorf("resource requests and a memory limit are required")
+	}
+}
