@@ -1,0 +1,560 @@
+package runbook
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Submit handles "/incident run <text>": parse, validate, authorize,
+// rate-limit and then, depending on the runbook, return a confirmation
+// card, an approval request, or start the run (or dry run) at once. Every
+// refusal is audited and returned as a *UserError. Nothing executes before
+// Submit returns except a run that needs neither confirmation nor approval
+// (and dry-run probes), and those only after every check passed.
+func (e *Engine) Submit(ctx context.Context, inv Invocation) (*Submission, error) {
+	base := Event{Actor: inv.Caller.actor(), ChannelID: inv.ChannelID}
+	refuse := func(kind EventKind, ue *UserError) (*Submission, error) {
+		ev := base
+		ev.Kind, ev.Reason = kind, ue.Message
+		e.emit(ev)
+		return nil, ue
+	}
+	// The raw text is not audited: it may contain a secret parameter.
+	e.emit(withKind(base, EventRequestReceived))
+	now := e.clock.Now()
+	if ue := e.admit(inv.Caller, now); ue != nil {
+		return refuse(EventAuthzDenied, ue)
+	}
+	cmd, perr := ParseCommand(inv.Text)
+	if idShape.MatchString(cmd.RunbookID) {
+		base.RunbookID = cmd.RunbookID
+	}
+	rb, found := e.cfg.Registry.Lookup(cmd.RunbookID)
+	if perr != nil {
+		ue, _ := AsUserError(perr)
+		if found {
+			ue = userError(ue.Kind, ue.Message, rb.Usage())
+		}
+		return refuse(EventValidationFailed, ue)
+	}
+	if !found {
+		return refuse(EventValidationFailed, e.unknownRunbook(cmd.RunbookID))
+	}
+	base.RunbookVersion = rb.Version
+	if !rb.Enabled {
+		return refuse(EventValidationFailed, userError(KindDisabled, "Runbook "+rb.ID+" is disabled. Nothing was run."))
+	}
+	inc, err := e.auth.requester(ctx, rb, inv.Caller, inv.ChannelID, inv.isDM())
+	if err != nil {
+		return refuse(EventAuthzDenied, deniedError(rb, err))
+	}
+	base.IncidentID = inc.ID
+	params, err := rb.Bind(cmd.Args)
+	if err != nil {
+		ue, _ := AsUserError(err)
+		return refuse(EventValidationFailed, ue)
+	}
+	if !rb.Available() && !cmd.DryRun {
+		return refuse(EventValidationFailed, unavailableError(rb))
+	}
+	req, ue := e.newRequest(rb, inv, inc, params, cmd.DryRun, now)
+	if ue != nil {
+		return refuse(EventValidationFailed, ue)
+	}
+	return e.dispatch(ctx, req, now)
+}
+
+func withKind(ev Event, k EventKind) Event {
+	ev.Kind = k
+	return ev
+}
+
+// admit applies the checks that need no runbook: shutdown, the kill
+// switch, identity, and the per-user rate limit (which counts every
+// request, refused ones included).
+func (e *Engine) admit(c Caller, now time.Time) *UserError {
+	if e.cfg.DisableAll {
+		return userError(KindDisabled, "Runbooks are disabled on this bot. Nothing was run.")
+	}
+	if err := e.auth.identity(c); err != nil {
+		return userError(KindDenied, "Access denied: "+EscapeSlack(err.Error())+". Nothing was run.")
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed {
+		return userError(KindShuttingDown, "The bot is shutting down. Nothing was run.")
+	}
+	if ok, wait := e.rate.allow(c.TeamID+"/"+c.UserID, now); !ok {
+		return userError(KindRateLimited, fmt.Sprintf("Too many runbook requests: at most %d per minute. Try again in %s. Nothing was run.",
+			e.rate.limit, formatDuration(max(wait.Round(time.Second), time.Second))))
+	}
+	return nil
+}
+
+func (e *Engine) unknownRunbook(id string) *UserError {
+	if idShape.MatchString(id) && e.cfg.Registry.Rejected(id) {
+		return userError(KindUnknown, "Runbook "+id+" failed validation and is not loaded; ask the runbook owners to fix it. Nothing was run.")
+	}
+	return userError(KindUnknown, "Unknown runbook "+echo(id)+". /incident runbooks lists the ones you can run. Nothing was run.")
+}
+
+func deniedError(rb *Runbook, err error) *UserError {
+	return userError(KindDenied, "Access denied for "+rb.ID+": "+EscapeSlack(err.Error())+". Nothing was run.")
+}
+
+func unavailableError(rb *Runbook) *UserError {
+	return userError(KindUnavailable, "Runbook "+rb.ID+" cannot run on this host: "+EscapeSlack(rb.Unavailable)+
+		". You can still use --dry-run to see what it would do. Nothing was run.")
+}
+
+// newRequest renders every step and the concurrency key and builds the
+// pending request.
+func (e *Engine) newRequest(rb *Runbook, inv Invocation, inc IncidentInfo, params Params, dryRun bool, now time.Time) (*request, *UserError) {
+	req := &request{
+		id: newRunID(now), rb: rb, caller: inv.Caller, channelID: inv.ChannelID, isDM: inv.isDM(),
+		incident: inc, params: params, dryRun: dryRun, created: now,
+		approval: approvalApplies(rb, params), state: StateStarting,
+	}
+	values := map[string]string{}
+	display := map[string]string{}
+	for _, v := range params {
+		values[v.Name], display[v.Name] = v.Value, v.Value
+		if v.Secret {
+			display[v.Name] = masked
+		}
+	}
+	reserved := map[string]string{
+		ReservedIncidentID: inc.ID, ReservedIncidentChannel: inv.ChannelID,
+		ReservedRequesterID: inv.Caller.UserID, ReservedRunID: req.id,
+	}
+	for name, v := range reserved {
+		if checkGlobal(v, false) == nil {
+			values[name], display[name] = v, v
+		}
+	}
+	render := func(steps []Step) ([]renderedStep, error) {
+		out := make([]renderedStep, len(steps))
+		for i, st := range steps {
+			out[i] = renderedStep{step: st, argv: make([]string, len(st.argv)), display: make([]string, len(st.argv))}
+			for j, t := range st.argv {
+				var err error
+				if out[i].argv[j], err = t.render(values); err != nil {
+					return nil, err
+				}
+				out[i].display[j], _ = t.render(display)
+			}
+		}
+		return out, nil
+	}
+	var err error
+	if req.steps, err = render(rb.Steps); err == nil {
+		if req.probes, err = render(rb.DryRun); err == nil {
+			req.key, err = rb.Limits.key.render(values)
+		}
+	}
+	if err != nil {
+		// Only reserved names can be missing: e.g. {{incident.id}} outside
+		// an incident channel.
+		return nil, userError(KindInvalid, "Runbook "+rb.ID+" needs an incident channel ("+EscapeSlack(err.Error())+"). Nothing was run.")
+	}
+	req.hash = e.requestHash(rb, req)
+	return req, nil
+}
+
+// dispatch stores a new request and moves it to its first state.
+func (e *Engine) dispatch(ctx context.Context, req *request, now time.Time) (*Submission, error) {
+	confirm := !req.dryRun && req.rb.Confirm
+	var card *Card
+	e.mu.Lock()
+	e.reqs[req.id] = req
+	if confirm {
+		req.state, req.deadline = StateAwaitingConfirmation, now.Add(ConfirmationTTL)
+		card = e.card(req)
+	}
+	e.mu.Unlock()
+	switch {
+	case confirm:
+		e.emit(e.event(req, EventConfirmRequested))
+		return &Submission{RunID: req.id, State: StateAwaitingConfirmation, Card: card,
+			Message: "Please confirm run " + req.id + " of " + req.rb.ID + " within 2 minutes."}, nil
+	case !req.dryRun && req.approval:
+		return e.awaitApproval(req), nil
+	default:
+		return e.launch(ctx, req)
+	}
+}
+
+// Confirm is the requester pressing Confirm on the card. Only the requester
+// can confirm, once, within ConfirmationTTL; authorization and the runbook
+// version are checked again.
+func (e *Engine) Confirm(ctx context.Context, runID string, c Caller) (*Submission, error) {
+	req, ue := e.claim(runID, c, StateAwaitingConfirmation, func(req *request) *UserError {
+		if !req.caller.same(c) {
+			return userError(KindDenied, "Only the person who requested run "+req.id+" can confirm it.")
+		}
+		return nil
+	})
+	if ue != nil {
+		return nil, ue
+	}
+	if req.approval {
+		if kind, ue := e.preflight(ctx, req); ue != nil {
+			e.abort(req, kind, ue)
+			return nil, ue
+		}
+		e.emit(e.event(req, EventConfirmed))
+		return e.awaitApproval(req), nil
+	}
+	e.emit(e.event(req, EventConfirmed))
+	return e.launch(ctx, req)
+}
+
+// claim atomically moves a request from state want to starting, after
+// check passes. It is the compare-and-set that makes double clicks,
+// duplicate events and replayed payloads harmless. Refusals are audited.
+func (e *Engine) claim(runID string, c Caller, want State, check func(*request) *UserError) (*request, *UserError) {
+	now := e.clock.Now()
+	e.mu.Lock()
+	req, ue := e.pendingLocked(runID, want, now)
+	expired := ue != nil && ue.Kind == KindExpired // pendingLocked expired it just now
+	if ue == nil {
+		ue = check(req)
+	}
+	if ue == nil {
+		req.state = StateStarting
+	}
+	e.mu.Unlock()
+	if ue != nil {
+		e.auditRefusal(req, c, ue, expired)
+		return nil, ue
+	}
+	return req, nil
+}
+
+// pendingLocked finds runID in state want, expiring it if its deadline has
+// passed. Callers hold e.mu.
+func (e *Engine) pendingLocked(runID string, want State, now time.Time) (*request, *UserError) {
+	req, ok := e.reqs[runID]
+	switch {
+	case !ok:
+		return nil, userError(KindUnknown, "Run "+echo(runID)+" is unknown or no longer pending (pending requests do not survive a restart). Nothing was run.")
+	case req.state == want && !now.Before(req.deadline):
+		ue := userError(KindExpired, "Run "+req.id+" expired before it was "+req.pendingWhat()+". Nothing was run; request it again.")
+		req.end(StateExpired, now)
+		return req, ue
+	case req.state != want:
+		return req, userError(KindConflict, "Run "+req.id+" is already "+describeState(req.state)+"; this click was ignored.")
+	}
+	return req, nil
+}
+
+func describeState(s State) string {
+	switch s {
+	case StateAwaitingConfirmation:
+		return "waiting for the requester to confirm"
+	case StateAwaitingApproval:
+		return "waiting for approval"
+	case StateStarting, StateRunning:
+		return "running"
+	}
+	return string(s)
+}
+
+// auditRefusal records a refused button press. A just-expired request
+// gets its expired event.
+func (e *Engine) auditRefusal(req *request, c Caller, ue *UserError, expired bool) {
+	var ev Event
+	if req != nil {
+		ev = e.event(req, EventValidationFailed)
+	} else {
+		ev = Event{Kind: EventValidationFailed}
+	}
+	ev.Actor, ev.Reason = c.actor(), ue.Message
+	switch {
+	case expired:
+		ev.Kind = EventExpired
+	case ue.Kind == KindDenied:
+		ev.Kind = EventAuthzDenied
+	}
+	e.emit(ev)
+}
+
+// awaitApproval moves a claimed request to awaiting_approval.
+func (e *Engine) awaitApproval(req *request) *Submission {
+	e.mu.Lock()
+	req.state, req.deadline = StateAwaitingApproval, e.clock.Now().Add(req.rb.Approval.ExpiresAfter)
+	a := e.approvalRequest(req)
+	e.mu.Unlock()
+	e.emit(e.event(req, EventApprovalRequested))
+	return &Submission{RunID: req.id, State: StateAwaitingApproval, Approval: a,
+		Message: "Run " + req.id + " of " + req.rb.ID + " needs approval by someone else; a request was posted."}
+}
+
+// Approve records approver c's approval of this exact request (its hash).
+// c must differ from the requester and satisfy approval.approvers now.
+// When Count distinct approvals are in, the run starts.
+func (e *Engine) Approve(ctx context.Context, runID string, c Caller) (*Submission, error) {
+	req, ue := e.approverCheck(ctx, runID, c)
+	if ue != nil {
+		return nil, ue
+	}
+	now := e.clock.Now()
+	e.mu.Lock()
+	req, ue = e.pendingLocked(runID, StateAwaitingApproval, now)
+	if ue == nil && req.approvedBy(c) {
+		ue = userError(KindConflict, "You already approved run "+req.id+".")
+	}
+	done := false
+	if ue == nil {
+		req.approvals = append(req.approvals, approvalRecord{by: c, hash: req.hash, at: now})
+		done = len(req.approvals) >= req.rb.Approval.Count
+		if done {
+			req.state = StateStarting
+		}
+	}
+	var progress *ApprovalRequest
+	if ue == nil && !done {
+		progress = e.approvalRequest(req)
+	}
+	e.mu.Unlock()
+	if ue != nil {
+		e.auditRefusal(req, c, ue, ue.Kind == KindExpired)
+		return nil, ue
+	}
+	ev := e.event(req, EventApproved)
+	ev.Actor = c.actor()
+	e.emit(ev)
+	if !done {
+		return &Submission{RunID: req.id, State: StateAwaitingApproval, Approval: progress,
+			Message: fmt.Sprintf("Approved (%d of %d).", len(progress.ApprovedBy), req.rb.Approval.Count)}, nil
+	}
+	return e.launch(ctx, req)
+}
+
+func (r *request) approvedBy(c Caller) bool {
+	for _, a := range r.approvals {
+		if a.by.same(c) {
+			return true
+		}
+	}
+	return false
+}
+
+// approverCheck verifies c may approve or deny runID right now. The request
+// stays pending if c may not.
+func (e *Engine) approverCheck(ctx context.Context, runID string, c Caller) (*request, *UserError) {
+	now := e.clock.Now()
+	e.mu.Lock()
+	req, ue := e.pendingLocked(runID, StateAwaitingApproval, now)
+	expired := ue != nil && ue.Kind == KindExpired
+	switch {
+	case ue != nil:
+	case req.caller.same(c):
+		ue = userError(KindDenied, "You cannot approve or deny your own request; another approver must.")
+	case req.approvedBy(c):
+		ue = userError(KindConflict, "You already approved run "+req.id+".")
+	}
+	e.mu.Unlock()
+	if ue == nil {
+		err := e.auth.identity(c)
+		if err == nil {
+			err = e.auth.grants(ctx, req.rb.Approval.Approvers, c, req.incident.ID)
+		}
+		if err != nil {
+			ue = userError(KindDenied, "You cannot approve "+req.rb.ID+": "+EscapeSlack(err.Error())+".")
+		}
+	}
+	if ue != nil {
+		e.auditRefusal(req, c, ue, expired)
+		return nil, ue
+	}
+	return req, nil
+}
+
+// Deny ends a request awaiting approval. Only an eligible approver (not
+// the requester, who uses Cancel) can deny.
+func (e *Engine) Deny(ctx context.Context, runID string, c Caller) (*Submission, error) {
+	req, ue := e.approverCheck(ctx, runID, c)
+	if ue != nil {
+		return nil, ue
+	}
+	now := e.clock.Now()
+	e.mu.Lock()
+	req, ue = e.pendingLocked(runID, StateAwaitingApproval, now)
+	if ue == nil {
+		req.end(StateDenied, now)
+	}
+	e.mu.Unlock()
+	if ue != nil {
+		e.auditRefusal(req, c, ue, ue.Kind == KindExpired)
+		return nil, ue
+	}
+	ev := e.event(req, EventDenied)
+	ev.Actor = c.actor()
+	ev.Reason = "denied by approver"
+	e.emit(ev)
+	return &Submission{RunID: req.id, State: StateDenied, Message: "Run " + req.id + " of " + req.rb.ID + " was denied. Nothing was run."}, nil
+}
+
+// Cancel lets the requester withdraw a pending request or stop a running
+// one (SIGTERM, then SIGKILL after the grace period; the result arrives
+// through the Notifier with status canceled).
+func (e *Engine) Cancel(ctx context.Context, runID string, c Caller) (*Submission, error) {
+	now := e.clock.Now()
+	e.mu.Lock()
+	req, ok := e.reqs[runID]
+	var ue *UserError
+	var stop func()
+	switch {
+	case !ok:
+		ue = userError(KindUnknown, "Run "+echo(runID)+" is unknown or already finished.")
+	case !req.caller.same(c):
+		ue = userError(KindDenied, "Only the person who requested run "+req.id+" can cancel it.")
+	case req.waiting():
+		req.end(StateCanceled, now)
+	case req.state == StateRunning && req.cancel != nil:
+		stop = req.cancel
+	default:
+		ue = userError(KindConflict, "Run "+req.id+" is already "+describeState(req.state)+".")
+	}
+	e.mu.Unlock()
+	if ue != nil {
+		e.auditRefusal(req, c, ue, false)
+		return nil, ue
+	}
+	if stop != nil {
+		ev := e.event(req, EventCanceled)
+		ev.Reason = "stop requested by requester"
+		e.emit(ev)
+		stop()
+		return &Submission{RunID: req.id, State: StateRunning, Message: "Stopping run " + req.id + "…"}, nil
+	}
+	ev := e.event(req, EventCanceled)
+	ev.Reason = "canceled by requester"
+	e.emit(ev)
+	return &Submission{RunID: req.id, State: StateCanceled, Message: "Run " + req.id + " canceled. Nothing was run."}, nil
+}
+
+// preflight re-checks, immediately before exec (and on confirm), that the
+// runbook is still the validated version, enabled and installed, that the
+// requester is still authorized from the same incident, and that every
+// approval is bound to this exact request hash.
+func (e *Engine) preflight(ctx context.Context, req *request) (EventKind, *UserError) {
+	cur, ok := e.cfg.Registry.Lookup(req.rb.ID)
+	switch {
+	case !ok || cur.Version != req.rb.Version:
+		return EventCanceled, userError(KindChanged, "Runbook "+req.rb.ID+" was changed or removed after run "+req.id+
+			" was requested. Nothing was run; request it again to use the current version.")
+	case !cur.Enabled:
+		return EventCanceled, userError(KindDisabled, "Runbook "+cur.ID+" has been disabled. Nothing was run.")
+	case e.cfg.DisableAll:
+		return EventCanceled, userError(KindDisabled, "Runbooks are disabled on this bot. Nothing was run.")
+	case !req.dryRun && !cur.Available():
+		return EventCanceled, unavailableError(cur)
+	}
+	inc, err := e.auth.requester(ctx, cur, req.caller, req.channelID, req.isDM)
+	if err != nil {
+		return EventAuthzDenied, deniedError(cur, err)
+	}
+	if inc.ID != req.incident.ID {
+		return EventAuthzDenied, userError(KindDenied, "The incident bound to this channel changed since run "+req.id+" was requested. Nothing was run.")
+	}
+	hash := e.requestHash(cur, req)
+	for _, a := range req.approvals {
+		if a.hash != hash {
+			return EventCanceled, userError(KindChanged, "An approval of run "+req.id+" was for different parameters. Nothing was run.")
+		}
+	}
+	return "", nil
+}
+
+// abort ends a claimed request whose pre-exec checks failed.
+func (e *Engine) abort(req *request, kind EventKind, ue *UserError) {
+	e.mu.Lock()
+	req.end(StateAborted, e.clock.Now())
+	e.mu.Unlock()
+	ev := e.event(req, kind)
+	ev.Reason = ue.Message
+	e.emit(ev)
+}
+
+// launch runs the final checks and the running compare-and-set, takes the
+// slots, and starts the run in an engine-owned goroutine. req must have
+// been claimed (state starting) by the caller.
+func (e *Engine) launch(ctx context.Context, req *request) (*Submission, error) {
+	if kind, ue := e.preflight(ctx, req); ue != nil {
+		e.abort(req, kind, ue)
+		return nil, ue
+	}
+	now := e.clock.Now()
+	e.mu.Lock()
+	var ue *UserError
+	switch {
+	case e.closed:
+		ue = userError(KindShuttingDown, "The bot is shutting down. Nothing was run.")
+	case req.state != StateStarting:
+		ue = userError(KindConflict, "Run "+req.id+" is already "+describeState(req.state)+".")
+	default:
+		if reason := e.slots.check(req.rb, req.key, req.dryRun, now); reason != "" {
+			ue = userError(KindBusy, "Run "+req.id+" was not started: "+EscapeSlack(reason)+". Nothing was run.")
+		}
+	}
+	if ue != nil {
+		e.mu.Unlock()
+		e.abort(req, EventCanceled, ue)
+		return nil, ue
+	}
+	e.slots.acquire(req.key, req.dryRun)
+	runCtx, cancel := context.WithCancel(e.ctx)
+	req.state, req.cancel = StateRunning, cancel
+	e.wg.Add(1)
+	e.mu.Unlock()
+
+	ev := e.event(req, EventStarted)
+	red := newRedactor(nil, req.rb.Output.redact)
+	for _, s := range req.stepsToRun() {
+		ev.Argv = append(ev.Argv, s.step.Name+": "+displayArgv(redactAll(red, s.display)))
+	}
+	e.emit(ev)
+	go e.execute(runCtx, cancel, req)
+	what := "Running"
+	if req.dryRun {
+		what = "Dry-running"
+	}
+	return &Submission{RunID: req.id, State: StateRunning, DryRun: req.dryRun,
+		Message: what + " " + req.rb.ID + " as run " + req.id + "; the result will be posted."}, nil
+}
+
+func (r *request) stepsToRun() []renderedStep {
+	if r.dryRun {
+		return r.probes
+	}
+	return r.steps
+}
+
+// execute is the run goroutine: it always releases the slots, records the
+// end, audits and notifies.
+func (e *Engine) execute(ctx context.Context, cancel context.CancelFunc, req *request) {
+	defer e.wg.Done()
+	defer cancel()
+	res := e.run(ctx, req)
+	now := e.clock.Now()
+	e.mu.Lock()
+	e.slots.release(req.rb, req.key, req.dryRun, res.Status == StatusSucceeded, now)
+	req.end(StateFinished, now)
+	e.mu.Unlock()
+
+	ev := e.event(req, EventFinished)
+	ev.Status, ev.ExitCode, ev.Reason = res.Status, &res.ExitCode, res.Reason
+	ev.DurationMS = res.Finished.Sub(res.Started).Milliseconds()
+	ev.Output = &res.OutputStats
+	e.emit(ev)
+	nctx, ncancel := e.notifyContext()
+	defer ncancel()
+	e.cfg.Notifier.RunFinished(nctx, res)
+}
+
+// errNoSecrets fails runs that need secrets when no resolver is configured.
+var errNoSecrets = errors.New("no secret resolver configured")

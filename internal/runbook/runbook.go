@@ -1,0 +1,267 @@
+package runbook
+
+import (
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Risk is a runbook's declared blast radius. It sets the lint minimums for
+// confirmation and approval (§4.10).
+type Risk string
+
+// Risk levels.
+const (
+	RiskLow    Risk = "low"
+	RiskMedium Risk = "medium"
+	RiskHigh   Risk = "high"
+)
+
+// ParamType is the type of a runbook parameter.
+type ParamType string
+
+// Parameter types (§4.3).
+const (
+	TypeEnum     ParamType = "enum"
+	TypeString   ParamType = "string"
+	TypeInt      ParamType = "int"
+	TypeDuration ParamType = "duration"
+)
+
+// Incident roles a principal list may name.
+const (
+	RoleCommander = "commander"
+	RoleComms     = "comms"
+	RoleScribe    = "scribe"
+)
+
+// Reserved template names: usable in argv and concurrency_key, never settable
+// from chat.
+const (
+	ReservedIncidentID      = "incident.id"
+	ReservedIncidentChannel = "incident.channel"
+	ReservedRequesterID     = "requester.id"
+	ReservedRunID           = "run.id"
+)
+
+// Runbook is one validated runbook. Values returned by the Registry are
+// shared and immutable: callers must treat every field as read-only.
+type Runbook struct {
+	ID          string
+	Title       string
+	Description string
+	Owner       string
+	Enabled     bool
+	Risk        Risk
+	// Version is the hex SHA-256 of the file bytes. A pending request is
+	// bound to it and aborts if the registry's copy changes.
+	Version string
+	// File is the path the runbook was loaded from.
+	File string
+
+	Params   []Param
+	Access   Access
+	Confirm  bool
+	Approval *Approval // nil: no second person needed
+	Limits   Limits
+	Env      []EnvVar    // static, sorted by name
+	Secrets  []SecretRef // resolved at exec time, injected as env only
+	Steps    []Step
+	DryRun   []Step // side-effect-free probes run by --dry-run; may be empty
+	Output   Output
+
+	// Unavailable is empty when every program the runbook executes is
+	// installed and executable on this host. Otherwise it says why the
+	// runbook can be listed and dry-run (argv shown) but not run.
+	Unavailable string
+}
+
+// Available reports whether the runbook's programs exist on this host.
+func (rb *Runbook) Available() bool { return rb.Unavailable == "" }
+
+// Param returns the declared parameter called name.
+func (rb *Runbook) Param(name string) (*Param, bool) {
+	for i := range rb.Params {
+		if rb.Params[i].Name == name {
+			return &rb.Params[i], true
+		}
+	}
+	return nil, false
+}
+
+// Choice is one allowed value of an enum (or a string with values). Label is
+// what the user types; Value is what reaches argv (equal to Label for the
+// list form).
+type Choice struct {
+	Label string
+	Value string
+}
+
+// Param is one declared, typed parameter.
+type Param struct {
+	Name         string
+	Type         ParamType
+	Description  string
+	Required     bool
+	HasDefault   bool
+	Default      string // as written in the file; validated at load
+	Choices      []Choice
+	Pattern      string // as written; matched as ^(?:Pattern)$
+	MaxLength    int    // in characters
+	Min, Max     string // as written, for int and duration
+	Secret       bool
+	AllowUnicode bool
+
+	re             *regexp.Regexp
+	minInt, maxInt int64
+	minDur, maxDur time.Duration
+}
+
+// Principals is a set of Slack identities; any match grants (OR).
+type Principals struct {
+	Users         []string // U… / W… user IDs
+	UserGroups    []string // S… user-group IDs
+	IncidentRoles []string // commander, comms, scribe
+}
+
+// Empty reports whether no principal is listed.
+func (p Principals) Empty() bool {
+	return len(p.Users) == 0 && len(p.UserGroups) == 0 && len(p.IncidentRoles) == 0
+}
+
+// Access is who may request a runbook and from where.
+type Access struct {
+	Requesters Principals
+	// IncidentChannelsOnly requires the request to come from the channel of
+	// an open incident. It defaults to true when the file omits it.
+	IncidentChannelsOnly bool
+	AllowDirectMessage   bool
+}
+
+// Condition triggers approval when parameter Param's label is one of In.
+type Condition struct {
+	Param string
+	In    []string
+}
+
+// Approval is the second-person rule.
+type Approval struct {
+	// RequiredWhen empty means approval is always required.
+	RequiredWhen []Condition
+	Approvers    Principals
+	Count        int
+	ExpiresAfter time.Duration
+}
+
+// Limits bounds a run.
+type Limits struct {
+	Timeout        time.Duration
+	ConcurrencyKey string // template; defaults to the runbook id
+	MaxConcurrent  int
+	Cooldown       time.Duration
+
+	key template
+}
+
+// EnvVar is one static environment variable.
+type EnvVar struct {
+	Name  string
+	Value string
+}
+
+// SecretRef asks the SecretResolver for Ref and injects it as env var Env.
+type SecretRef struct {
+	Env string
+	Ref string
+}
+
+// Step is one program execution.
+type Step struct {
+	Name    string
+	Argv    []string // templates as written; Argv[0] is a fixed absolute path
+	Timeout time.Duration
+	// Unavailable says why Argv[0] cannot be executed here; "" if it can.
+	Unavailable string
+
+	argv []template
+}
+
+// Chat output placement and shape.
+const (
+	WhereThread    = "thread"
+	WhereEphemeral = "ephemeral"
+	ShowTail       = "tail"
+	ShowHead       = "head"
+	ShowNone       = "none"
+)
+
+// ChatOutput says how much output is posted to chat.
+type ChatOutput struct {
+	Where    string // thread | ephemeral
+	Show     string // tail | head | none
+	MaxLines int
+	MaxChars int
+}
+
+// Output configures capture, redaction and posting.
+type Output struct {
+	CaptureMaxBytes  int64
+	Chat             ChatOutput
+	Redact           []string // extra RE2 patterns as written
+	SuccessExitCodes []int
+
+	redact []*regexp.Regexp
+}
+
+// Usage renders how to invoke the runbook from chat, one line per
+// parameter. The text is escaped for Slack.
+func (rb *Runbook) Usage() string {
+	var b strings.Builder
+	b.WriteString("Usage: /incident run ")
+	b.WriteString(rb.ID)
+	for _, p := range rb.Params {
+		arg := p.Name + "=" + strings.ToUpper(p.Name)
+		if !p.Required {
+			arg = "[" + arg + "]"
+		}
+		b.WriteString(" " + arg)
+	}
+	b.WriteString(" [--dry-run]")
+	for _, p := range rb.Params {
+		b.WriteString("\n• " + p.Name + ": " + p.describe())
+	}
+	return EscapeSlack(b.String())
+}
+
+// describe states a parameter's constraint in words.
+func (p *Param) describe() string {
+	var s string
+	switch {
+	case len(p.Choices) > 0:
+		labels := make([]string, len(p.Choices))
+		for i, c := range p.Choices {
+			labels[i] = c.Label
+		}
+		s = "one of " + strings.Join(labels, ", ")
+	case p.Type == TypeInt:
+		s = "whole number from " + p.Min + " to " + p.Max
+	case p.Type == TypeDuration:
+		s = "duration from " + p.Min + " to " + p.Max + " (e.g. 90s, 15m, 2h)"
+	default:
+		s = "text matching " + p.Pattern + ", at most " + strconv.Itoa(p.MaxLength) + " characters"
+	}
+	switch {
+	case p.Required:
+		s += " (required)"
+	case p.HasDefault && !p.Secret:
+		s += " (default " + p.Default + ")"
+	}
+	if p.Secret {
+		s += " (secret)"
+	}
+	if p.Description != "" {
+		s += ": " + p.Description
+	}
+	return s
+}
