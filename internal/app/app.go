@@ -261,11 +261,19 @@ func (a *App) Shell(ctx context.Context, opts ShellOptions) error {
 		Dispatcher: a.disp,
 		Service:    a.svc,
 		RunJobs: func(ctx context.Context) error {
+			if rb, ok := a.dispCfg.Runbooks.(*runbooks); ok {
+				// A run's result is printed before the next prompt.
+				wctx, cancel := context.WithTimeout(ctx, 16*time.Minute)
+				rb.waitIdle(wctx)
+				cancel()
+			}
 			_, err := a.runner.RunDue(ctx)
 			return err
 		},
-		User: opts.User,
-		Echo: opts.Echo,
+		Confirm: a.shellConfirm,
+		Actions: a.shellAction,
+		User:    opts.User,
+		Echo:    opts.Echo,
 	})
 	err := c.Run(ctx)
 	for _, cl := range a.closers {

@@ -62,6 +62,7 @@ type Config struct {
 
 	Slack     Slack     `yaml:"slack"`
 	PagerDuty PagerDuty `yaml:"pagerduty"`
+	Runbooks  Runbooks  `yaml:"runbooks"`
 
 	// Location is Timezone loaded by Validate.
 	Location *time.Location `yaml:"-"`

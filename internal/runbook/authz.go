@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -62,6 +63,7 @@ func deny(format string, args ...any) error { return fmt.Errorf(format, args...)
 // dependency, a lookup error or a timeout is a denial.
 type authorizer struct {
 	teamID, enterpriseID string
+	userID               *regexp.Regexp // the shape a caller's user id must have
 	incidents            Incidents
 	members              GroupMembersFunc
 	clock                Clock
@@ -85,7 +87,7 @@ func (a *authorizer) identity(c Caller) error {
 		return deny("runbooks can only be used by members of this workspace")
 	case c.IsGuest:
 		return deny("guest accounts cannot run runbooks")
-	case !userIDShape.MatchString(c.UserID):
+	case !a.userID.MatchString(c.UserID):
 		return deny("unrecognised user")
 	}
 	return nil

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"regexp"
 	"sync"
 	"time"
 
@@ -72,6 +73,11 @@ type Config struct {
 	Caps Caps
 	// DisableAll is the bot-wide kill switch: every request is refused.
 	DisableAll bool
+	// LocalUsers accepts plain user names ("alice") as caller ids instead of
+	// Slack user ids. Only for the local shell, whose users are names;
+	// `users:` entries in runbooks still have to be Slack ids, so there
+	// access comes from incident roles.
+	LocalUsers bool
 	// KillGrace is the pause between SIGTERM and SIGKILL. Default 5s.
 	KillGrace time.Duration
 	// DrainTimeout bounds reading output after a process group is dead,
@@ -166,6 +172,16 @@ type Engine struct {
 	rate   rateLimiter
 }
 
+// localUserShape is what LocalUsers accepts: a plain user name.
+var localUserShape = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$`)
+
+func callerIDShape(local bool) *regexp.Regexp {
+	if local {
+		return localUserShape
+	}
+	return userIDShape
+}
+
 // NewEngine validates cfg and starts the background sweeper.
 func NewEngine(cfg Config) (*Engine, error) {
 	if err := cfg.setDefaults(); err != nil {
@@ -187,7 +203,7 @@ func NewEngine(cfg Config) (*Engine, error) {
 		slots:   slots{maxGlobal: cfg.Caps.MaxConcurrentRuns, byKey: map[string]int{}, coolUntil: map[string]time.Time{}},
 		rate:    rateLimiter{limit: cfg.Caps.RequestsPerUserPerMinute, window: time.Minute, hits: map[string][]time.Time{}},
 		auth: &authorizer{
-			teamID: cfg.TeamID, enterpriseID: cfg.EnterpriseID,
+			teamID: cfg.TeamID, enterpriseID: cfg.EnterpriseID, userID: callerIDShape(cfg.LocalUsers),
 			incidents: cfg.Incidents, members: cfg.GroupMembers,
 			clock: cfg.Clock, cacheTTL: cfg.GroupCacheTTL, timeout: cfg.LookupTimeout,
 			cache: map[string]groupEntry{},

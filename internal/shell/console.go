@@ -34,6 +34,10 @@ type Config struct {
 	// something (a runbook run): it may read answers with ask and returns
 	// the text to show.
 	Confirm func(ctx context.Context, req command.Request, pending any, ask func(question string) (string, bool)) string
+	// Actions, if set, runs the shell's stand-ins for card buttons:
+	// `/confirm`, `/cancel`, `/approve` and `/deny` with a run id, as the
+	// current user, and returns the text to show.
+	Actions func(ctx context.Context, verb, runID string, actor incident.Actor) string
 	User    string // the person at the keyboard (a user id)
 	Channel string // the starting channel (default "general")
 	// Echo writes each command after its prompt, for non-interactive use.
@@ -61,7 +65,8 @@ func New(cfg Config) *Console {
 	return &Console{cfg: cfg, in: in, user: cfg.User, channel: cfg.Channel}
 }
 
-const banner = "incident-bot shell: type `/incident help`, `/join <channel>`, `/user <name>` or `/quit`."
+const banner = "incident-bot shell: type `/incident help`, `/join <channel>`, `/user <name>` or `/quit`.\n" +
+	"Runbook buttons are `/confirm`, `/cancel`, `/approve` and `/deny` with the run id."
 
 // Run reads and runs lines until the input ends, `/quit`, or ctx ends.
 func (c *Console) Run(ctx context.Context) error {
@@ -73,7 +78,10 @@ func (c *Console) Run(ctx context.Context) error {
 		fmt.Fprintf(c.cfg.Out, "#%s> ", c.channel)
 		if !c.in.Scan() {
 			fmt.Fprintln(c.cfg.Out)
-			return c.in.Err()
+			if err := c.in.Err(); err != nil {
+				return err
+			}
+			return c.cfg.RunJobs(ctx) // what the last command set off
 		}
 		line := strings.TrimSpace(c.in.Text())
 		if c.cfg.Echo {
@@ -119,6 +127,16 @@ func (c *Console) handle(ctx context.Context, line string) bool {
 		c.println("(you are now @" + u + ")")
 	case "/incident":
 		c.command(ctx, rest)
+	case "/confirm", "/cancel", "/approve", "/deny":
+		if rest == "" || strings.ContainsAny(rest, " \t") {
+			c.println("usage: " + word + " <run id>")
+			return false
+		}
+		if c.cfg.Actions == nil {
+			c.println("runbooks are not available in this shell")
+			return false
+		}
+		c.reply(c.cfg.Actions(ctx, strings.TrimPrefix(word, "/"), rest, c.actor()))
 	default:
 		if strings.HasPrefix(word, "/") {
 			c.println(fmt.Sprintf("unknown shell command %s; try /help", word))
@@ -132,7 +150,7 @@ func (c *Console) handle(ctx context.Context, line string) bool {
 func (c *Console) command(ctx context.Context, text string) {
 	req := command.Request{
 		Text:      Markup(text),
-		Actor:     incident.Actor{ID: c.user, Name: c.user, Source: incident.SourceShell},
+		Actor:     c.actor(),
 		ChannelID: c.channel,
 	}
 	reply := c.cfg.Dispatcher.Handle(ctx, req)
@@ -146,6 +164,10 @@ func (c *Console) command(ctx context.Context, text string) {
 	if reply.Declared && reply.Incident != nil {
 		c.follow(ctx, reply.Incident.Number)
 	}
+}
+
+func (c *Console) actor() incident.Actor {
+	return incident.Actor{ID: c.user, Name: c.user, Source: incident.SourceShell}
 }
 
 // ask prints a question and reads the answer from the input.

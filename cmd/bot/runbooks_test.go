@@ -1,0 +1,248 @@
+package main
+
+import (
+	"bufio"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// writeRunbooks writes runbooks for the tests: "touch-marker" appends a
+// line to a marker file (medium risk: the requester confirms) and
+// "scale-marker" does the same with high risk (a second person approves).
+func writeRunbooks(t *testing.T) (dir, marker string) {
+	t.Helper()
+	dir = t.TempDir()
+	marker = filepath.Join(t.TempDir(), "ran")
+	common := `
+owner: team-test
+enabled: true
+params:
+  - name: target
+    type: enum
+    values: ['blue', 'green']
+    required: true
+access:
+  requesters:
+    incident_roles: ['commander', 'scribe']
+  channels:
+    incident_channels_only: true
+    allow_direct_message: false
+confirm: true
+limits:
+  timeout: 30s
+env:
+  MARKER: '` + marker + `'
+steps:
+  - name: mark
+    argv: ['/bin/sh', '-c', 'echo "$0" >> "$MARKER"', '{{target}}']
+    timeout: 10s
+`
+	files := map[string]string{
+		"touch-marker.yaml": "apiVersion: incidentbot/v1\nkind: Runbook\nid: touch-marker\ntitle: Touch the marker\ndescription: test\nrisk: medium\n" + common,
+		"scale-marker.yaml": "apiVersion: incidentbot/v1\nkind: Runbook\nid: scale-marker\ntitle: Scale the marker\ndescription: test\nrisk: high\n" +
+			"approval:\n  approvers:\n    incident_roles: ['commander']\n  count: 1\n  expires_after: 10m\n" + common +
+			"dry_run:\n  steps:\n    - name: probe\n      argv: ['/bin/echo', 'probe', '{{target}}']\n      timeout: 5s\n",
+	}
+	for name, body := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir, marker
+}
+
+func markerLines(t *testing.T, marker string) []string {
+	t.Helper()
+	b, err := os.ReadFile(marker)
+	if os.IsNotExist(err) {
+		return nil
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return strings.Fields(string(b))
+}
+
+func TestRunbooksValidateCommand(t *testing.T) {
+	dir, _ := writeRunbooks(t)
+	out, _, code := runBot(t, nil, "", "runbooks", "validate", dir)
+	if code != 0 || !strings.Contains(out, "2 runbook(s) valid") {
+		t.Fatalf("valid dir: exit %d\n%s", code, out)
+	}
+	bad := filepath.Join(dir, "broken.yaml")
+	_ = os.WriteFile(bad, []byte("apiVersion: incidentbot/v1\nkind: Runbook\nid: broken\nsteps: []\nfrobnicate: yes\n"), 0o644)
+	out, _, code = runBot(t, nil, "", "runbooks", "validate", dir)
+	if code == 0 || !strings.Contains(out, "broken.yaml") || !strings.Contains(out, "frobnicate") {
+		t.Fatalf("invalid file: exit %d\n%s", code, out)
+	}
+	if out, _, code = runBot(t, nil, "", "runbooks", "validate", "../../runbooks"); code != 0 {
+		t.Fatalf("the shipped runbooks do not validate:\n%s", out)
+	}
+}
+
+// TestRunbooksInTheShell runs runbooks the way a newcomer would: the
+// confirmation is answered at the prompt, the approval comes from a second
+// user, refusals run nothing, and every decision is on the timeline.
+func TestRunbooksInTheShell(t *testing.T) {
+	dir, marker := writeRunbooks(t)
+	env := map[string]string{"BOT_DB": filepath.Join(t.TempDir(), "bot.db"), "BOT_RUNBOOKS_DIR": dir}
+	script := strings.Join([]string{
+		"/incident run touch-marker target=blue", // not in an incident channel
+		"/incident declare sev2 Marker incident",
+		"/incident runbooks",
+		"/incident run touch-marker target=blue",
+		"y", // confirm at the prompt: runs once
+		"/incident run touch-marker target=green",
+		"n", // cancelled: nothing runs
+		"/incident run touch-marker target=red;rm -rf /",
+		"/incident run touch-marker target=blue --dry-run=false",
+		"/incident role scribe @bob",
+		"/user bob",
+		"/incident run scale-marker target=green",
+		"y", // bob confirms; the commander must approve
+	}, "\n") + "\n"
+	out, errOut, code := runBot(t, env, script, "shell", "--user", "alice")
+	if code != 0 {
+		t.Fatalf("exit %d\n%s\n%s", code, out, errOut)
+	}
+	for _, want := range []string{
+		"can only be run from the channel of an open incident",
+		"touch-marker: Touch the marker (risk medium)",
+		"Run it? [y/N] y",
+		"of Touch the marker (touch-marker): succeeded",
+		"Run it? [y/N] n",
+		"Nothing was run",
+		"Approval needed: Scale the marker",
+		"/approve ",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("transcript lacks %q", want)
+		}
+	}
+	if got := markerLines(t, marker); strings.Join(got, ",") != "blue" {
+		t.Fatalf("executions %v, want exactly one (blue)\n%s", got, out)
+	}
+	if t.Failed() {
+		t.Logf("transcript:\n%s", out)
+	}
+}
+
+// shellSession drives an interactive `bot shell`: send a line, read what
+// the bot answers up to the next prompt.
+type shellSession struct {
+	t   *testing.T
+	in  io.WriteCloser
+	out *bufio.Reader
+}
+
+func startShell(t *testing.T, env map[string]string, user string) *shellSession {
+	t.Helper()
+	cmd := botCommand(t, env, "shell", "--user", user)
+	in, _ := cmd.StdinPipe()
+	out, _ := cmd.StdoutPipe()
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = in.Close(); _ = cmd.Wait() })
+	s := &shellSession{t: t, in: in, out: bufio.NewReader(out)}
+	s.read()
+	return s
+}
+
+// read returns the output up to and including the next prompt ("#...> ")
+// or question ("[y/N] ").
+func (s *shellSession) read() string {
+	s.t.Helper()
+	var b strings.Builder
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			r, _, err := s.out.ReadRune()
+			if err != nil {
+				return
+			}
+			b.WriteRune(r)
+			text := b.String()
+			if strings.HasSuffix(text, "[y/N] ") {
+				return
+			}
+			if strings.HasSuffix(text, "> ") {
+				last := text[strings.LastIndex(text, "\n")+1:]
+				if strings.HasPrefix(last, "#") {
+					return
+				}
+			}
+		}
+	}()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		s.t.Fatalf("no prompt; output so far:\n%s", b.String())
+	}
+	return b.String()
+}
+
+func (s *shellSession) send(line string) string {
+	s.t.Helper()
+	if _, err := io.WriteString(s.in, line+"\n"); err != nil {
+		s.t.Fatal(err)
+	}
+	return s.read()
+}
+
+func TestRunbookApprovalNeedsASecondPerson(t *testing.T) {
+	dir, marker := writeRunbooks(t)
+	env := map[string]string{"BOT_DB": filepath.Join(t.TempDir(), "bot.db"), "BOT_RUNBOOKS_DIR": dir}
+	sh := startShell(t, env, "alice")
+	sh.send("/incident declare sev1 Marker incident")
+	sh.send("/incident role scribe @bob")
+	sh.send("/user bob")
+	sh.send("/incident run scale-marker target=green")
+	out := sh.send("y")
+	runID := between(out, "/approve ", "`")
+	if runID == "" {
+		t.Fatalf("no approval request:\n%s", out)
+	}
+	if out := sh.send("/approve " + runID); !strings.Contains(out, "cannot approve or deny your own request") || len(markerLines(t, marker)) != 0 {
+		t.Fatalf("the requester approved his own request:\n%s", out)
+	}
+	sh.send("/user carol") // no role in the incident
+	if out := sh.send("/approve " + runID); !strings.Contains(out, "not allowed") || len(markerLines(t, marker)) != 0 {
+		t.Fatalf("someone who is not an approver approved:\n%s", out)
+	}
+	sh.send("/user alice") // the commander
+	out = sh.send("/approve " + runID)
+	if !strings.Contains(out, "of Scale the marker (scale-marker): succeeded") {
+		t.Fatalf("approval by the commander did not run it:\n%s", out)
+	}
+	if out := sh.send("/approve " + runID); strings.Contains(out, "succeeded") { // a replayed click
+		t.Fatalf("a second approval ran it again:\n%s", out)
+	}
+	if got := markerLines(t, marker); strings.Join(got, ",") != "green" {
+		t.Fatalf("executions %v, want exactly one", got)
+	}
+	out = sh.send("/incident timeline")
+	for _, want := range []string{"@bob confirmed `scale-marker`", "refused", "@alice approved `scale-marker`", "`scale-marker` finished: succeeded"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("timeline lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+func between(s, start, end string) string {
+	i := strings.Index(s, start)
+	if i < 0 {
+		return ""
+	}
+	s = s[i+len(start):]
+	j := strings.Index(s, end)
+	if j < 0 {
+		return ""
+	}
+	return s[:j]
+}
