@@ -1,0 +1,327 @@
+package pagerduty
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/incidentbot/incident-bot/internal/incident"
+)
+
+// The V3 webhook payload. go-pagerduty has no V3 payload types (its
+// WebhookPayload is the legacy V2 format), so these are our own. Decoding is
+// lenient: any field may be missing or null, and conference_number may be a
+// number (it is in go-pagerduty's test vector) or a string (in the docs).
+
+// Envelope is one V3 delivery: exactly one event.
+type Envelope struct {
+	Event *WebhookEvent `json:"event"`
+}
+
+// WebhookEvent is the event of a V3 delivery.
+type WebhookEvent struct {
+	ID           string          `json:"id"`
+	EventType    string          `json:"event_type"`
+	ResourceType string          `json:"resource_type"`
+	OccurredAt   string          `json:"occurred_at"`
+	Agent        *Reference      `json:"agent"`  // null: PagerDuty's automation
+	Client       json.RawMessage `json:"client"` // unused
+	Data         json.RawMessage `json:"data"`
+}
+
+// Reference is a PagerDuty resource reference (user_reference,
+// service_reference, incident_reference...).
+type Reference struct {
+	ID      string `json:"id"`
+	Type    string `json:"type"`
+	Summary string `json:"summary"`
+	Self    string `json:"self"`
+	HTMLURL string `json:"html_url"`
+}
+
+// EventData is event.data for the data types the bot reads: incident,
+// incident_note, incident_responder and incident_status_update. Each type
+// sets only its own fields.
+type EventData struct {
+	ID      string `json:"id"`
+	Type    string `json:"type"`
+	Self    string `json:"self"`
+	HTMLURL string `json:"html_url"`
+
+	// incident
+	Number           flexInt       `json:"number"`
+	Status           string        `json:"status"`
+	IncidentKey      string        `json:"incident_key"`
+	CreatedAt        string        `json:"created_at"`
+	ReopenedAt       string        `json:"reopened_at"`
+	Title            string        `json:"title"`
+	Service          *Reference    `json:"service"`
+	Assignees        []Reference   `json:"assignees"`
+	EscalationPolicy *Reference    `json:"escalation_policy"`
+	Teams            []Reference   `json:"teams"`
+	Priority         *Reference    `json:"priority"`
+	Urgency          string        `json:"urgency"`
+	ConferenceBridge *ConfBridge   `json:"conference_bridge"`
+	ResolveReason    *ResolveRsn   `json:"resolve_reason"`
+	IncidentType     *IncidentType `json:"incident_type"`
+
+	// incident_note, incident_responder, incident_status_update
+	Incident *Reference `json:"incident"`
+	Content  string     `json:"content"`
+	Message  string     `json:"message"`
+	User     *Reference `json:"user"`
+	State    string     `json:"state"`
+	Trimmed  bool       `json:"trimmed"`
+}
+
+// ConfBridge is an incident's conference bridge.
+type ConfBridge struct {
+	ConferenceNumber flexString `json:"conference_number"`
+	ConferenceURL    string     `json:"conference_url"`
+}
+
+// ResolveRsn is an incident's resolve reason (set when it was merged).
+type ResolveRsn struct {
+	Type     string     `json:"type"`
+	Incident *Reference `json:"incident"`
+}
+
+// IncidentType is an incident's type.
+type IncidentType struct {
+	Name string `json:"name"`
+}
+
+// flexString decodes a JSON string, number or boolean as text, and null
+// as "".
+type flexString string
+
+func (f *flexString) UnmarshalJSON(b []byte) error {
+	b = bytes.TrimSpace(b)
+	switch {
+	case bytes.Equal(b, []byte("null")):
+		*f = ""
+	case len(b) > 0 && b[0] == '"':
+		var s string
+		if err := json.Unmarshal(b, &s); err != nil {
+			return err
+		}
+		*f = flexString(s)
+	case len(b) > 0 && (b[0] == '{' || b[0] == '['):
+		*f = "" // not something we can show; ignore rather than reject
+	default:
+		*f = flexString(b)
+	}
+	return nil
+}
+
+// flexInt decodes a JSON number or a numeric string; null and anything
+// else decode as 0.
+type flexInt int64
+
+func (f *flexInt) UnmarshalJSON(b []byte) error {
+	var s flexString
+	if err := s.UnmarshalJSON(b); err != nil {
+		return err
+	}
+	n, err := strconv.ParseFloat(string(s), 64)
+	if err != nil {
+		*f = 0
+		return nil
+	}
+	*f = flexInt(n)
+	return nil
+}
+
+// ErrMalformed is returned by Decode for a body that is not a V3 delivery.
+var ErrMalformed = errors.New("malformed PagerDuty webhook")
+
+// Delivery is a decoded V3 delivery.
+type Delivery struct {
+	Event *WebhookEvent
+	// Data is nil for event types the bot does not handle (their data is
+	// not decoded).
+	Data *EventData
+}
+
+// Handled reports whether the bot acts on this event type.
+func (d *Delivery) Handled() bool { return d.Data != nil }
+
+// PagerIncidentID is the PagerDuty incident the event is about ("" if
+// none).
+func (d *Delivery) PagerIncidentID() string {
+	if d.Data == nil {
+		return ""
+	}
+	if d.incidentData() {
+		return d.Data.ID
+	}
+	if d.Data.Incident != nil {
+		return d.Data.Incident.ID
+	}
+	return ""
+}
+
+// incidentData reports whether event.data is the whole incident (data.type
+// "incident"; by the event type when data.type is missing).
+func (d *Delivery) incidentData() bool {
+	switch d.Event.EventType {
+	case incident.PagerAnnotated, incident.PagerResponderAdd, incident.PagerResponderReply, incident.PagerStatusUpdate:
+		return d.Data.Type == "incident"
+	}
+	return d.Data.Type == "incident" || d.Data.Type == ""
+}
+
+// Decode parses a V3 delivery body. The error wraps ErrMalformed (with a
+// reason fit for a 400 answer) when the body is not JSON, has no event, or
+// the event lacks an id or a type, or, for the types the bot handles, when
+// its data names no incident.
+func Decode(body []byte) (*Delivery, error) {
+	var env Envelope
+	if err := json.Unmarshal(body, &env); err != nil {
+		return nil, fmt.Errorf("%w: not JSON: %v", ErrMalformed, jsonProblem(err))
+	}
+	ev := env.Event
+	switch {
+	case ev == nil:
+		return nil, fmt.Errorf("%w: no event", ErrMalformed)
+	case strings.TrimSpace(ev.ID) == "":
+		return nil, fmt.Errorf("%w: event.id missing", ErrMalformed)
+	case strings.TrimSpace(ev.EventType) == "":
+		return nil, fmt.Errorf("%w: event.event_type missing", ErrMalformed)
+	}
+	d := &Delivery{Event: ev}
+	if !incident.PagerEventHandled(ev.EventType) {
+		return d, nil
+	}
+	var data EventData
+	if len(bytes.TrimSpace(ev.Data)) > 0 && !bytes.Equal(bytes.TrimSpace(ev.Data), []byte("null")) {
+		if err := json.Unmarshal(ev.Data, &data); err != nil {
+			return nil, fmt.Errorf("%w: event.data: %v", ErrMalformed, jsonProblem(err))
+		}
+	}
+	d.Data = &data
+	if d.PagerIncidentID() == "" {
+		return nil, fmt.Errorf("%w: %s without an incident id", ErrMalformed, ev.EventType)
+	}
+	return d, nil
+}
+
+// jsonProblem shortens a JSON error for a reply: no input is echoed.
+func jsonProblem(err error) string {
+	var syn *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &syn):
+		return fmt.Sprintf("syntax error at byte %d", syn.Offset)
+	case errors.As(err, &typ):
+		return fmt.Sprintf("field %s has the wrong type (%s)", typ.Field, typ.Value)
+	}
+	return "cannot decode"
+}
+
+// parseTime reads an ISO-8601 time; anything else is the zero time.
+func parseTime(s string) time.Time {
+	for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05Z0700", "2006-01-02T15:04:05.000Z0700"} {
+		if t, err := time.Parse(layout, strings.TrimSpace(s)); err == nil {
+			return t.UTC()
+		}
+	}
+	return time.Time{}
+}
+
+// Severities maps PagerDuty priorities, then urgencies, to severities.
+type Severities struct {
+	Priorities map[string]incident.Severity // by upper-case priority name
+	Urgencies  map[string]incident.Severity // by upper-case urgency
+}
+
+// For returns the severity of an incident with this priority (name, e.g.
+// "P1") and urgency: the priority's if it is mapped, else the urgency's,
+// else 0 (unknown).
+func (s Severities) For(priority, urgency string) incident.Severity {
+	if sev, ok := s.Priorities[strings.ToUpper(strings.TrimSpace(priority))]; ok && priority != "" {
+		return sev
+	}
+	if sev, ok := s.Urgencies[strings.ToUpper(strings.TrimSpace(urgency))]; ok && urgency != "" {
+		return sev
+	}
+	return 0
+}
+
+func user(r *Reference) incident.PagerUser {
+	if r == nil {
+		return incident.PagerUser{}
+	}
+	return incident.PagerUser{ID: r.ID, Name: r.Summary}
+}
+
+// PagerEvent converts a handled delivery to the domain's event.
+func (d *Delivery) PagerEvent(sev Severities) incident.PagerEvent {
+	ev, data := d.Event, d.Data
+	out := incident.PagerEvent{
+		ID:         ev.ID,
+		Type:       ev.EventType,
+		OccurredAt: parseTime(ev.OccurredAt),
+		Agent:      user(ev.Agent),
+	}
+	pi := incident.PagerIncident{ID: d.PagerIncidentID()}
+	if d.incidentData() {
+		pi.Full = true
+		pi.Number = int64(data.Number)
+		pi.URL = data.HTMLURL
+		pi.Title = data.Title
+		pi.Status = data.Status
+		pi.IncidentKey = data.IncidentKey
+		pi.CreatedAt = parseTime(data.CreatedAt)
+		pi.Urgency = data.Urgency
+		if data.Service != nil {
+			pi.ServiceID, pi.ServiceName = data.Service.ID, data.Service.Summary
+		}
+		if data.EscalationPolicy != nil {
+			pi.EscalationPolicyID, pi.EscalationPolicyName = data.EscalationPolicy.ID, data.EscalationPolicy.Summary
+		}
+		if data.Priority != nil {
+			pi.Priority = data.Priority.Summary
+		}
+		for i := range data.Assignees {
+			if u := user(&data.Assignees[i]); u.ID != "" {
+				pi.Assignees = append(pi.Assignees, u)
+			}
+		}
+		if cb := data.ConferenceBridge; cb != nil {
+			pi.ConferenceURL, pi.ConferenceNumber = cb.ConferenceURL, string(cb.ConferenceNumber)
+		}
+		if rr := data.ResolveReason; rr != nil && rr.Incident != nil {
+			pi.ResolveReason = "merged into " + firstNonEmpty(rr.Incident.Summary, rr.Incident.ID)
+		}
+		out.Severity = sev.For(pi.Priority, pi.Urgency)
+	} else if data.Incident != nil {
+		pi.URL = data.Incident.HTMLURL
+		pi.Title = data.Incident.Summary
+	}
+	switch data.Type {
+	case "incident_note":
+		out.Text = data.Content
+	case "incident_status_update":
+		out.Text = data.Message
+	case "incident_responder":
+		out.Text = data.Message
+		out.Responder = user(data.User)
+		out.ResponderState = data.State
+	}
+	out.Incident = pi
+	return out
+}
+
+func firstNonEmpty(s ...string) string {
+	for _, v := range s {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
+}
