@@ -1,11 +1,57 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/incidentbot/incident-bot/internal/app"
 )
 
+// doctorTimeout bounds all the checks together.
+const doctorTimeout = 30 * time.Second
+
+// doctorCmd checks the Slack setup (token, scopes, announce channel, HTTP or
+// Socket Mode) and prints each check with OK or FAIL and, for a failure, the
+// fix in plain words. It exits non-zero if any check fails.
 func doctorCmd(configPath string, args []string, stdout, stderr io.Writer) int {
-	fmt.Fprintln(stderr, "bot doctor: not implemented yet")
-	return exitFail
+	if !subFlags("doctor", &configPath, args, stderr, nil) {
+		return exitConfig
+	}
+	cfg, ok := loadConfig(configPath, stderr)
+	if !ok {
+		return exitConfig
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), doctorTimeout)
+	defer cancel()
+	sections := []struct {
+		name   string
+		checks func(context.Context) []app.SetupCheck
+	}{
+		{"Slack", func(ctx context.Context) []app.SetupCheck { return app.SlackChecks(ctx, cfg, zap.NewNop()) }},
+	}
+	failed := 0
+	for _, s := range sections {
+		fmt.Fprintf(stdout, "%s\n", s.name)
+		for _, c := range s.checks(ctx) {
+			status := "OK  "
+			if !c.OK {
+				status = "FAIL"
+				failed++
+			}
+			fmt.Fprintf(stdout, "  %s  %s: %s\n", status, c.Name, c.Detail)
+			if !c.OK && c.Fix != "" {
+				fmt.Fprintf(stdout, "        fix: %s\n", c.Fix)
+			}
+		}
+	}
+	if failed > 0 {
+		fmt.Fprintf(stdout, "\n%d check(s) failed.\n", failed)
+		return exitFail
+	}
+	fmt.Fprintln(stdout, "\nAll checks passed.")
+	return exitOK
 }

@@ -11,6 +11,9 @@ type Slack struct {
 	SigningSecret Secret `yaml:"signing_secret"`
 	AppToken      Secret `yaml:"app_token"`
 	APIURL        string `yaml:"api_url"`
+	// PinReaction is the reaction (emoji name, no colons) that adds a
+	// message to the incident's timeline; default "pushpin".
+	PinReaction string `yaml:"pin_reaction"`
 }
 
 // Enabled reports whether Slack is configured at all.
@@ -24,7 +27,12 @@ var slackVars = []envVar{
 	secretVar("SLACK_SIGNING_SECRET", func(c *Config) *Secret { return &c.Slack.SigningSecret }),
 	secretVar("SLACK_APP_TOKEN", func(c *Config) *Secret { return &c.Slack.AppToken }),
 	strVar("SLACK_API_URL", func(c *Config) *string { return &c.Slack.APIURL }),
+	strVar("SLACK_PIN_REACTION", func(c *Config) *string { return &c.Slack.PinReaction }),
 }
+
+// emojiName is a Slack emoji name: lowercase letters, digits, '_', '-',
+// '+' and "'" (custom emoji names follow the same rules).
+var emojiName = regexp.MustCompile(`^[a-z0-9_+'-]{1,100}$`)
 
 var channelID = regexp.MustCompile(`^[CGD][A-Z0-9]{2,}$`)
 
@@ -50,6 +58,13 @@ func validateSlack(c *Config) []string {
 			u += "/" // slack-go appends method names directly
 		}
 		c.Slack.APIURL = u
+	}
+	c.Slack.PinReaction = strings.Trim(strings.TrimSpace(c.Slack.PinReaction), ":")
+	if c.Slack.PinReaction == "" {
+		c.Slack.PinReaction = "pushpin"
+	}
+	if !emojiName.MatchString(c.Slack.PinReaction) {
+		add("SLACK_PIN_REACTION %q is not an emoji name like pushpin or round_pushpin (lowercase, no spaces)", c.Slack.PinReaction)
 	}
 	if c.Slack.Enabled() && c.AnnounceChannel != "" && !channelID.MatchString(c.AnnounceChannel) {
 		add("BOT_ANNOUNCE_CHANNEL %q must be a Slack channel id like C0123ABCDEF, not a name (open the channel's details in Slack to copy it)", c.AnnounceChannel)

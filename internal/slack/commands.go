@@ -1,0 +1,163 @@
+package slack
+
+import (
+	"context"
+	"errors"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	slackapi "github.com/slack-go/slack"
+	"go.uber.org/zap"
+
+	"github.com/incidentbot/incident-bot/internal/command"
+	"github.com/incidentbot/incident-bot/internal/incident"
+)
+
+// WorkingText is the acknowledgement of a command that takes longer than
+// the acknowledgement deadline; the answer follows through response_url.
+const WorkingText = "Working on it…"
+
+// parseSlashCommand decodes a slash command's form body.
+func parseSlashCommand(body []byte) (slackapi.SlashCommand, error) {
+	v, err := url.ParseQuery(string(body))
+	if err != nil {
+		return slackapi.SlashCommand{}, err
+	}
+	sc := slackapi.SlashCommand{
+		Token: v.Get("token"), TeamID: v.Get("team_id"), TeamDomain: v.Get("team_domain"),
+		EnterpriseID: v.Get("enterprise_id"), EnterpriseName: v.Get("enterprise_name"),
+		IsEnterpriseInstall: v.Get("is_enterprise_install") == "true",
+		ChannelID:           v.Get("channel_id"), ChannelName: v.Get("channel_name"),
+		UserID: v.Get("user_id"), UserName: v.Get("user_name"), Command: v.Get("command"),
+		Text: v.Get("text"), ResponseURL: v.Get("response_url"), TriggerID: v.Get("trigger_id"),
+		APIAppID: v.Get("api_app_id"),
+	}
+	if sc.UserID == "" {
+		return sc, errors.New("slash command without user_id")
+	}
+	return sc, nil
+}
+
+// reply is what a command answers the person who ran it: always ephemeral.
+// The zero reply acknowledges with an empty body (a modal opened instead).
+type reply struct {
+	Text   string
+	Blocks []slackapi.Block
+}
+
+type commandAck struct {
+	ResponseType string           `json:"response_type"`
+	Text         string           `json:"text"`
+	Blocks       []slackapi.Block `json:"blocks,omitempty"`
+}
+
+// ack is the body of the acknowledgement (HTTP response or Socket Mode ack
+// payload); nil for an empty one.
+func (r reply) ack() any {
+	if r.Text == "" && len(r.Blocks) == 0 {
+		return nil
+	}
+	return commandAck{ResponseType: "ephemeral", Text: r.Text, Blocks: r.Blocks}
+}
+
+// command runs a slash command and returns the acknowledgement. If the
+// command finishes within AckTimeout its reply is the acknowledgement;
+// otherwise the acknowledgement says WorkingText and the reply goes to the
+// response_url when the command finishes, however slow the store or Slack.
+func (h *Handler) command(sc slackapi.SlashCommand) reply {
+	var (
+		mu       sync.Mutex
+		result   *reply
+		answered bool // the acknowledgement went out without the result
+	)
+	done := make(chan struct{})
+	started := h.goBackground(func(ctx context.Context) {
+		r := h.runCommand(ctx, sc)
+		mu.Lock()
+		late := answered
+		result = &r
+		mu.Unlock()
+		close(done)
+		if !late || (r.Text == "" && len(r.Blocks) == 0) {
+			return
+		}
+		if err := h.client.Respond(ctx, sc.ResponseURL, Response{Text: r.Text, Blocks: r.Blocks}); err != nil {
+			h.log.Warn("cannot deliver late command reply", zap.String("user", sc.UserID), zap.Error(err))
+		}
+	})
+	if !started {
+		return reply{Text: "The bot is restarting; try again in a moment."}
+	}
+	timer := time.NewTimer(h.cfg.AckTimeout)
+	defer timer.Stop()
+	select {
+	case <-done:
+	case <-timer.C:
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if result != nil {
+		return *result
+	}
+	answered = true
+	h.log.Info("slow slash command; replying through response_url", zap.String("user", sc.UserID))
+	return reply{Text: WorkingText}
+}
+
+// runCommand parses and runs one command.
+func (h *Handler) runCommand(ctx context.Context, sc slackapi.SlashCommand) reply {
+	req := command.Request{
+		Text:      sc.Text,
+		Actor:     incident.Actor{ID: sc.UserID, Name: sc.UserName, Source: incident.SourceSlack},
+		TeamID:    sc.TeamID,
+		ChannelID: sc.ChannelID,
+	}
+	cmd, err := command.Parse(sc.Text, command.Options{})
+	if err != nil {
+		return reply{Text: SafeText(err.Error())}
+	}
+	if cmd.Verb == command.VerbDeclare && strings.TrimSpace(cmd.Text) == "" {
+		return h.openDeclare(ctx, sc, cmd.Severity)
+	}
+	r := h.disp.Run(ctx, req, cmd)
+	if r.NeedsTitle {
+		return h.openDeclare(ctx, sc, cmd.Severity)
+	}
+	if r.Error {
+		h.log.Debug("command refused", zap.String("verb", string(cmd.Verb)), zap.String("user", sc.UserID), zap.String("reply", r.Text))
+	}
+	out := reply{Text: SafeText(r.Text)}
+	if card, ok := pendingCard(r.Pending); ok {
+		rc := RenderCard(card)
+		out = reply{Text: rc.Text, Blocks: rc.Blocks}
+	}
+	return out
+}
+
+// pendingCard returns the card a reply asks to show (a runbook
+// confirmation), if any.
+func pendingCard(p any) (Card, bool) {
+	switch c := p.(type) {
+	case Card:
+		return c, true
+	case *Card:
+		if c != nil {
+			return *c, true
+		}
+	}
+	return Card{}, false
+}
+
+// openDeclare opens the declare form with the command's trigger id.
+func (h *Handler) openDeclare(ctx context.Context, sc slackapi.SlashCommand, sev incident.Severity) reply {
+	if sc.TriggerID == "" {
+		return reply{Text: "Give the incident a title: `/incident declare [sev1-4] <title>`."}
+	}
+	if err := h.client.openView(ctx, sc.TriggerID, declareView(sc.ChannelID, sev)); err != nil {
+		h.log.Warn("cannot open the declare form", zap.String("user", sc.UserID), zap.Error(err))
+		return reply{Text: SafeText("I could not open the declare form. Declare with a title instead: `/incident declare [sev1-4] <title>`.")}
+	}
+	return reply{}
+}
