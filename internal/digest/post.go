@@ -1,0 +1,268 @@
+package digest
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/incidentbot/incident-bot/internal/incident"
+)
+
+// JobPost is the job kind that posts a digest. All digest jobs share the
+// job key "digest", so they run one at a time, in order.
+const JobPost = "digest.post"
+
+const jobKey = "digest"
+
+// Keys in the store (Tx.Key/PutKey).
+const (
+	// sinceKey records when this bot first ran the schedule.
+	sinceKey = "digest:since"
+)
+
+// WeekKey is the idempotency key of the weekly post of w: "digest:2026-W47".
+func WeekKey(w Week) string { return "digest:" + w.String() }
+
+// Post states recorded under a post's key.
+const (
+	StateQueued  = "queued"  // a job will post it
+	StatePosting = "posting" // the post call started
+	StatePosted  = "posted"  // the chat platform accepted it
+	StateFailed  = "failed"  // the last post call failed; the job retries
+)
+
+// PostRecord is the value stored under a post's key.
+type PostRecord struct {
+	State   string    `json:"state"`
+	Period  string    `json:"period"`
+	Channel string    `json:"channel,omitempty"`
+	At      time.Time `json:"at"`
+}
+
+// Posted returns the record of key, and false if there is none.
+func Posted(tx incident.Tx, key string) (PostRecord, bool, error) {
+	raw, ok, err := tx.Key(key)
+	if err != nil || !ok {
+		return PostRecord{}, false, err
+	}
+	var r PostRecord
+	if err := json.Unmarshal(raw, &r); err != nil {
+		return PostRecord{}, true, fmt.Errorf("decoding %s: %w", key, err)
+	}
+	return r, true, nil
+}
+
+func putRecord(tx incident.Tx, key string, r PostRecord) error {
+	raw, _ := json.Marshal(r)
+	return tx.PutKey(key, raw, r.At)
+}
+
+// postPayload is a JobPost job's payload.
+type postPayload struct {
+	Key     string    `json:"key"` // the idempotency key of this post
+	Week    string    `json:"week,omitempty"`
+	From    time.Time `json:"from"`
+	To      time.Time `json:"to"`
+	Channel string    `json:"channel"`
+}
+
+func (p postPayload) period(loc *time.Location) (Period, error) {
+	if p.Week != "" {
+		w, err := ParseWeek(p.Week)
+		if err != nil {
+			return Period{}, err
+		}
+		return w.Period(loc), nil
+	}
+	if p.From.IsZero() || !p.To.After(p.From) {
+		return Period{}, incident.Errorf(incident.EINVALID, "digest job without a period")
+	}
+	return Period{From: p.From.In(loc), To: p.To.In(loc)}, nil
+}
+
+// EnqueueWeek schedules the post of week w's digest to channel, once: if
+// the week's key is recorded (queued or posted), it does nothing and
+// reports false. The key and the job are written in one transaction.
+func EnqueueWeek(ctx context.Context, store incident.Store, w Week, channel string, now time.Time) (bool, error) {
+	queued := false
+	err := store.Update(ctx, func(tx incident.Tx) error {
+		key := WeekKey(w)
+		if _, ok, err := tx.Key(key); err != nil || ok {
+			return err
+		}
+		if err := putRecord(tx, key, PostRecord{State: StateQueued, Period: w.String(), Channel: channel, At: now}); err != nil {
+			return err
+		}
+		queued = true
+		return enqueue(tx, postPayload{Key: key, Week: w.String(), Channel: channel}, now)
+	})
+	if err != nil {
+		return false, fmt.Errorf("queueing the digest of %s: %w", w, err)
+	}
+	return queued, nil
+}
+
+// EnqueueRequest schedules the post of period p's digest on an operator's
+// request (`bot digest --post`). A week whose digest was not posted yet is
+// posted as the scheduled post would be, once, and the schedule will not
+// post it again; otherwise (a custom period, or a week posted already) the
+// request is its own post, made once however often its job is retried.
+// A week whose scheduled post is still queued is not posted twice: the
+// request reports false.
+func EnqueueRequest(ctx context.Context, store incident.Store, p Period, channel string, now time.Time) (bool, error) {
+	if !p.Week.IsZero() {
+		var rec PostRecord
+		var found bool
+		err := store.View(ctx, func(tx incident.Tx) error {
+			var err error
+			rec, found, err = Posted(tx, WeekKey(p.Week))
+			return err
+		})
+		if err != nil {
+			return false, err
+		}
+		if !found {
+			return EnqueueWeek(ctx, store, p.Week, channel, now)
+		}
+		if rec.State != StatePosted {
+			return false, nil
+		}
+	}
+	key := "digest:request:" + rand.Text()
+	err := store.Update(ctx, func(tx incident.Tx) error {
+		if err := putRecord(tx, key, PostRecord{State: StateQueued, Period: p.Label(), Channel: channel, At: now}); err != nil {
+			return err
+		}
+		pl := postPayload{Key: key, From: p.From, To: p.To, Channel: channel}
+		if !p.Week.IsZero() {
+			pl.Week = p.Week.String()
+		}
+		return enqueue(tx, pl, now)
+	})
+	if err != nil {
+		return false, fmt.Errorf("queueing the digest of %s: %w", p.Label(), err)
+	}
+	return true, nil
+}
+
+func enqueue(tx incident.Tx, p postPayload, now time.Time) error {
+	raw, err := json.Marshal(p)
+	if err != nil {
+		return err
+	}
+	return tx.Enqueue(&incident.Job{Kind: JobPost, Key: jobKey, Due: now, Payload: raw})
+}
+
+// PosterConfig configures a Poster.
+type PosterConfig struct {
+	Store incident.Store
+	Clock incident.Clock
+	// Chat posts the digest: as a Markdown file with a summary when it is an
+	// incident.Uploader, as a text message otherwise.
+	Chat         incident.Chat
+	Location     *time.Location
+	TemplatesDir string
+	Logger       *zap.Logger
+}
+
+// Poster runs JobPost jobs.
+type Poster struct {
+	cfg PosterConfig
+	log *zap.Logger
+}
+
+// NewPoster returns a poster.
+func NewPoster(cfg PosterConfig) *Poster {
+	if cfg.Clock == nil {
+		cfg.Clock = incident.SystemClock
+	}
+	if cfg.Location == nil {
+		cfg.Location = time.UTC
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = zap.NewNop()
+	}
+	return &Poster{cfg: cfg, log: cfg.Logger.Named("digest")}
+}
+
+// Handle posts one digest, once.
+//
+// The post's state is recorded around the call: "posting" before it,
+// "posted" or "failed" after it. A retry of a posted digest does nothing and
+// a retry after a failed call posts. The residual window is a crash (or a
+// failed store write) after the chat platform accepted the post and before
+// "posted" was recorded: the retry finds "posting" and posts again, saying
+// so, rather than risk a week without a digest.
+func (p *Poster) Handle(ctx context.Context, job incident.Job) error {
+	var pl postPayload
+	if err := json.Unmarshal(job.Payload, &pl); err != nil || pl.Key == "" || pl.Channel == "" {
+		return incident.Errorf(incident.EINVALID, "bad %s payload %q", JobPost, job.Payload)
+	}
+	period, err := pl.period(p.cfg.Location)
+	if err != nil {
+		return err
+	}
+	log := p.log.With(zap.String("period", period.Label()), zap.String("channel", pl.Channel))
+	var rec PostRecord
+	err = p.cfg.Store.View(ctx, func(tx incident.Tx) error {
+		var err error
+		rec, _, err = Posted(tx, pl.Key)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	if rec.State == StatePosted {
+		log.Info("digest already posted")
+		return nil
+	}
+	r, err := Generate(ctx, p.cfg.Store, period, Options{TemplatesDir: p.cfg.TemplatesDir, Now: p.cfg.Clock.Now()})
+	if err != nil {
+		return err
+	}
+	if r.Warning != nil {
+		log.Warn("custom digest template failed; used the built-in one", zap.Error(r.Warning))
+	}
+	summary := r.Summary()
+	if rec.State == StatePosting {
+		log.Warn("an earlier post of this digest was interrupted; posting it again")
+		summary += "\n_(Sent again: an earlier post of this digest was interrupted and may have arrived too.)_"
+	}
+	mark := func(ctx context.Context, state string) error {
+		err := p.cfg.Store.Update(ctx, func(tx incident.Tx) error {
+			return putRecord(tx, pl.Key, PostRecord{State: state, Period: period.Label(), Channel: pl.Channel, At: p.cfg.Clock.Now()})
+		})
+		if err != nil {
+			return fmt.Errorf("recording digest state %s: %w", state, err)
+		}
+		return nil
+	}
+	if err := mark(ctx, StatePosting); err != nil {
+		return err
+	}
+	if err := p.post(ctx, pl.Channel, r, summary); err != nil {
+		if merr := mark(context.WithoutCancel(ctx), StateFailed); merr != nil {
+			log.Error("recording a failed digest post", zap.Error(merr))
+		}
+		return fmt.Errorf("posting the digest of %s: %w", period.Label(), err)
+	}
+	if err := mark(context.WithoutCancel(ctx), StatePosted); err != nil {
+		return err
+	}
+	log.Info("digest posted", zap.Int("opened", r.Digest.Opened), zap.Int("resolved", r.Digest.Resolved))
+	return nil
+}
+
+func (p *Poster) post(ctx context.Context, channel string, r Rendered, summary string) error {
+	if up, ok := p.cfg.Chat.(incident.Uploader); ok {
+		return up.Upload(ctx, channel, incident.File{
+			Name: r.FileName(), Title: "Incident digest " + r.Digest.Label, Content: r.Body, Comment: summary,
+		})
+	}
+	_, err := p.cfg.Chat.Post(ctx, channel, incident.Message{Kind: incident.MessageText, Text: summary + "\n\n" + string(r.Body)})
+	return err
+}
