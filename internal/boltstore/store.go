@@ -61,6 +61,7 @@ type Options struct {
 // Store is the bbolt-backed store. It is safe for concurrent use.
 type Store struct {
 	db        *bolt.DB
+	group     *groupCommit
 	path      string
 	onEnqueue func()
 }
@@ -80,14 +81,14 @@ func Open(path string, opts Options) (*Store, error) {
 	} else if _, err := os.Stat(path); err != nil {
 		return nil, fmt.Errorf("opening database %s: %w", path, err)
 	}
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: opts.LockTimeout, ReadOnly: opts.ReadOnly})
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: opts.LockTimeout, ReadOnly: opts.ReadOnly, NoFreelistSync: true, FreelistType: bolt.FreelistMapType})
 	if errors.Is(err, berrors.ErrTimeout) {
 		return nil, fmt.Errorf("%w: %s (is `bot serve` running on it? stop it, or use the running bot)", ErrLocked, path)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("opening database %s: %w", path, err)
 	}
-	s := &Store{db: db, path: path}
+	s := &Store{db: db, path: path, group: &groupCommit{db: db}}
 	if !opts.ReadOnly {
 		if err := s.migrate(); err != nil {
 			_ = db.Close()
@@ -201,15 +202,16 @@ func (s *Store) Update(ctx context.Context, fn func(incident.Tx) error) error {
 	return err
 }
 
-// Batch is Update for many concurrent callers: their functions may share one
-// commit (and one fsync). fn may run more than once, so it must only change
-// the store through tx. It returns once the commit is durable.
+// Batch is Update for many concurrent callers: their functions share
+// commits (and fsyncs) without waiting on a timer (see groupCommit). fn may
+// run more than once, so it must only change the store through tx. It
+// returns once the commit is durable.
 func (s *Store) Batch(ctx context.Context, fn func(incident.Tx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
 	enqueued := false
-	err := s.db.Batch(func(btx *bolt.Tx) error {
+	err := s.group.do(func(btx *bolt.Tx) error {
 		t := &tx{tx: btx}
 		err := fn(t)
 		if t.enqueued {

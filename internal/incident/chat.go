@@ -54,14 +54,18 @@ type Message struct {
 type Chat interface {
 	// CreateChannel creates a channel with exactly this name.
 	CreateChannel(ctx context.Context, name string) (ChannelRef, error)
-	// FindChannel finds an existing channel by name (ENOTFOUND if none).
+	// FindChannel finds a channel by name that the bot itself created and
+	// that is not archived: one we asked for before a crash hid the answer.
+	// A channel of that name that is someone else's (or archived) is
+	// ErrNameTaken; no channel at all is ENOTFOUND.
 	FindChannel(ctx context.Context, name string) (ChannelRef, error)
 	SetTopic(ctx context.Context, channelID, topic string) error
 	// Invite adds users to a channel; users already there are not an error.
 	Invite(ctx context.Context, channelID string, users []string) error
 	// Post posts a message and returns its id (Slack: its ts).
 	Post(ctx context.Context, channelID string, m Message) (string, error)
-	// Update replaces a message posted earlier.
+	// Update replaces a message posted earlier; ENOTFOUND if it is gone
+	// (deleted by someone), in which case the sync posts a new one.
 	Update(ctx context.Context, channelID, messageID string, m Message) error
 }
 
@@ -197,14 +201,19 @@ func (c *ChatSync) saveChat(ctx context.Context, n int64, fn func(*ChatRef)) (*I
 // createChannel creates the incident's channel exactly once.
 //
 // A crash can separate the platform's "created" from our record of it. So a
-// name is written to NamesTried before it is asked for; if a name we tried
-// before is reported taken, the channel is ours from that earlier attempt and
-// is adopted. A name taken on its first try belongs to someone else and the
-// next candidate (with a numeric suffix) is tried.
+// name is written to NamesTried before it is asked for. A name taken on its
+// first try belongs to someone else: it goes to NamesTaken and the next
+// candidate (with a numeric suffix) is tried. A name we tried before whose
+// answer we never saw, reported taken now, may be our own channel from that
+// attempt: it is adopted if the platform says the bot created it
+// (FindChannel), and skipped otherwise.
 func (c *ChatSync) createChannel(ctx context.Context, inc *Incident) (*Incident, error) {
 	n := inc.Number
 	for attempt := 0; attempt < 20; attempt++ {
 		name := ChannelName(inc.Number, inc.Title, attempt)
+		if slices.Contains(inc.Chat.NamesTaken, name) {
+			continue
+		}
 		triedBefore := slices.Contains(inc.Chat.NamesTried, name)
 		if !triedBefore {
 			var err error
@@ -215,9 +224,15 @@ func (c *ChatSync) createChannel(ctx context.Context, inc *Incident) (*Incident,
 		ref, err := c.Chat.CreateChannel(ctx, name)
 		if errors.Is(err, ErrNameTaken) && triedBefore {
 			ref, err = c.Chat.FindChannel(ctx, name)
+			if ErrorCode(err) == ENOTFOUND { // taken, yet not there to adopt
+				err = ErrNameTaken
+			}
 		}
 		switch {
 		case errors.Is(err, ErrNameTaken):
+			if inc, err = c.saveChat(ctx, n, func(r *ChatRef) { r.NamesTaken = append(r.NamesTaken, name) }); err != nil {
+				return inc, err
+			}
 			continue
 		case err != nil:
 			return inc, err
@@ -279,7 +294,15 @@ func (c *ChatSync) syncSummary(ctx context.Context, inc *Incident) (*Incident, e
 		}
 		return c.saveChat(ctx, inc.Number, func(r *ChatRef) { r.SummaryID, r.SummaryRev = id, rev })
 	}
-	if err := c.Chat.Update(ctx, inc.Chat.ChannelID, inc.Chat.SummaryID, m); err != nil {
+	err := c.Chat.Update(ctx, inc.Chat.ChannelID, inc.Chat.SummaryID, m)
+	if ErrorCode(err) == ENOTFOUND { // somebody deleted it: post a new one
+		id, err := c.Chat.Post(ctx, inc.Chat.ChannelID, m)
+		if err != nil {
+			return inc, fmt.Errorf("reposting summary of %s: %w", inc.ID(), err)
+		}
+		return c.saveChat(ctx, inc.Number, func(r *ChatRef) { r.SummaryID, r.SummaryRev = id, rev })
+	}
+	if err != nil {
 		return inc, fmt.Errorf("updating summary of %s: %w", inc.ID(), err)
 	}
 	return c.saveChat(ctx, inc.Number, func(r *ChatRef) { r.SummaryRev = rev })
@@ -290,22 +313,60 @@ func (c *ChatSync) syncAnnouncement(ctx context.Context, inc *Incident) (*Incide
 	if ch == "" {
 		ch = c.AnnounceChannel
 	}
-	if ch == "" || (inc.Chat.AnnounceID != "" && inc.Chat.AnnounceRev >= inc.Revision) {
+	if ch == "" || inc.Chat.AnnounceFailed || (inc.Chat.AnnounceID != "" && inc.Chat.AnnounceRev >= inc.Revision) {
 		return inc, nil
 	}
 	m := Message{Kind: MessageAnnouncement, Incident: inc}
 	rev := inc.Revision
-	if inc.Chat.AnnounceID == "" {
-		id, err := c.Chat.Post(ctx, ch, m)
-		if err != nil {
-			return inc, fmt.Errorf("announcing %s: %w", inc.ID(), err)
+	if inc.Chat.AnnounceID != "" {
+		err := c.Chat.Update(ctx, ch, inc.Chat.AnnounceID, m)
+		if err == nil {
+			return c.saveChat(ctx, inc.Number, func(r *ChatRef) { r.AnnounceRev = rev })
 		}
-		return c.saveChat(ctx, inc.Number, func(r *ChatRef) { r.AnnounceCh, r.AnnounceID, r.AnnounceRev = ch, id, rev })
+		if ErrorCode(err) != ENOTFOUND {
+			return c.announceFailed(ctx, inc, ch, fmt.Errorf("updating announcement of %s: %w", inc.ID(), err))
+		}
+		// Somebody deleted it: announce again.
 	}
-	if err := c.Chat.Update(ctx, ch, inc.Chat.AnnounceID, m); err != nil {
-		return inc, fmt.Errorf("updating announcement of %s: %w", inc.ID(), err)
+	id, err := c.Chat.Post(ctx, ch, m)
+	if err != nil {
+		return c.announceFailed(ctx, inc, ch, fmt.Errorf("announcing %s: %w", inc.ID(), err))
 	}
-	return c.saveChat(ctx, inc.Number, func(r *ChatRef) { r.AnnounceRev = rev })
+	return c.saveChat(ctx, inc.Number, func(r *ChatRef) { r.AnnounceCh, r.AnnounceID, r.AnnounceRev = ch, id, rev })
+}
+
+// announceFailed keeps a refused announcement from stalling the incident's
+// own channel: a retryable failure is retried, but a refusal for good (a
+// wrong announce channel, no access) is told in the incident's channel and
+// the announcement is given up for this incident.
+func (c *ChatSync) announceFailed(ctx context.Context, inc *Incident, ch string, err error) (*Incident, error) {
+	if _, retry := IsRetryable(err); retry {
+		return inc, err
+	}
+	now := c.Clock.Now()
+	var out *Incident
+	serr := c.Store.Update(ctx, func(tx Tx) error {
+		cur, err2 := tx.Incident(inc.Number)
+		if err2 != nil {
+			return err2
+		}
+		cur.Chat.AnnounceFailed = true
+		if err2 := tx.PutIncident(cur); err2 != nil {
+			return err2
+		}
+		ev := Event{Incident: inc.Number, At: now, Recorded: now, Kind: EventError, Actor: BotActor, Key: "announce-failed",
+			Text: fmt.Sprintf("I could not announce %s in <#%s>: %s. Check BOT_ANNOUNCE_CHANNEL and that the bot is in that channel.", inc.ID(), ch, ErrorMessage(err)),
+			Data: map[string]string{"channel": ch}}
+		if _, err2 := tx.AppendEvent(&ev); err2 != nil {
+			return err2
+		}
+		out = cur
+		return nil
+	})
+	if serr != nil {
+		return inc, serr
+	}
+	return out, nil
 }
 
 // postEvents tells the events recorded since the last post, a batch per

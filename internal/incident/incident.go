@@ -151,6 +151,7 @@ type ChatRef struct {
 	ChannelID   string   `json:"channel_id,omitempty"`
 	ChannelName string   `json:"channel_name,omitempty"`
 	NamesTried  []string `json:"names_tried,omitempty"` // channel names we asked the platform to create
+	NamesTaken  []string `json:"names_taken,omitempty"` // of those, names that turned out to be someone else's
 	Topic       string   `json:"topic,omitempty"`       // last topic set
 	Invited     []string `json:"invited,omitempty"`     // users already invited
 	SummaryID   string   `json:"summary_id,omitempty"`  // message id (Slack ts) of the summary
@@ -160,6 +161,9 @@ type ChatRef struct {
 	AnnounceRev int64    `json:"announce_rev,omitempty"`
 	PostedSeq   int64    `json:"posted_seq,omitempty"` // last timeline event told in the channel
 	BookmarkSet bool     `json:"bookmark_set,omitempty"`
+	// AnnounceFailed stops retrying an announcement the platform refused
+	// for good (a wrong announce channel); the refusal is on the timeline.
+	AnnounceFailed bool `json:"announce_failed,omitempty"`
 }
 
 // PagerRef links an incident to a PagerDuty incident.

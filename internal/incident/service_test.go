@@ -99,7 +99,9 @@ func TestLifecycleTimelineAndLookups(t *testing.T) {
 	step(func() (*incident.Incident, error) { return svc.AssignRole(ctx, ref, incident.RoleComms, bob.ID, alice) })
 	step(func() (*incident.Incident, error) { return svc.PostStatusUpdate(ctx, ref, "we are failing over", bob) })
 	step(func() (*incident.Incident, error) { return svc.Mitigate(ctx, ref, alice, "failed over") })
-	step(func() (*incident.Incident, error) { return svc.AddFollowup(ctx, ref, "alert on replication lag", alice) })
+	step(func() (*incident.Incident, error) {
+		return svc.AddFollowup(ctx, ref, "alert on replication lag", alice)
+	})
 	step(func() (*incident.Incident, error) { return svc.Resolve(ctx, ref, alice, "primary replaced") })
 	if _, err := svc.Resolve(ctx, ref, alice, ""); incident.ErrorCode(err) != incident.ECONFLICT {
 		t.Fatalf("resolving twice: %v", err)
