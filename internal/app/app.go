@@ -28,6 +28,7 @@ import (
 	"github.com/incidentbot/incident-bot/internal/incident"
 	"github.com/incidentbot/incident-bot/internal/queue"
 	"github.com/incidentbot/incident-bot/internal/shell"
+	"github.com/incidentbot/incident-bot/internal/slack"
 )
 
 // Options adjust how the app is built; the zero value is production.
@@ -42,6 +43,9 @@ type Options struct {
 	MinBackoff, MaxBackoff time.Duration
 	// PollInterval bounds how long the job runner sleeps (default 1s).
 	PollInterval time.Duration
+	// SlackRates overrides the Slack client's per-method rate limits
+	// (tests that run Slack's minute faster against a fake).
+	SlackRates map[string]slack.Rate
 }
 
 // App is the running bot's parts.

@@ -35,6 +35,7 @@ func (a *App) initSlackClient() error {
 		// the app's clock is a test's manual clock, which would stall it.
 		Clock:      incident.SystemClock,
 		Registerer: a.registry,
+		Rates:      a.opts.SlackRates,
 	})
 	if err != nil {
 		return err
