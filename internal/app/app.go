@@ -122,6 +122,9 @@ func Open(cfg config.Config, log *zap.Logger, opts Options) (*App, error) {
 	}
 	for _, s := range steps {
 		if err := s.fn(); err != nil {
+			for _, c := range a.closers { // stop what the earlier steps started
+				_ = c(context.Background())
+			}
 			_ = store.Close()
 			return nil, fmt.Errorf("setting up %s: %w", s.name, err)
 		}

@@ -24,10 +24,7 @@ import (
 // BOT_DIGEST_SCHEDULE is not "off" and there is a digest channel), and the
 // admin routes `bot digest` uses while the bot holds the database.
 func (a *App) initDigest() error {
-	dcfg, err := config.LoadDigest(a.cfg, config.OSSource())
-	if err != nil {
-		return err
-	}
+	dcfg := a.cfg.Digest
 	log := a.log.Named("digest")
 	a.admin["GET /admin/digest"] = http.HandlerFunc(a.adminDigestText)
 	a.admin["POST /admin/digest"] = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

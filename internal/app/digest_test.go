@@ -44,9 +44,7 @@ func dgWaitLog(t *testing.T, logs *observer.ObservedLogs, msg string) {
 }
 
 func dgConfig(t *testing.T) config.Config {
-	t.Setenv("BOT_DIGEST_CHANNEL", "C0DIGEST")
-	t.Setenv("BOT_DIGEST_SCHEDULE", "")
-	return pmConfig(t, t.TempDir(), map[string]string{"BOT_ANNOUNCE_CHANNEL": "C0ANNOUNCE", "BOT_TIMEZONE": "Europe/Berlin"})
+	return pmConfig(t, t.TempDir(), map[string]string{"BOT_ANNOUNCE_CHANNEL": "C0ANNOUNCE", "BOT_TIMEZONE": "Europe/Berlin", "BOT_DIGEST_CHANNEL": "C0DIGEST"})
 }
 
 // TestDigestMissedWhileDownPostedOnceByServe: the bot runs on Friday, is
@@ -130,7 +128,7 @@ func dgPending(t *testing.T, a *App) int {
 
 func TestDigestOffAndBadSchedule(t *testing.T) {
 	cfg := dgConfig(t)
-	t.Setenv("BOT_DIGEST_SCHEDULE", "off")
+	cfg.Digest.Schedule = "off"
 	log, logs := pmLogger(t)
 	a, err := Open(cfg, log, Options{Chat: newPMChat()})
 	if err != nil {
@@ -141,7 +139,7 @@ func TestDigestOffAndBadSchedule(t *testing.T) {
 	}
 	a.Close()
 
-	t.Setenv("BOT_DIGEST_SCHEDULE", "CRON_TZ=UTC")
+	cfg.Digest.Schedule = "CRON_TZ=UTC" // config.Load refuses it; Open must too
 	if _, err := Open(cfg, log, Options{Chat: newPMChat()}); err == nil || !strings.Contains(err.Error(), "BOT_DIGEST_SCHEDULE") {
 		t.Errorf("Open with a bad schedule: %v", err)
 	}

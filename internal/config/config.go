@@ -63,6 +63,7 @@ type Config struct {
 	Slack     Slack     `yaml:"slack"`
 	PagerDuty PagerDuty `yaml:"pagerduty"`
 	Runbooks  Runbooks  `yaml:"runbooks"`
+	Digest    Digest    `yaml:"digest"`
 
 	// Location is Timezone loaded by Validate.
 	Location *time.Location `yaml:"-"`

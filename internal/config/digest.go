@@ -27,44 +27,30 @@ func (d Digest) Enabled() bool {
 	return !strings.EqualFold(d.Schedule, DigestOff) && d.Channel != ""
 }
 
-// digestVars check the digest's variables while the environment is read,
-// so that config.Load reports a bad schedule with every other problem.
-//
-// The values themselves are read by LoadDigest: Config has no field for
-// them yet (adding `Digest Digest` to Config, in config.go, is the change
-// that lets these bind to c.Digest like every other variable).
 var digestVars = []envVar{
-	parseVar("BOT_DIGEST_SCHEDULE", func(_ *Config, v string) error { return checkDigestSchedule(v) }),
-	parseVar("BOT_DIGEST_CHANNEL", func(c *Config, v string) error { return checkDigestChannel(c, v) }),
+	strVar("BOT_DIGEST_SCHEDULE", func(c *Config) *string { return &c.Digest.Schedule }),
+	strVar("BOT_DIGEST_CHANNEL", func(c *Config) *string { return &c.Digest.Channel }),
 }
 
-func validateDigest(*Config) []string { return nil } // the variables are checked as they are read
-
-// LoadDigest returns the digest's configuration from src with its
-// defaults, for a c that Load returned. Its problems are the ones Load
-// reports for the same source.
-func LoadDigest(c Config, src Source) (Digest, error) {
-	d := Digest{
-		Schedule: strings.TrimSpace(src.Getenv("BOT_DIGEST_SCHEDULE")),
-		Channel:  strings.TrimSpace(src.Getenv("BOT_DIGEST_CHANNEL")),
-	}
+// validateDigest fills the digest's defaults (the schedule; the channel
+// falls back to BOT_ANNOUNCE_CHANNEL) and checks them.
+func validateDigest(c *Config) []string {
+	var p problemList
+	d := &c.Digest
+	d.Schedule, d.Channel = strings.TrimSpace(d.Schedule), strings.TrimSpace(d.Channel)
 	if d.Schedule == "" {
 		d.Schedule = digest.DefaultSchedule
 	}
 	if d.Channel == "" {
 		d.Channel = c.AnnounceChannel
 	}
-	var p Problems
 	if err := checkDigestSchedule(d.Schedule); err != nil {
-		p = append(p, "BOT_DIGEST_SCHEDULE: "+err.Error())
+		p.add("BOT_DIGEST_SCHEDULE: %v", err)
 	}
-	if err := checkDigestChannel(&c, d.Channel); err != nil {
-		p = append(p, "BOT_DIGEST_CHANNEL: "+err.Error())
+	if err := checkDigestChannel(c, d.Channel); err != nil {
+		p.add("BOT_DIGEST_CHANNEL: %v", err)
 	}
-	if len(p) > 0 {
-		return d, p
-	}
-	return d, nil
+	return p
 }
 
 func checkDigestSchedule(spec string) error {

@@ -11,15 +11,12 @@ func TestDigestDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d, err := LoadDigest(cfg, src)
-	if err != nil {
-		t.Fatal(err)
-	}
+	d := cfg.Digest
 	if d.Schedule != "CRON_TZ=UTC 0 9 * * MON" || d.Channel != "incidents" || !d.Enabled() {
 		t.Errorf("digest defaults: %+v", d)
 	}
-	none, _ := LoadDigest(Defaults(), fakeSource(nil, nil))
-	if none.Enabled() {
+	none, _ := Load("", fakeSource(nil, nil))
+	if none.Digest.Enabled() {
 		t.Error("with no digest or announce channel the post is on")
 	}
 }
@@ -37,17 +34,17 @@ func TestDigestSettings(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d, err := LoadDigest(cfg, src)
-	if err != nil || d.Channel != "C0DIGEST" || d.Schedule != "CRON_TZ=Europe/Berlin 30 8 * * MON" {
-		t.Errorf("digest = %+v, %v", d, err)
+	if d := cfg.Digest; d.Channel != "C0DIGEST" || d.Schedule != "CRON_TZ=Europe/Berlin 30 8 * * MON" {
+		t.Errorf("digest = %+v", d)
 	}
 	env["BOT_DIGEST_SCHEDULE"] = "OFF"
-	d, err = LoadDigest(cfg, src)
-	if err != nil || d.Enabled() {
-		t.Errorf("off: %+v, %v", d, err)
+	cfg, err = Load("", src)
+	if err != nil || cfg.Digest.Enabled() {
+		t.Errorf("off: %+v, %v", cfg.Digest, err)
 	}
-	if _, err := Load("", src); err != nil {
-		t.Errorf("off is a valid schedule: %v", err)
+	yamlCfg, err := Load("bot.yaml", fakeSource(nil, map[string]string{"bot.yaml": "announce_channel: incidents\ndigest:\n  schedule: \"0 8 * * FRI\"\n"}))
+	if err != nil || yamlCfg.Digest.Schedule != "0 8 * * FRI" || yamlCfg.Digest.Channel != "incidents" {
+		t.Errorf("digest from YAML: %+v, %v", yamlCfg.Digest, err)
 	}
 }
 
@@ -65,13 +62,9 @@ func TestBadDigestSettingsAreStartupProblems(t *testing.T) {
 		{map[string]string{"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_SIGNING_SECRET": "s", "BOT_DIGEST_CHANNEL": "#incidents"}, "BOT_DIGEST_CHANNEL: \"#incidents\" must be a Slack channel id"},
 	}
 	for _, tt := range tests {
-		src := fakeSource(tt.env, nil)
-		cfg, err := Load("", src)
+		_, err := Load("", fakeSource(tt.env, nil))
 		if err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("Load with %v: %v; want a problem with %q", tt.env, err, tt.want)
-		}
-		if _, err := LoadDigest(cfg, src); err == nil || !strings.Contains(err.Error(), tt.want) {
-			t.Errorf("LoadDigest with %v: %v; want %q", tt.env, err, tt.want)
 		}
 	}
 	// Reported together with the rest.
