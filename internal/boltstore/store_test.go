@@ -358,3 +358,36 @@ func TestHelperHoldDatabase(t *testing.T) {
 	_ = s.Close()
 	os.Exit(0)
 }
+
+// TestBatchIsolatesFailures: functions sharing a group commit with one that
+// fails still commit, the failing one gets its own error and leaves
+// nothing behind.
+func TestBatchIsolatesFailures(t *testing.T) {
+	s := bolttest.Open(t)
+	errBad := errors.New("refused")
+	var wg sync.WaitGroup
+	errs := make([]error, 60)
+	for i := range errs {
+		wg.Go(func() {
+			errs[i] = s.Batch(ctx, func(tx incident.Tx) error {
+				if err := tx.PutKey(fmt.Sprintf("k%d", i), nil, t0); err != nil {
+					return err
+				}
+				if i%7 == 0 {
+					return errBad
+				}
+				return nil
+			})
+		})
+	}
+	wg.Wait()
+	_ = s.View(ctx, func(tx incident.Tx) error {
+		for i, err := range errs {
+			_, stored, _ := tx.Key(fmt.Sprintf("k%d", i))
+			if bad := i%7 == 0; bad != errors.Is(err, errBad) || stored == bad {
+				t.Errorf("write %d: err %v, stored %v", i, err, stored)
+			}
+		}
+		return nil
+	})
+}

@@ -31,6 +31,15 @@ type Store interface {
 	Update(ctx context.Context, fn func(Tx) error) error
 }
 
+// Batcher is implemented by stores that let concurrent writers share one
+// commit (and its fsync). Its fn may run more than once (when another
+// function in the shared commit fails, the others run again without it),
+// so fn must change nothing but the store and must set every result it
+// reports from scratch on each run.
+type Batcher interface {
+	Batch(ctx context.Context, fn func(Tx) error) error
+}
+
 // Filter selects incidents in Tx.Incidents.
 type Filter struct {
 	OpenOnly bool

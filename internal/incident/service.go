@@ -85,6 +85,17 @@ func (s *Service) lookup(tx Tx, ref Ref) (*Incident, error) {
 	return inc, err
 }
 
+// write runs fn in a read-write transaction, sharing the commit with
+// concurrent writers when the store can (see Batcher): under a webhook storm
+// a slash command's change then waits for one shared fsync, not a queue of
+// them. Every fn given to write resets its results at the start.
+func (s *Service) write(ctx context.Context, fn func(Tx) error) error {
+	if b, ok := s.store.(Batcher); ok {
+		return b.Batch(ctx, fn)
+	}
+	return s.store.Update(ctx, fn)
+}
+
 // Get returns the incident ref names.
 func (s *Service) Get(ctx context.Context, ref Ref) (*Incident, error) {
 	var inc *Incident
@@ -163,7 +174,8 @@ func (s *Service) Declare(ctx context.Context, d Declaration) (*Incident, error)
 		return nil, Errorf(EINVALID, "Severity must be sev1 (worst) to sev4.")
 	}
 	var out *Incident
-	err := s.store.Update(ctx, func(tx Tx) error {
+	err := s.write(ctx, func(tx Tx) error {
+		out = nil
 		if d.Key != "" {
 			if prev, ok, err := tx.Key(declareKey(d.Key)); err != nil {
 				return err
@@ -247,10 +259,12 @@ func isChatUser(a Actor) bool {
 // Change applies fn to the incident ref names in one transaction: fn changes
 // the incident and returns the events that record the change. It is the
 // building block of the use cases below, exported for adapters with
-// changes of their own (linking a pager incident, say).
+// changes of their own (linking a pager incident, say). fn may run more
+// than once (see Batcher): it must only change the incident it is given.
 func (s *Service) Change(ctx context.Context, ref Ref, fn func(inc *Incident, now time.Time) ([]Event, error)) (*Incident, error) {
 	var out *Incident
-	err := s.store.Update(ctx, func(tx Tx) error {
+	err := s.write(ctx, func(tx Tx) error {
+		out = nil
 		inc, err := s.lookup(tx, ref)
 		if err != nil {
 			return err
@@ -428,7 +442,8 @@ func (s *Service) Record(ctx context.Context, ref Ref, ev Event) (bool, error) {
 		return false, Errorf(EINVALID, "event kind missing")
 	}
 	recorded := false
-	err := s.store.Update(ctx, func(tx Tx) error {
+	err := s.write(ctx, func(tx Tx) error {
+		recorded = false
 		inc, err := s.lookup(tx, ref)
 		if err != nil {
 			return err
