@@ -391,3 +391,39 @@ func TestBatchIsolatesFailures(t *testing.T) {
 		return nil
 	})
 }
+
+func TestPruneKeysRemovesOnlyOldKeysOfTheGivenKinds(t *testing.T) {
+	s := bolttest.Open(t)
+	old, fresh := t0.Add(-8*24*time.Hour), t0
+	update(t, s, func(tx incident.Tx) error {
+		for i := range 5 {
+			_ = tx.PutKey(fmt.Sprintf("pd:webhook:old%d", i), nil, old)
+			_ = tx.PutKey(fmt.Sprintf("slack-event:T1:old%d", i), nil, old)
+		}
+		_ = tx.PutKey("pd:webhook:fresh", nil, fresh)
+		_ = tx.PutKey("declare:slack-view:V1", []byte("1"), old) // permanent kind
+		return nil
+	})
+	total := 0
+	for {
+		n, err := s.PruneKeys([]string{"pd:webhook:", "slack-event:"}, t0.Add(-7*24*time.Hour), 3)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n == 0 {
+			break
+		}
+		total += n
+	}
+	if total != 10 {
+		t.Fatalf("pruned %d keys, want 10", total)
+	}
+	_ = s.View(ctx, func(tx incident.Tx) error {
+		for _, k := range []string{"pd:webhook:fresh", "declare:slack-view:V1"} {
+			if _, ok, _ := tx.Key(k); !ok {
+				t.Errorf("%s was pruned", k)
+			}
+		}
+		return nil
+	})
+}
