@@ -378,3 +378,114 @@ func TestIncidentNumbersSurviveReopen(t *testing.T) {
 		_ = s.Close()
 	}
 }
+
+func TestChatSyncNeverAdoptsAStrangersChannelAfterACrash(t *testing.T) {
+	// inc-1-db-down is someone else's. Our second name is created remotely
+	// but the answer is lost; on the retry the first name must not be
+	// adopted although we tried it, and the second (ours) must be.
+	svc, store, clock := newService(t)
+	ctx := context.Background()
+	chat := incidenttest.NewChat()
+	chat.Channels["inc-1-db-down"] = "CSTRANGER"
+	inc, _ := svc.Declare(ctx, incident.Declaration{Title: "db down", By: alice})
+	creates := 0
+	chat.Fail = func(op string) error {
+		if op != "create" {
+			return nil
+		}
+		creates++
+		if creates == 2 { // inc-1-db-down-2: created, answer lost
+			chat.Channels["inc-1-db-down-2"] = "COURS"
+			return incident.Retryable(errors.New("connection reset"), 0)
+		}
+		return nil
+	}
+	if err := runSync(t, store, chat, clock, inc.Number); err == nil {
+		t.Fatal("the lost answer went unnoticed")
+	}
+	if err := runSync(t, store, chat, clock, inc.Number); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := svc.Get(ctx, incident.Ref{Number: inc.Number})
+	if got.Chat.ChannelID != "COURS" || len(chat.Channels) != 2 {
+		t.Fatalf("channel %+v, channels %v; want ours adopted, no third", got.Chat, chat.Channels)
+	}
+	if len(got.Chat.NamesTaken) != 1 || got.Chat.NamesTaken[0] != "inc-1-db-down" {
+		t.Fatalf("the stranger's name was not remembered: %v", got.Chat.NamesTaken)
+	}
+}
+
+func TestChatSyncRepostsADeletedSummaryAndSurvivesAWrongAnnounceChannel(t *testing.T) {
+	svc, store, clock := newService(t)
+	ctx := context.Background()
+	chat := incidenttest.NewChat()
+	inc, _ := svc.Declare(ctx, incident.Declaration{Title: "db down", By: alice})
+	if err := runSync(t, store, chat, clock, inc.Number); err != nil {
+		t.Fatal(err)
+	}
+	first, _ := svc.Get(ctx, incident.Ref{Number: inc.Number})
+	// Someone deletes the summary; the announce channel is archived.
+	chat.Fail = func(op string) error {
+		switch op {
+		case "update":
+			return incident.Errorf(incident.ENOTFOUND, "message_not_found")
+		}
+		return nil
+	}
+	_, _ = svc.AddNote(ctx, incident.Ref{Number: inc.Number}, "still here", alice)
+	if err := runSync(t, store, chat, clock, inc.Number); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := svc.Get(ctx, incident.Ref{Number: inc.Number})
+	if got.Chat.SummaryID == first.Chat.SummaryID || got.Chat.SummaryRev != got.Revision {
+		t.Fatalf("deleted summary not reposted: %+v", got.Chat)
+	}
+	// An announcement refused for good is given up, told in the channel,
+	// and does not block the incident's own messages.
+	chat.Fail = nil
+	failing := &refusingAnnounce{Chat: chat}
+	_, _ = svc.AddNote(ctx, incident.Ref{Number: inc.Number}, "after the announce channel broke", alice)
+	s := &incident.ChatSync{Store: store, Chat: failing, Clock: clock, AnnounceChannel: "CANNOUNCE"}
+	if err := s.Sync(ctx, inc.Number); err != nil {
+		t.Fatalf("a refused announcement failed the sync: %v", err)
+	}
+	if err := s.Sync(ctx, inc.Number); err != nil {
+		t.Fatal(err)
+	}
+	got, events, _ := svc.Timeline(ctx, incident.Ref{Number: inc.Number})
+	var errorsTold int
+	for _, ev := range events {
+		if ev.Kind == incident.EventError {
+			errorsTold++
+		}
+	}
+	if !got.Chat.AnnounceFailed || errorsTold != 1 {
+		t.Fatalf("announce failed %v, %d error events; want given up and told once", got.Chat.AnnounceFailed, errorsTold)
+	}
+	var told []string
+	for _, p := range chat.PostsIn(got.Chat.ChannelID) {
+		for _, ev := range p.Message.Events {
+			told = append(told, string(ev.Kind))
+		}
+	}
+	if strings.Join(told, ",") != "note,note,error" {
+		t.Fatalf("told in the channel: %v; want both notes and the refusal", told)
+	}
+}
+
+// refusingAnnounce refuses every post and update in CANNOUNCE for good.
+type refusingAnnounce struct{ *incidenttest.Chat }
+
+func (r *refusingAnnounce) Post(ctx context.Context, ch string, m incident.Message) (string, error) {
+	if ch == "CANNOUNCE" {
+		return "", incident.Errorf(incident.EINVALID, "is_archived")
+	}
+	return r.Chat.Post(ctx, ch, m)
+}
+
+func (r *refusingAnnounce) Update(ctx context.Context, ch, id string, m incident.Message) error {
+	if ch == "CANNOUNCE" {
+		return incident.Errorf(incident.EINVALID, "is_archived")
+	}
+	return r.Chat.Update(ctx, ch, id, m)
+}
