@@ -270,3 +270,24 @@ func TestServeLifecycle(t *testing.T) {
 		t.Fatalf("after restore:\n%s", out)
 	}
 }
+
+// TestEveryCommandIsDocumented keeps the README in step with the
+// subcommands: their names are part of the public interface.
+func TestEveryCommandIsDocumented(t *testing.T) {
+	raw, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := []string{"serve", "shell", "version"}
+	for name := range subcommands {
+		names = append(names, name)
+	}
+	for _, name := range names {
+		if !strings.Contains(string(raw), "`bot "+name) {
+			t.Errorf("README.md does not document `bot %s`", name)
+		}
+		if !strings.Contains(usage, "  "+name) {
+			t.Errorf("bot's usage text does not list %s", name)
+		}
+	}
+}
