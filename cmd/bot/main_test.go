@@ -204,7 +204,7 @@ func TestServeLifecycle(t *testing.T) {
 			t.Errorf("GET %s = %d %s", path, resp.StatusCode, body)
 		}
 		if path == "/metrics" {
-			for _, want := range []string{`incidentbot_incidents_open{severity="SEV3"} 1`, "incidentbot_jobs_pending ", "incidentbot_jobs_oldest_due_age_seconds "} {
+			for _, want := range []string{`incidentbot_incidents_open{severity="SEV3"} 1`, "incidentbot_jobs_pending ", "incidentbot_jobs_due ", "incidentbot_jobs_oldest_due_age_seconds "} {
 				if !strings.Contains(string(body), want) {
 					t.Errorf("metrics lack %q", want)
 				}

@@ -7,6 +7,7 @@
 //	loadtest storm   --target URL --pd-secret S --slack-secret S [--webhooks 5000 --incidents 50 ...]
 //	loadtest seed    --db FILE --incidents 100000 [--events 10]
 //	loadtest startup --bot BINARY --db FILE [--addr 127.0.0.1:18080]
+//	loadtest fakes   [--enforce-rate-limits]   (fake Slack and PagerDuty for the bot under test)
 package main
 
 import (
@@ -21,7 +22,7 @@ func main() {
 
 func run(args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
-		fmt.Fprintln(stderr, "usage: loadtest storm|seed|startup [flags]  (-h for each)")
+		fmt.Fprintln(stderr, "usage: loadtest storm|seed|startup|fakes [flags]  (-h for each)")
 		return 2
 	}
 	switch args[0] {
@@ -31,6 +32,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return seed(args[1:], stdout, stderr)
 	case "startup":
 		return startup(args[1:], stdout, stderr)
+	case "fakes":
+		return fakes(args[1:], stdout, stderr)
 	}
 	fmt.Fprintf(stderr, "loadtest: unknown command %q\n", args[0])
 	return 2

@@ -35,6 +35,7 @@ type stormConfig struct {
 	botPID       int
 	baseline     bool
 	channel      string
+	drainTimeout time.Duration
 }
 
 func storm(args []string, stdout, stderr io.Writer) int {
@@ -51,6 +52,7 @@ func storm(args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&c.botPID, "bot-pid", 0, "the bot's process id, to report its peak RSS (Linux)")
 	fs.BoolVar(&c.baseline, "baseline", true, "also measure a bare handler in this process")
 	fs.StringVar(&c.channel, "channel", "CLOADTEST", "channel id for slash commands")
+	fs.DurationVar(&c.drainTimeout, "drain-timeout", 0, "after the storm, wait up to this long for the bot's job queue to drain (reads /metrics)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -138,6 +140,14 @@ func runStorm(ctx context.Context, c stormConfig) (string, error) {
 	if c.baseline && base.throughput() > 0 {
 		fmt.Fprintf(&b, "intake throughput ratio (bot / bare handler): %.2f\n", bot.throughput()/base.throughput())
 		fmt.Fprintf(&b, "intake p99 ratio (bot / bare handler): %.1f\n", float64(bot.pct(99))/float64(max(base.pct(99), time.Microsecond)))
+	}
+	if c.drainTimeout > 0 {
+		start := time.Now()
+		if err := waitDrained(ctx, strings.TrimRight(c.target, "/")+"/metrics", c.drainTimeout); err != nil {
+			fmt.Fprintf(&b, "queue: %v\n", err)
+		} else {
+			fmt.Fprintf(&b, "queue drained (every event applied, chat caught up) %s after the last delivery\n", time.Since(start).Round(100*time.Millisecond))
+		}
 	}
 	if c.botPID > 0 {
 		if hwm, err := peakRSS(c.botPID); err == nil {
@@ -326,3 +336,37 @@ func webhookBody(pdIncident, eventType, eventID string, at time.Time) []byte {
 }
 
 func httpClient(timeout time.Duration) *http.Client { return &http.Client{Timeout: timeout} }
+
+// waitDrained polls the bot's metrics until no job is due (timers set for
+// later do not count) twice in a row.
+func waitDrained(ctx context.Context, metricsURL string, limit time.Duration) error {
+	client := httpClient(5 * time.Second)
+	deadline := time.Now().Add(limit)
+	last, zeros := -1.0, 0
+	for time.Now().Before(deadline) {
+		resp, err := client.Get(metricsURL)
+		if err == nil {
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			for _, line := range strings.Split(string(body), "\n") {
+				if v, ok := strings.CutPrefix(line, "incidentbot_jobs_due "); ok {
+					last, _ = strconv.ParseFloat(strings.TrimSpace(v), 64)
+				}
+			}
+			if last == 0 {
+				zeros++
+			} else {
+				zeros = 0
+			}
+			if zeros == 2 {
+				return nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+	return fmt.Errorf("still %v jobs due after %s", last, limit)
+}

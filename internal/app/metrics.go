@@ -14,6 +14,7 @@ import (
 type storeCollector struct {
 	a          *App
 	jobs       *prometheus.Desc
+	dueJobs    *prometheus.Desc
 	deadJobs   *prometheus.Desc
 	oldestJob  *prometheus.Desc
 	open       *prometheus.Desc
@@ -23,7 +24,8 @@ type storeCollector struct {
 func newStoreCollector(a *App) *storeCollector {
 	return &storeCollector{
 		a:          a,
-		jobs:       prometheus.NewDesc("incidentbot_jobs_pending", "Jobs waiting in the durable queue.", nil, nil),
+		jobs:       prometheus.NewDesc("incidentbot_jobs_pending", "Jobs waiting in the durable queue, timers set for later included.", nil, nil),
+		dueJobs:    prometheus.NewDesc("incidentbot_jobs_due", "Jobs that are due now: work the bot has still to do.", nil, nil),
 		deadJobs:   prometheus.NewDesc("incidentbot_jobs_dead", "Jobs that failed for good and were set aside.", nil, nil),
 		oldestJob:  prometheus.NewDesc("incidentbot_jobs_oldest_due_age_seconds", "How long the most overdue pending job has been due (0 if none is overdue).", nil, nil),
 		open:       prometheus.NewDesc("incidentbot_incidents_open", "Open incidents by severity.", []string{"severity"}, nil),
@@ -33,6 +35,7 @@ func newStoreCollector(a *App) *storeCollector {
 
 func (c *storeCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.jobs
+	ch <- c.dueJobs
 	ch <- c.deadJobs
 	ch <- c.oldestJob
 	ch <- c.open
@@ -50,6 +53,11 @@ func (c *storeCollector) Collect(ch chan<- prometheus.Metric) {
 			age = max(c.a.clock.Now().Sub(oldest).Seconds(), 0)
 		}
 		ch <- prometheus.MustNewConstMetric(c.jobs, prometheus.GaugeValue, float64(pending))
+		if due, err := c.a.store.DueCount(c.a.clock.Now()); err == nil {
+			ch <- prometheus.MustNewConstMetric(c.dueJobs, prometheus.GaugeValue, float64(due))
+		} else {
+			failed = 1
+		}
 		ch <- prometheus.MustNewConstMetric(c.deadJobs, prometheus.GaugeValue, float64(dead))
 		ch <- prometheus.MustNewConstMetric(c.oldestJob, prometheus.GaugeValue, age)
 	}

@@ -236,6 +236,21 @@ func (s *Store) FailJob(id uint64, lastErr string) error {
 	})
 }
 
+// DueCount counts the jobs due at now (runnable or waiting behind their
+// key); timers set for later are not counted.
+func (s *Store) DueCount(now time.Time) (int, error) {
+	n := 0
+	err := s.db.View(func(btx *bolt.Tx) error {
+		end := timeKey(now)
+		c := btx.Bucket(bucketJobsDue).Cursor()
+		for k, _ := c.First(); k != nil && bytes.Compare(k[:8], end) <= 0; k, _ = c.Next() {
+			n++
+		}
+		return nil
+	})
+	return n, err
+}
+
 // JobStats returns the number of pending jobs and the due time of the oldest.
 func (s *Store) JobStats() (pending int, oldestDue time.Time, dead int, err error) {
 	err = s.db.View(func(btx *bolt.Tx) error {
