@@ -1,0 +1,125 @@
+package app_test
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// writeTestRunbooks writes "mark" (medium risk: the requester confirms)
+// and "hang" (starts a process that ignores SIGTERM and never ends) into a
+// directory, with the marker files they write to.
+func writeTestRunbooks(t *testing.T) (dir, markFile, hangFile string) {
+	t.Helper()
+	dir, tmp := t.TempDir(), t.TempDir()
+	markFile, hangFile = filepath.Join(tmp, "mark"), filepath.Join(tmp, "hang")
+	head := func(id, risk string, confirm bool) string {
+		return "apiVersion: incidentbot/v1\nkind: Runbook\nid: " + id + "\ntitle: " + id + "\ndescription: test\nowner: team-test\nenabled: true\n" +
+			"risk: " + risk + "\nconfirm: " + strconv.FormatBool(confirm) + "\n" +
+			"access:\n  requesters:\n    incident_roles: ['commander']\n  channels:\n    incident_channels_only: true\n    allow_direct_message: false\n"
+	}
+	files := map[string]string{
+		"mark.yaml": head("mark", "medium", true) + "limits:\n  timeout: 30s\nenv:\n  MARKER: '" + markFile + "'\n" +
+			"steps:\n  - name: mark\n    argv: ['/bin/sh', '-c', 'echo ran >> \"$MARKER\"; echo marked']\n    timeout: 10s\n",
+		"hang.yaml": head("hang", "low", false) + "limits:\n  timeout: 10m\nenv:\n  MARKER: '" + hangFile + "'\n" +
+			"steps:\n  - name: hang\n    argv: ['/bin/sh', '-c', 'trap \"\" TERM; echo $$ >> \"$MARKER\"; sleep 1000']\n    timeout: 10m\n",
+	}
+	for name, body := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir, markFile, hangFile
+}
+
+func fileLines(path string) []string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil
+	}
+	return strings.Fields(string(b))
+}
+
+var cardRunID = regexp.MustCompile(`"action_id":"runbook_confirm"[^}]*"value":"([0-9A-Z]+)"|"value":"([0-9A-Z]+)"[^}]*"action_id":"runbook_confirm"`)
+
+// TestRunbooksFromSlack runs runbooks through the real Slack handler:
+// the confirmation card's button runs once however often it is clicked or
+// replayed, the result lands in the incident's thread, a hanging runbook
+// does not keep other commands from being acknowledged within Slack's 3 s,
+// and shutdown kills it although it ignores SIGTERM.
+func TestRunbooksFromSlack(t *testing.T) {
+	w := newSlackWorld(t)
+	dir, markFile, hangFile := writeTestRunbooks(t)
+	bot := w.start(t, filepath.Join(t.TempDir(), "bot.db"), map[string]string{"BOT_RUNBOOKS_DIR": dir})
+	bot.command(t, "U0ALICE", w.general, "declare sev2 Runbook trouble")
+	var channel string
+	waitFor(t, 10*time.Second, "the incident channel", func() bool {
+		ch, ok := w.fake.ChannelByName("inc-1-runbook-trouble")
+		channel = ch.ID
+		return ok && bot.incident(t, 1).Chat.SummaryID != ""
+	})
+
+	// The card: Confirm carries only the run id.
+	card := bot.command(t, "U0ALICE", channel, "run mark")
+	m := cardRunID.FindStringSubmatch(string(card.Body))
+	if m == nil {
+		t.Fatalf("no confirmation card: %s", card.Body)
+	}
+	runID := m[1] + m[2]
+	ctx := context.Background()
+	click := w.fake.BlockAction("U0ALICE", channel, "1.1", "runbook_confirm", runID, w.fake.NewResponseURL())
+	second := w.fake.BlockAction("U0ALICE", channel, "1.1", "runbook_confirm", runID, w.fake.NewResponseURL())
+	for _, c := range []map[string]any{click, click, second} { // a replay and a double click
+		if r, err := bot.send.Interaction(ctx, c); err != nil || r.Status != http.StatusOK {
+			t.Fatalf("click: %v %d", err, r.Status)
+		}
+	}
+	summary := bot.incident(t, 1).Chat.SummaryID
+	waitFor(t, 15*time.Second, "the result in the incident's thread", func() bool {
+		for _, msg := range w.fake.Messages(channel) {
+			if msg.ThreadTS == summary && strings.Contains(msg.Text, "succeeded") {
+				return true
+			}
+		}
+		return false
+	})
+	if got := fileLines(markFile); len(got) != 1 {
+		t.Fatalf("mark ran %d times, want once", len(got))
+	}
+
+	// A runbook that hangs does not block anything else.
+	bot.command(t, "U0ALICE", channel, "run hang")
+	waitFor(t, 10*time.Second, "the hanging runbook to start", func() bool { return len(fileLines(hangFile)) == 1 })
+	pid, _ := strconv.Atoi(fileLines(hangFile)[0])
+	var slowest time.Duration
+	for i := range 20 {
+		text := "status"
+		if i%2 == 1 {
+			text = "note still hanging " + strconv.Itoa(i)
+		}
+		began := time.Now()
+		bot.command(t, "U0ALICE", channel, text)
+		slowest = max(slowest, time.Since(began))
+	}
+	if slowest >= 3*time.Second {
+		t.Fatalf("a command took %s to be acknowledged while a runbook hung", slowest)
+	}
+	t.Logf("slowest acknowledgement while a runbook hung: %s", slowest)
+
+	// Shutdown stops the child although it ignores SIGTERM.
+	bot.stop(t)
+	// The shell led its own process group: nothing of it may be left,
+	// its sleep included.
+	if err := syscall.Kill(-pid, 0); !errors.Is(err, syscall.ESRCH) {
+		_ = syscall.Kill(-pid, syscall.SIGKILL)
+		t.Fatalf("the hanging runbook's processes (group %d) survived shutdown: %v", pid, err)
+	}
+}
