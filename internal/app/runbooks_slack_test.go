@@ -2,7 +2,6 @@ package app_test
 
 import (
 	"context"
-	"errors"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -116,10 +115,34 @@ func TestRunbooksFromSlack(t *testing.T) {
 
 	// Shutdown stops the child although it ignores SIGTERM.
 	bot.stop(t)
-	// The shell led its own process group: nothing of it may be left,
-	// its sleep included.
-	if err := syscall.Kill(-pid, 0); !errors.Is(err, syscall.ESRCH) {
+	// The shell led its own process group: nothing of it may be left
+	// running, its sleep included. (Killed orphans can linger a moment as
+	// zombies until init reaps them; those are dead.)
+	if alive := liveGroupMembers(pid); len(alive) > 0 {
 		_ = syscall.Kill(-pid, syscall.SIGKILL)
-		t.Fatalf("the hanging runbook's processes (group %d) survived shutdown: %v", pid, err)
+		t.Fatalf("the hanging runbook's processes %v (group %d) survived shutdown", alive, pid)
 	}
+}
+
+// liveGroupMembers lists the processes of a process group that are not
+// zombies, from /proc.
+func liveGroupMembers(pgid int) []int {
+	entries, _ := os.ReadDir("/proc")
+	var alive []int
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		stat, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid pgrp ...; comm may contain spaces.
+		fields := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+1:]))
+		if len(fields) > 2 && fields[2] == strconv.Itoa(pgid) && fields[0] != "Z" {
+			alive = append(alive, pid)
+		}
+	}
+	return alive
 }
