@@ -1,6 +1,7 @@
 # syntax=docker/dockerfile:1
 # Build: docker build -t incident-bot .
-# Run:   docker run -p 8080:8080 -v incident-bot-data:/var/lib/incident-bot --env-file bot.env incident-bot
+# Run:   docker run --init -p 8080:8080 -v incident-bot-data:/var/lib/incident-bot --env-file bot.env incident-bot
+#        (--init reaps what runbook steps leave behind; see deploy/README.md)
 
 FROM golang:1.26-bookworm AS build
 WORKDIR /src
