@@ -37,7 +37,8 @@ type object struct {
 }
 
 type podSpec struct {
-	SecurityContext struct {
+	ShareProcessNamespace *bool `yaml:"shareProcessNamespace"`
+	SecurityContext       struct {
 		RunAsNonRoot *bool `yaml:"runAsNonRoot"`
 		RunAsUser    int   `yaml:"runAsUser"`
 	} `yaml:"securityContext"`
@@ -144,6 +145,9 @@ func TestManifests(t *testing.T) {
 	pod := workload.Spec.Template.Spec
 	if pod.SecurityContext.RunAsNonRoot == nil || !*pod.SecurityContext.RunAsNonRoot || pod.SecurityContext.RunAsUser == 0 {
 		t.Errorf("the pod must run as a non-root user")
+	}
+	if pod.ShareProcessNamespace == nil || !*pod.ShareProcessNamespace {
+		t.Errorf("the bot is PID 1 without shareProcessNamespace, and nothing reaps what killed runbook steps leave behind")
 	}
 	if len(pod.Containers) != 1 {
 		t.Fatalf("%d containers", len(pod.Containers))
