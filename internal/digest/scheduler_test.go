@@ -17,25 +17,9 @@ import (
 
 	"github.com/incidentbot/incident-bot/internal/boltstore"
 	"github.com/incidentbot/incident-bot/internal/incident"
+	"github.com/incidentbot/incident-bot/internal/incident/incidenttest"
 	"github.com/incidentbot/incident-bot/internal/queue"
 )
-
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Set(t time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = t
-}
 
 // chat records what the bot posts. It implements incident.Chat; upload
 // makes it an incident.Uploader too.
@@ -96,7 +80,7 @@ func (c *uploadingChat) Upload(_ context.Context, ch string, f incident.File) er
 type bot struct {
 	t      *testing.T
 	path   string
-	clock  *fakeClock
+	clock  *incidenttest.Clock
 	chat   *uploadingChat
 	store  *boltstore.Store
 	sched  *Scheduler
@@ -104,7 +88,7 @@ type bot struct {
 }
 
 func newBot(t *testing.T, now time.Time) *bot {
-	b := &bot{t: t, path: filepath.Join(t.TempDir(), "bot.db"), clock: &fakeClock{t: now}, chat: &uploadingChat{}}
+	b := &bot{t: t, path: filepath.Join(t.TempDir(), "bot.db"), clock: incidenttest.NewClock(now), chat: &uploadingChat{}}
 	b.start()
 	return b
 }

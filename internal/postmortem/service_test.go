@@ -13,26 +13,9 @@ import (
 
 	"github.com/incidentbot/incident-bot/internal/boltstore"
 	"github.com/incidentbot/incident-bot/internal/incident"
+	"github.com/incidentbot/incident-bot/internal/incident/incidenttest"
 	"github.com/incidentbot/incident-bot/internal/queue"
 )
-
-// fakeClock is a clock tests move by hand.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
 
 // uploads records shared files; fail, if set, answers the next calls.
 type uploads struct {
@@ -73,7 +56,7 @@ func (u *uploads) names() []string {
 type harness struct {
 	t      *testing.T
 	path   string
-	clock  *fakeClock
+	clock  *incidenttest.Clock
 	up     *uploads
 	store  *boltstore.Store
 	svc    *incident.Service
@@ -82,7 +65,7 @@ type harness struct {
 }
 
 func newHarness(t *testing.T) *harness {
-	h := &harness{t: t, path: filepath.Join(t.TempDir(), "bot.db"), clock: &fakeClock{t: at("10:00:00")}, up: &uploads{}}
+	h := &harness{t: t, path: filepath.Join(t.TempDir(), "bot.db"), clock: incidenttest.NewClock(at("10:00:00")), up: &uploads{}}
 	h.open()
 	return h
 }
@@ -178,7 +161,7 @@ func TestDraftStoresVersionsAndPostsEachOnce(t *testing.T) {
 		t.Fatalf("uploads after the first draft: %v", got)
 	}
 
-	h.clock.Add(time.Hour)
+	h.clock.Advance(time.Hour)
 	if _, err := h.svc.Resolve(ctx, ref, alice, "fixed"); err != nil {
 		t.Fatal(err)
 	}
@@ -239,9 +222,9 @@ func TestPostRetriesAfterAFailedUploadWithoutDuplicates(t *testing.T) {
 	if got := h.up.names(); len(got) != 0 {
 		t.Fatalf("uploaded despite the failure: %v", got)
 	}
-	h.clock.Add(31 * time.Second)
+	h.clock.Advance(31 * time.Second)
 	h.runJobs()
-	h.clock.Add(time.Hour)
+	h.clock.Advance(time.Hour)
 	h.runJobs()
 	got := h.up.names()
 	if len(got) != 1 {
