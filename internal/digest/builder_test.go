@@ -1,51 +1,22 @@
 package digest
 
 import (
-	"bytes"
 	"flag"
-	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/incidentbot/incident-bot/internal/incident"
+	"github.com/incidentbot/incident-bot/internal/incident/incidenttest"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata")
 
+// golden compares got with testdata/name, or rewrites it with -update.
 func golden(t *testing.T, name string, got []byte) {
 	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.MkdirAll("testdata", 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("reading golden file (run with -update to create it): %v", err)
-	}
-	if !bytes.Equal(got, want) {
-		g, w := strings.Split(string(got), "\n"), strings.Split(string(want), "\n")
-		i := 0
-		for i < len(g) && i < len(w) && g[i] == w[i] {
-			i++
-		}
-		line := func(l []string) string {
-			if i < len(l) {
-				return l[i]
-			}
-			return "<end of file>"
-		}
-		t.Errorf("%s differs from the golden file at line %d (run `go test -run %s -update` and review the diff):\n got: %s\nwant: %s",
-			path, i+1, t.Name(), line(g), line(w))
-	}
+	incidenttest.Golden(t, name, got, *update)
 }
 
 var (
