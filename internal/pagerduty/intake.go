@@ -57,7 +57,9 @@ type IntakeConfig struct {
 //
 // PagerDuty drops a delivery answered with a 4xx and disables the
 // subscription after three drops in a row, so every 4xx is logged as a
-// warning and counted.
+// warning and counted. An X-Webhook-Id that cannot be an id (over 256 bytes
+// or with control characters; the header is not signed) is ignored with a
+// warning, and the delivery is deduplicated on its event id alone.
 type Intake struct {
 	cfg IntakeConfig
 	log *zap.Logger
@@ -86,7 +88,7 @@ func EventJobKey(pagerIncidentID string) string { return "pd:" + pagerIncidentID
 
 func (h *Intake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	webhookID := r.Header.Get(WebhookIDHeader)
-	log := h.log.With(zap.String("webhook_id", webhookID), zap.String("subscription", r.Header.Get(WebhookSubscriptionHeader)), zap.String("remote", r.RemoteAddr))
+	log := h.log.With(zap.String("webhook_id", cutForLog(webhookID)), zap.String("subscription", cutForLog(r.Header.Get(WebhookSubscriptionHeader))), zap.String("remote", r.RemoteAddr))
 	reply := func(code int, outcome, text string) {
 		h.cfg.Metrics.webhook(outcome)
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
@@ -119,6 +121,13 @@ func (h *Intake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		log.Warn("rejected PagerDuty webhook: malformed", zap.Error(err))
 		reply(http.StatusBadRequest, OutcomeMalformed, err.Error())
 		return
+	}
+	if webhookID != "" && !validID(webhookID) {
+		// The header is not signed and PagerDuty's are UUIDs: dedupe on the
+		// signed event id alone rather than drop a genuine event with a 4xx
+		// or fail the store step on an unstorable key.
+		log.Warn("ignoring malformed X-Webhook-Id; deduplicating on event.id")
+		webhookID = ""
 	}
 	log = log.With(zap.String("event_id", d.Event.ID), zap.String("event_type", d.Event.EventType))
 	if !d.Handled() {
@@ -176,4 +185,12 @@ func (h *Intake) store(ctx context.Context, webhookID string, d *Delivery, body 
 		return false, errors.New("store did not commit in time")
 	}
 	return dup, err
+}
+
+// cutForLog bounds an unsigned header value before it is logged.
+func cutForLog(s string) string {
+	if len(s) > maxIDLength {
+		return s[:maxIDLength] + "…"
+	}
+	return s
 }

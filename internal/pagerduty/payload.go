@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -118,8 +119,9 @@ func (f *flexString) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-// flexInt decodes a JSON number or a numeric string; null and anything
-// else decode as 0.
+// flexInt decodes a positive whole JSON number or numeric string (an
+// incident number: 2, "2", 2.0); null, NaN, infinities, fractions, values
+// beyond int64 and anything else decode as 0 (unknown).
 type flexInt int64
 
 func (f *flexInt) UnmarshalJSON(b []byte) error {
@@ -127,13 +129,40 @@ func (f *flexInt) UnmarshalJSON(b []byte) error {
 	if err := s.UnmarshalJSON(b); err != nil {
 		return err
 	}
-	n, err := strconv.ParseFloat(string(s), 64)
-	if err != nil {
-		*f = 0
+	*f = 0
+	if n, err := strconv.ParseInt(string(s), 10, 64); err == nil {
+		if n > 0 {
+			*f = flexInt(n)
+		}
 		return nil
 	}
-	*f = flexInt(n)
+	// A float's conversion to int64 is undefined outside int64's range
+	// (NaN and 1e300 became math.MinInt64), so check before converting.
+	if x, err := strconv.ParseFloat(string(s), 64); err == nil && x >= 1 && x < math.MaxInt64 && x == math.Trunc(x) {
+		*f = flexInt(x)
+	}
 	return nil
+}
+
+// maxIDLength bounds the ids the bot keys store records by (event,
+// incident and webhook ids). PagerDuty's are a few dozen characters; a
+// store key cannot exceed 32 KiB and a job key cannot hold a NUL, so an id
+// that breaks either would fail the store step with a 5xx that PagerDuty
+// retries for 48 hours.
+const maxIDLength = 256
+
+// validID reports whether id can key a store record: 1 to maxIDLength
+// bytes, no control characters.
+func validID(id string) bool {
+	if id == "" || len(id) > maxIDLength {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		if c := id[i]; c < 0x20 || c == 0x7f {
+			return false
+		}
+	}
+	return true
 }
 
 // ErrMalformed is returned by Decode for a body that is not a V3 delivery.
@@ -178,7 +207,8 @@ func (d *Delivery) incidentData() bool {
 // Decode parses a V3 delivery body. The error wraps ErrMalformed (with a
 // reason fit for a 400 answer) when the body is not JSON, has no event, or
 // the event lacks an id or a type, or, for the types the bot handles, when
-// its data names no incident.
+// its data names no incident. The event id and the incident id must be ids:
+// at most 256 bytes, no control characters.
 func Decode(body []byte) (*Delivery, error) {
 	var env Envelope
 	if err := json.Unmarshal(body, &env); err != nil {
@@ -192,6 +222,8 @@ func Decode(body []byte) (*Delivery, error) {
 		return nil, fmt.Errorf("%w: event.id missing", ErrMalformed)
 	case strings.TrimSpace(ev.EventType) == "":
 		return nil, fmt.Errorf("%w: event.event_type missing", ErrMalformed)
+	case !validID(ev.ID):
+		return nil, fmt.Errorf("%w: event.id is not an id (over %d bytes or control characters)", ErrMalformed, maxIDLength)
 	}
 	d := &Delivery{Event: ev}
 	if !incident.PagerEventHandled(ev.EventType) {
@@ -204,8 +236,11 @@ func Decode(body []byte) (*Delivery, error) {
 		}
 	}
 	d.Data = &data
-	if d.PagerIncidentID() == "" {
+	switch id := d.PagerIncidentID(); {
+	case id == "":
 		return nil, fmt.Errorf("%w: %s without an incident id", ErrMalformed, ev.EventType)
+	case !validID(id):
+		return nil, fmt.Errorf("%w: %s incident id is not an id (over %d bytes or control characters)", ErrMalformed, ev.EventType, maxIDLength)
 	}
 	return d, nil
 }

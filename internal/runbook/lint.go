@@ -82,8 +82,13 @@ func (l *linter) runbook(spec *fileSpec, stem, version string) *Runbook {
 	rb.Limits = l.limits(spec.Limits, rb)
 	rb.Env = l.env(spec.Env)
 	rb.Secrets = l.secrets(spec.Secrets, rb.Env)
-	if spec.Steps == nil {
+	switch {
+	case spec.Steps == nil:
 		l.fail("steps", "is required")
+	case len(spec.Steps) == 0:
+		// "steps: []" decodes to an empty, non-nil list: a runbook that
+		// would report success having run nothing.
+		l.fail("steps", "must list at least one step")
 	}
 	rb.Steps = l.steps("steps", spec.Steps, rb)
 	if spec.DryRun != nil {

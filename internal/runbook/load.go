@@ -232,7 +232,12 @@ func decodeStrict(path string, data []byte) (*fileSpec, []Problem) {
 		return nil, fail("", "invalid YAML: "+strings.TrimPrefix(err.Error(), "yaml: "))
 	}
 	var extra yaml.Node
-	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
+	switch err := dec.Decode(&extra); {
+	case errors.Is(err, io.EOF):
+	case err != nil:
+		// Not a second document: text after the first that is not YAML.
+		return nil, fail("", "invalid YAML after the document: "+strings.TrimPrefix(err.Error(), "yaml: "))
+	default:
 		return nil, fail("", "file must contain exactly one YAML document")
 	}
 	idx := indexNodes(&root)

@@ -51,6 +51,13 @@ type wireMessage struct {
 	Text     string `json:"text"`
 }
 
+// maxIDLength bounds the ids from Slack that key idempotency records
+// (event ids, team and user ids, action timestamps, view ids). Slack's are
+// a few dozen characters; a store key cannot exceed 32 KiB, and failing the
+// store step on one would answer a 5xx that Slack retries (or an error log
+// for what is only bad input).
+const maxIDLength = 256
+
 type eventResult struct {
 	challenge string
 	outcome   string
@@ -79,7 +86,7 @@ func (h *Handler) event(ctx context.Context, body []byte) eventResult {
 	default:
 		return eventResult{outcome: reqOK}
 	}
-	if env.EventID == "" || len(env.Event) == 0 {
+	if env.EventID == "" || len(env.Event) == 0 || len(env.EventID) > maxIDLength || len(env.TeamID) > maxIDLength {
 		return eventResult{outcome: reqMalformed}
 	}
 	var ev innerEvent

@@ -58,7 +58,7 @@ func (h *Handler) interaction(ctx context.Context, ic *slackapi.InteractionCallb
 		if ic.View.CallbackID != DeclareCallbackID {
 			return nil, reqOK
 		}
-		if ic.View.ID == "" {
+		if ic.View.ID == "" || len(ic.View.ID) > maxIDLength {
 			// The view id is the declaration's idempotency key.
 			return nil, reqMalformed
 		}
@@ -86,6 +86,9 @@ func (h *Handler) blockAction(ctx context.Context, ic *slackapi.InteractionCallb
 		a.ActionID == ActionRunbookApprove || a.ActionID == ActionRunbookDeny
 	if !isIncident && !isRunbook {
 		return reqOK
+	}
+	if len(ic.Team.ID) > maxIDLength || len(actor.ID) > maxIDLength || len(a.ActionTs) > maxIDLength {
+		return reqMalformed // not Slack's: they key the replay record
 	}
 	key := fmt.Sprintf("slack-action:%s:%s:%s:%s", ic.Team.ID, actor.ID, a.ActionID, a.ActionTs)
 	fresh, err := h.claimKey(ctx, key)
