@@ -211,6 +211,9 @@ func (t *tx) AppendEvent(ev *incident.Event) (bool, error) {
 		return false, fmt.Errorf("event without incident")
 	}
 	prefix := i64key(ev.Incident)
+	if err := checkKey(ev.Key); err != nil {
+		return false, err
+	}
 	if ev.Key != "" {
 		if t.b(bucketEventKeys).Get(concat(prefix, []byte(ev.Key))) != nil {
 			return false, nil
@@ -283,12 +286,26 @@ func (t *tx) Key(key string) ([]byte, bool, error) {
 	return bytes.Clone(raw[8:]), true, nil
 }
 
+// maxKeyLen caps idempotency keys well under bbolt's 32 KiB key limit;
+// outside ids are a few dozen bytes, so a longer one is bad input.
+const maxKeyLen = 1024
+
+func checkKey(key string) error {
+	if len(key) > maxKeyLen {
+		return incident.Errorf(incident.EINVALID, "idempotency key too long (%d bytes)", len(key))
+	}
+	return nil
+}
+
 func (t *tx) PutKey(key string, value []byte, at time.Time) error {
 	if err := t.writable(); err != nil {
 		return err
 	}
 	if key == "" {
 		return fmt.Errorf("empty idempotency key")
+	}
+	if err := checkKey(key); err != nil {
+		return err
 	}
 	return t.b(bucketKeys).Put([]byte(key), concat(timeKey(at), value))
 }
