@@ -60,6 +60,12 @@ var MethodRates = map[string]Rate{
 // channelPaced are the methods paced per channel as well.
 var channelPaced = map[string]bool{"chat.postMessage": true, "chat.update": true}
 
+// ChannelRateKey is the key of ClientConfig.Rates that overrides
+// ChannelRate. Tests that run Slack's clock faster scale every rate, and the
+// per-channel pace must scale with the tiers or it alone decides how long
+// the test takes.
+const ChannelRateKey = "(per channel)"
+
 // errLocalRateLimit is returned (as retryable) when a call would have to
 // wait longer than the limiter's maximum.
 var errLocalRateLimit = errors.New("slack rate limit: waiting for capacity")
@@ -144,7 +150,7 @@ func (l *limiter) wait(ctx context.Context, method, channel string) error {
 	d = max(d, m.delay(now))
 	var ch *gcra
 	if channel != "" && channelPaced[method] {
-		ch = l.bucket(l.channels, channel, ChannelRate)
+		ch = l.bucket(l.channels, channel, l.channelRate())
 		d = max(d, ch.delay(now))
 	}
 	if d > l.maxWait {
@@ -166,6 +172,13 @@ func (l *limiter) rate(method string) Rate {
 		return r
 	}
 	return Tier3
+}
+
+func (l *limiter) channelRate() Rate {
+	if r, ok := l.rates[ChannelRateKey]; ok {
+		return r
+	}
+	return ChannelRate
 }
 
 func (l *limiter) bucket(m map[string]*gcra, key string, r Rate) *gcra {
