@@ -36,7 +36,9 @@ type Options struct {
 	Clock incident.Clock // default: the system clock
 	// Chat replaces the chat platform (the local shell prints instead).
 	Chat incident.Chat
-	// Workers is the number of job workers (default 4).
+	// Workers is the number of job workers (default 8: jobs that wait for
+	// Slack are deferred rather than hold a worker, and concurrent jobs
+	// share commits).
 	Workers int
 	// MinBackoff and MaxBackoff bound job retry delays (defaults 1s, 5m);
 	// tests shorten them.
@@ -80,6 +82,9 @@ type App struct {
 func Open(cfg config.Config, log *zap.Logger, opts Options) (*App, error) {
 	if opts.Clock == nil {
 		opts.Clock = incident.SystemClock
+	}
+	if opts.Workers <= 0 {
+		opts.Workers = 8
 	}
 	if cfg.Location == nil {
 		return nil, fmt.Errorf("configuration was not validated (no location)")

@@ -117,6 +117,21 @@ func (t *tx) deleteJob(job *incident.Job) error {
 	return nil
 }
 
+// CancelJob removes a pending job (a timer that was replaced); a job that
+// is gone already is not an error.
+func (t *tx) CancelJob(id uint64) error {
+	if err := t.writable(); err != nil {
+		return err
+	}
+	job, err := t.job(id)
+	if incident.ErrorCode(err) == incident.ENOTFOUND {
+		return nil
+	} else if err != nil {
+		return err
+	}
+	return t.deleteJob(job)
+}
+
 func (t *tx) PendingJobs() (int, error) {
 	return t.b(bucketJobs).Stats().KeyN, nil
 }
@@ -183,9 +198,10 @@ func (s *Store) NextDue() (time.Time, bool, error) {
 }
 
 // CompleteJob removes a finished job. Completing a job that is gone is not
-// an error (it ran twice after a crash, or was completed already).
+// an error (it ran twice after a crash, was completed already, or was
+// cancelled while it ran). Concurrent completions share a commit.
 func (s *Store) CompleteJob(id uint64) error {
-	return s.db.Update(func(btx *bolt.Tx) error {
+	return s.group.do(func(btx *bolt.Tx) error {
 		t := &tx{tx: btx}
 		job, err := t.job(id)
 		if incident.ErrorCode(err) == incident.ENOTFOUND {
@@ -200,15 +216,25 @@ func (s *Store) CompleteJob(id uint64) error {
 // RetryJob records a failed attempt and reschedules the job at due. It keeps
 // its place in its key's order.
 func (s *Store) RetryJob(id uint64, due time.Time, lastErr string) error {
-	return s.db.Update(func(btx *bolt.Tx) error {
+	return s.reschedule(id, due, func(j *incident.Job) {
+		j.Attempts++
+		j.LastError = lastErr
+	})
+}
+
+// reschedule moves a job to a new due time, keeping its place in its key's
+// order. A job that is gone (cancelled while it ran) is not an error.
+func (s *Store) reschedule(id uint64, due time.Time, change func(*incident.Job)) error {
+	return s.group.do(func(btx *bolt.Tx) error {
 		t := &tx{tx: btx}
 		old, err := t.job(id)
-		if err != nil {
+		if incident.ErrorCode(err) == incident.ENOTFOUND {
+			return nil
+		} else if err != nil {
 			return err
 		}
 		job := *old
-		job.Attempts++
-		job.LastError = lastErr
+		change(&job)
 		job.Due = due
 		return t.putJob(&job, old)
 	})
@@ -217,10 +243,12 @@ func (s *Store) RetryJob(id uint64, due time.Time, lastErr string) error {
 // FailJob moves a job that failed for good to the dead-letter bucket, where
 // operators can inspect it; its key's later jobs can then run.
 func (s *Store) FailJob(id uint64, lastErr string) error {
-	return s.db.Update(func(btx *bolt.Tx) error {
+	return s.group.do(func(btx *bolt.Tx) error {
 		t := &tx{tx: btx}
 		job, err := t.job(id)
-		if err != nil {
+		if incident.ErrorCode(err) == incident.ENOTFOUND {
+			return nil
+		} else if err != nil {
 			return err
 		}
 		if err := t.deleteJob(job); err != nil {

@@ -64,6 +64,10 @@ func ErrorMessage(err error) string {
 type RetryableError struct {
 	Err   error
 	After time.Duration
+	// Deferral: nothing failed, the work must only wait (for rate-limit
+	// capacity, or the Retry-After a remote side asked for). The queue
+	// runs it again after After without counting an attempt.
+	Deferral bool
 }
 
 func (e *RetryableError) Error() string { return e.Err.Error() }
@@ -75,6 +79,26 @@ func Retryable(err error, after time.Duration) error {
 		return nil
 	}
 	return &RetryableError{Err: err, After: after}
+}
+
+// Deferred marks work that must wait before it can go on, without having
+// failed: the queue reschedules it after the wait and does not count an
+// attempt, so a long wait for capacity never turns into backoff or a
+// failure. Waiting in a job instead would hold a worker.
+func Deferred(err error, after time.Duration) error {
+	if err == nil {
+		return nil
+	}
+	return &RetryableError{Err: err, After: after, Deferral: true}
+}
+
+// IsDeferred reports whether err is a deferral, and for how long.
+func IsDeferred(err error) (time.Duration, bool) {
+	var r *RetryableError
+	if errors.As(err, &r) && r.Deferral {
+		return r.After, true
+	}
+	return 0, false
 }
 
 // IsRetryable reports whether err (or an error it wraps) is retryable, and the

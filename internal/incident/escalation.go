@@ -191,6 +191,9 @@ func (e *Escalator) Hook() ChangeHook {
 // timeout after t.Last) and makes it the live one; with nothing to do it
 // records that no job is live.
 func (e *Escalator) scheduleAck(tx Tx, inc *Incident, t *ackTimer, now time.Time) error {
+	if err := cancelLiveJob(tx, ackTimerKey(inc.Number)); err != nil {
+		return err
+	}
 	t.Job = 0
 	timeout := e.policy.AckTimeouts[inc.Severity]
 	if inc.Status == StatusTriggered && timeout > 0 && t.Level <= e.policy.MaxEscalations {
@@ -207,6 +210,9 @@ func (e *Escalator) scheduleAck(tx Tx, inc *Incident, t *ackTimer, now time.Time
 
 // scheduleReminder enqueues the next reminder of r and makes it the live one.
 func (e *Escalator) scheduleReminder(tx Tx, inc *Incident, r *reminderTimer, now time.Time) error {
+	if err := cancelLiveJob(tx, reminderTimerKey(inc.Number)); err != nil {
+		return err
+	}
 	r.Job = 0
 	if every := e.policy.UpdateReminders[inc.Severity]; inc.Status.Open() && every > 0 {
 		payload, _ := json.Marshal(timerJob{Incident: inc.Number})
@@ -217,6 +223,20 @@ func (e *Escalator) scheduleReminder(tx Tx, inc *Incident, r *reminderTimer, now
 		r.Job = job.ID
 	}
 	return saveTimer(tx, reminderTimerKey(inc.Number), r, now)
+}
+
+// cancelLiveJob removes the job of the timer stored under key, which is
+// about to be replaced: a status update or an acknowledgement would
+// otherwise leave a no-op job waiting in the queue until its due time.
+// (The job may be the one running now; completing a cancelled job is fine.)
+func cancelLiveJob(tx Tx, key string) error {
+	var prev struct {
+		Job uint64 `json:"job"`
+	}
+	if ok, err := loadTimer(tx, key, &prev); err != nil || !ok || prev.Job == 0 {
+		return err
+	}
+	return tx.CancelJob(prev.Job)
 }
 
 func later(a, b time.Time) time.Time {

@@ -300,3 +300,59 @@ func TestFormatWait(t *testing.T) {
 		}
 	}
 }
+
+// TestReplacedTimersLeaveNoJobsBehind: every status update and severity
+// change reschedules the incident's timers; the jobs they replace are
+// removed, so the queue does not grow with the number of updates.
+func TestReplacedTimersLeaveNoJobsBehind(t *testing.T) {
+	p := escalationPolicy(3)
+	p.UpdateReminders = incident.DefaultUpdateReminders()
+	e := newEscalationEnv(t, p)
+	ctx := context.Background()
+	inc := e.apply(pdEvent("e1", incident.PagerTriggered, pdT0))
+	e.run()
+	// Timer jobs have no ordering key, so all of them are listed.
+	timers := func() int {
+		jobs, err := e.store.DueJobs(pdT0.Add(365*24*time.Hour), 10000, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for _, j := range jobs {
+			if j.Kind == incident.JobAckTimeout || j.Kind == incident.JobUpdateReminder {
+				n++
+			}
+		}
+		return n
+	}
+	if n := timers(); n != 2 {
+		t.Fatalf("%d timer jobs after the trigger, want 2 (ack timeout, update reminder)", n)
+	}
+	ref := incident.Ref{Number: inc.Number}
+	for i := range 30 {
+		e.clock.Advance(time.Second)
+		if _, err := e.svc.PostStatusUpdate(ctx, ref, "still digging", carol); err != nil {
+			t.Fatal(err)
+		}
+		sev := incident.SEV2
+		if i%2 == 1 {
+			sev = incident.SEV1
+		}
+		if _, err := e.svc.SetSeverity(ctx, ref, sev, carol); err != nil {
+			t.Fatal(err)
+		}
+		e.run()
+	}
+	if n := timers(); n != 2 {
+		t.Fatalf("%d timer jobs after 60 reschedules, want 2: replaced timers were left in the queue", n)
+	}
+	// The live timers still fire.
+	e.clock.Advance(time.Hour)
+	if _, err := e.runner.RunDue(ctx); err != nil {
+		t.Fatal(err)
+	}
+	_, events, _ := e.svc.Timeline(ctx, ref)
+	if len(eventsOf(events, incident.EventReminder)) == 0 || len(eventsOf(events, incident.EventEscalated)) == 0 {
+		t.Fatal("the rescheduled timers did not fire")
+	}
+}

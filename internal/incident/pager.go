@@ -260,7 +260,9 @@ func (s *Service) ApplyPagerEvent(ctx context.Context, ev PagerEvent) (*Incident
 		return nil, Errorf(EINVALID, "pager event type %q is not handled", ev.Type)
 	}
 	var out *Incident
-	err := s.store.Update(ctx, func(tx Tx) error {
+	// Events of different pager incidents are applied concurrently by the
+	// job workers; they share commits (see Service.write).
+	err := s.write(ctx, func(tx Tx) error {
 		out = nil
 		now := s.clock.Now()
 		if raw, ok, err := tx.Key(pagerAppliedKey(ev.ID)); err != nil {

@@ -20,6 +20,24 @@ func (f ClockFunc) Now() time.Time { return f() }
 // SystemClock is the real clock.
 var SystemClock Clock = ClockFunc(time.Now)
 
+// waitBudgetKey carries how long an outside call may wait for rate-limit
+// capacity (see WithWaitBudget).
+type waitBudgetKey struct{}
+
+// WithWaitBudget tells adapters that calls made with ctx may wait at most d
+// for rate-limit capacity; a longer wait should be returned as Deferred.
+// The job runner sets it so that a job waiting for Slack's capacity gives
+// its worker back instead of sleeping on it.
+func WithWaitBudget(ctx context.Context, d time.Duration) context.Context {
+	return context.WithValue(ctx, waitBudgetKey{}, d)
+}
+
+// WaitBudget returns the budget set by WithWaitBudget, if any.
+func WaitBudget(ctx context.Context) (time.Duration, bool) {
+	d, ok := ctx.Value(waitBudgetKey{}).(time.Duration)
+	return d, ok
+}
+
 // Store persists incidents, timelines, idempotency keys and jobs.
 //
 // Update runs fn in one read-write transaction that is durable (fsynced)
@@ -91,6 +109,9 @@ type Tx interface {
 
 	// Enqueue adds a job; see Job for ordering and coalescing.
 	Enqueue(job *Job) error
+	// CancelJob removes a pending job (a replaced timer); a job that is
+	// gone already is not an error.
+	CancelJob(id uint64) error
 	// PendingJobs counts jobs waiting to run.
 	PendingJobs() (int, error)
 

@@ -6,9 +6,13 @@
 // therefore be idempotent (they check the store before acting, or use
 // outside idempotency keys). Jobs of one key run one at a time, in order.
 //
-// A handler's error decides what happens next: a retryable error
-// (incident.Retryable) is retried with backoff for as long as it takes,
-// honouring the wait the remote side asked for; a domain error (invalid,
+// A handler's error decides what happens next: a deferral
+// (incident.Deferred: wait for rate-limit capacity) runs the job again after
+// the wait, in real time like the limiter that asked for it, without
+// counting an attempt or writing anything, so waiting never holds a worker;
+// a
+// retryable error (incident.Retryable) is retried with backoff for as long
+// as it takes, honouring the wait the remote side asked for; a domain error (invalid,
 // not found, conflict, forbidden) or a panic fails the job for good and moves
 // it to the dead-letter bucket; any other error is retried with backoff up to
 // MaxAttempts and then failed.
@@ -42,9 +46,10 @@ type Handler func(ctx context.Context, job incident.Job) error
 
 // Outcome of one job run, as reported to Config.Observe.
 const (
-	OutcomeDone   = "done"
-	OutcomeRetry  = "retry"
-	OutcomeFailed = "failed"
+	OutcomeDone     = "done"
+	OutcomeRetry    = "retry"
+	OutcomeDeferred = "deferred" // waited for capacity; not a failure
+	OutcomeFailed   = "failed"
 )
 
 // Config configures a Runner.
@@ -67,6 +72,11 @@ type Config struct {
 	// ShutdownGrace is how long Run waits for running jobs after its context
 	// ends before cancelling them (default 10s).
 	ShutdownGrace time.Duration
+	// WaitBudget is how long a job's outside calls may wait for rate-limit
+	// capacity before the job is deferred (incident.WithWaitBudget;
+	// default 200ms), so a crowd of jobs waiting for one Slack channel
+	// never starves the others of workers.
+	WaitBudget time.Duration
 	// Observe, if set, is called after every run: the job's kind, the
 	// outcome, how long it ran and how late it started.
 	Observe func(kind, outcome string, ran, lag time.Duration)
@@ -86,6 +96,10 @@ type Runner struct {
 	// the last look at the store began. A look reads a snapshot that may
 	// predate their commit, so they must not be picked from it.
 	settled map[uint64]bool
+	// deferred holds jobs waiting for capacity, until when (real time, like
+	// the rate limiters that asked for the wait). Nothing is written for a
+	// deferral: after a restart the job is simply due again.
+	deferred map[uint64]time.Time
 }
 
 // New returns a runner; register handlers with Handle before Run.
@@ -117,6 +131,9 @@ func New(cfg Config) *Runner {
 	if cfg.ShutdownGrace <= 0 {
 		cfg.ShutdownGrace = 10 * time.Second
 	}
+	if cfg.WaitBudget <= 0 {
+		cfg.WaitBudget = 200 * time.Millisecond
+	}
 	return &Runner{
 		cfg:      cfg,
 		log:      cfg.Logger.Named("queue"),
@@ -125,6 +142,7 @@ func New(cfg Config) *Runner {
 		running:  map[uint64]bool{},
 		keys:     map[string]bool{},
 		settled:  map[uint64]bool{},
+		deferred: map[uint64]time.Time{},
 	}
 }
 
@@ -148,7 +166,26 @@ func (r *Runner) skip(j incident.Job) bool {
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if until, ok := r.deferred[j.ID]; ok {
+		if time.Now().Before(until) {
+			return true
+		}
+		delete(r.deferred, j.ID)
+	}
 	return r.running[j.ID] || r.settled[j.ID] || (j.Key != "" && r.keys[j.Key])
+}
+
+// nextDeferral returns how long until the earliest deferral ends.
+func (r *Runner) nextDeferral() (time.Duration, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var next time.Time
+	for _, until := range r.deferred {
+		if next.IsZero() || until.Before(next) {
+			next = until
+		}
+	}
+	return time.Until(next), !next.IsZero()
 }
 
 // dueJobs reads up to limit runnable jobs. Jobs settled before the read
@@ -246,15 +283,16 @@ func (r *Runner) drain(wg *sync.WaitGroup, cancel context.CancelFunc) error {
 }
 
 func (r *Runner) nextWait() time.Duration {
-	next, ok, err := r.cfg.Store.NextDue()
-	if err != nil || !ok {
-		return r.cfg.PollInterval
-	}
-	wait := next.Sub(r.cfg.Clock.Now())
-	if wait <= 0 || wait > r.cfg.PollInterval {
+	wait := r.cfg.PollInterval
+	if next, ok, err := r.cfg.Store.NextDue(); err == nil && ok {
 		// Due but not runnable (blocked behind its key, or workers full):
-		// a completion or an enqueue will wake us.
-		return r.cfg.PollInterval
+		// a completion or an enqueue will wake us; otherwise the poll does.
+		if d := next.Sub(r.cfg.Clock.Now()); d > 0 && d < wait {
+			wait = d
+		}
+	}
+	if d, ok := r.nextDeferral(); ok {
+		wait = min(wait, max(d, time.Millisecond))
 	}
 	return wait
 }
@@ -301,7 +339,7 @@ func (r *Runner) call(ctx context.Context, j incident.Job) (err error) {
 	if !ok {
 		return incident.Errorf(incident.EINVALID, "no handler for job kind %q", j.Kind)
 	}
-	ctx, cancel := context.WithTimeout(ctx, r.cfg.JobTimeout)
+	ctx, cancel := context.WithTimeout(incident.WithWaitBudget(ctx, r.cfg.WaitBudget), r.cfg.JobTimeout)
 	defer cancel()
 	defer func() {
 		if p := recover(); p != nil {
@@ -319,6 +357,13 @@ func (r *Runner) settle(j incident.Job, err error, now time.Time, log *zap.Logge
 			log.Error("completing job", zap.Error(cerr))
 		}
 		return OutcomeDone
+	}
+	if wait, ok := incident.IsDeferred(err); ok {
+		log.Debug("job deferred", zap.Duration("for", wait), zap.Error(err))
+		r.mu.Lock()
+		r.deferred[j.ID] = time.Now().Add(max(wait, time.Millisecond))
+		r.mu.Unlock()
+		return OutcomeDeferred
 	}
 	after, retryable := incident.IsRetryable(err)
 	permanent := errors.Is(err, errPanic) || (!retryable && incident.ErrorCode(err) != incident.EINTERNAL)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -251,5 +252,51 @@ func TestRunWaitsForRunningJobsOnShutdown(t *testing.T) {
 	}
 	if pending, _, _, _ := store.JobStats(); pending != 0 {
 		t.Fatal("the finished job was not recorded as done")
+	}
+}
+
+// TestDeferralsDoNotCountAsAttempts: work that only has to wait for
+// capacity is run again after the wait, however often, and never backs
+// off or fails for good; later jobs of its key keep waiting behind it; the
+// wait budget reaches the handler.
+func TestDeferralsDoNotCountAsAttempts(t *testing.T) {
+	store, _, r := setup(t) // MaxAttempts 3
+	var order []string
+	var budget time.Duration
+	deferrals := 0
+	r.Handle("post", func(ctx context.Context, j incident.Job) error {
+		budget, _ = incident.WaitBudget(ctx)
+		if string(j.Payload) == "first" && deferrals < 10 {
+			deferrals++
+			return incident.Deferred(errors.New("channel paced"), time.Millisecond)
+		}
+		order = append(order, string(j.Payload))
+		return nil
+	})
+	enqueue(t, store, incident.Job{Kind: "post", Key: "chat:INC-1", Due: t0, Payload: []byte("first")},
+		incident.Job{Kind: "post", Key: "chat:INC-1", Due: t0, Payload: []byte("second")})
+	// Deferrals are real-time waits (like the rate limiter's); keep
+	// running what is due until both are done.
+	deadline := time.Now().Add(10 * time.Second)
+	for len(order) < 2 {
+		if time.Now().After(deadline) {
+			t.Fatalf("deferred job never finished: order %v after %d deferrals", order, deferrals)
+		}
+		runDue(t, r)
+		if len(order) == 0 {
+			jobs, _ := store.DueJobs(t0, 10, nil)
+			if len(jobs) != 1 || jobs[0].Attempts != 0 || string(jobs[0].Payload) != "first" {
+				t.Fatalf("while deferred: %+v (the head keeps its place, attempts do not grow)", jobs)
+			}
+		}
+	}
+	if deferrals != 10 || strings.Join(order, ",") != "first,second" {
+		t.Fatalf("deferrals %d, order %v", deferrals, order)
+	}
+	if pending, _, dead, _ := store.JobStats(); pending != 0 || dead != 0 {
+		t.Fatalf("pending %d dead %d", pending, dead)
+	}
+	if budget != 200*time.Millisecond {
+		t.Fatalf("wait budget seen by the handler: %s", budget)
 	}
 }

@@ -254,7 +254,10 @@ func TestAlertStorm(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("alert storm: job queue peaked at %d jobs; at the end %d work jobs and %d timers wait (acknowledgement timeouts and update reminders, most of them superseded)", peak.work, after.work, after.timers)
+	t.Logf("alert storm: job queue peaked at %d jobs; at the end %d work jobs and %d timers wait (acknowledgement timeouts and update reminders)", peak.work, after.work, after.timers)
+	if after.timers > 2*incidents {
+		t.Errorf("%d timer jobs for %d incidents: replaced timers were left in the queue (at most an ack timeout and a reminder each)", after.timers, incidents)
+	}
 	t.Logf("alert storm: %d slash commands, acknowledged in p50 %s, p99 %s, max %s; %d answered \"Working on it…\"",
 		len(acks), percentile(acks, 50).Round(time.Microsecond), percentile(acks, 99).Round(time.Microsecond), percentile(acks, 100).Round(time.Microsecond), late)
 	t.Logf("alert storm: %d Slack calls (%s), %d answered 429", len(calls), strings.Join(methods, ", "), len(limited))

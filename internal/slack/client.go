@@ -254,7 +254,7 @@ func (c *Client) classify(method string, err error) (string, error) {
 	var rl *slackapi.RateLimitedError
 	if errors.As(err, &rl) {
 		c.limits.block(method, rl.RetryAfter)
-		return outcomeRateLimited, incident.Retryable(fmt.Errorf("slack %s: rate limited (retry after %s): %w", method, rl.RetryAfter, err), rl.RetryAfter)
+		return outcomeRateLimited, incident.Deferred(fmt.Errorf("slack %s: rate limited (retry after %s): %w", method, rl.RetryAfter, err), rl.RetryAfter)
 	}
 	var sc slackapi.StatusCodeError
 	if errors.As(err, &sc) {

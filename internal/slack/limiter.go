@@ -153,9 +153,13 @@ func (l *limiter) wait(ctx context.Context, method, channel string) error {
 		ch = l.bucket(l.channels, channel, l.channelRate())
 		d = max(d, ch.delay(now))
 	}
-	if d > l.maxWait {
+	limit := l.maxWait
+	if budget, ok := incident.WaitBudget(ctx); ok && budget < limit {
+		limit = budget // a queued job defers rather than hold a worker
+	}
+	if d > limit {
 		l.mu.Unlock()
-		return incident.Retryable(errLocalRateLimit, d)
+		return incident.Deferred(errLocalRateLimit, d)
 	}
 	start := now.Add(d)
 	m.take(start)
