@@ -281,18 +281,44 @@ func missingPeople(inc *Incident) []string {
 	return out
 }
 
+// SummaryFingerprint covers everything a summary card may show (adapters
+// render the summary from these fields only, plus the time it was made):
+// the card is updated when it changes, not on every timeline event, which
+// keeps a busy incident's channel within the platform's posting pace.
+func SummaryFingerprint(inc *Incident) string {
+	return fingerprint(inc.Title, inc.Description, inc.Severity, inc.Status, inc.Roles, inc.DeclaredAt, inc.DeclaredBy,
+		inc.AcknowledgedAt, inc.MitigatedAt, inc.ResolvedAt, inc.Pager.URL, inc.Pager.Number, inc.Pager.Status,
+		inc.Chat.ChannelID, inc.Services, len(inc.Followups))
+}
+
+// AnnounceFingerprint covers everything an announcement may show: the
+// announce channel is shared by every incident, so it is updated only when
+// one of these changes.
+func AnnounceFingerprint(inc *Incident) string {
+	return fingerprint(inc.Title, inc.Severity, inc.Status, inc.Chat.ChannelID, inc.Roles[RoleCommander], inc.Pager.URL)
+}
+
+func fingerprint(parts ...any) string {
+	b, _ := json.Marshal(parts) // maps marshal with sorted keys
+	return string(b)
+}
+
 func (c *ChatSync) syncSummary(ctx context.Context, inc *Incident) (*Incident, error) {
-	if inc.Chat.SummaryID != "" && inc.Chat.SummaryRev >= inc.Revision {
+	shows := SummaryFingerprint(inc)
+	if inc.Chat.SummaryID != "" && inc.Chat.SummaryShows == shows {
 		return inc, nil
 	}
 	m := Message{Kind: MessageSummary, Incident: inc}
 	rev := inc.Revision
+	posted := func(id string) func(r *ChatRef) {
+		return func(r *ChatRef) { r.SummaryID, r.SummaryRev, r.SummaryShows = id, rev, shows }
+	}
 	if inc.Chat.SummaryID == "" {
 		id, err := c.Chat.Post(ctx, inc.Chat.ChannelID, m)
 		if err != nil {
 			return inc, fmt.Errorf("posting summary of %s: %w", inc.ID(), err)
 		}
-		return c.saveChat(ctx, inc.Number, func(r *ChatRef) { r.SummaryID, r.SummaryRev = id, rev })
+		return c.saveChat(ctx, inc.Number, posted(id))
 	}
 	err := c.Chat.Update(ctx, inc.Chat.ChannelID, inc.Chat.SummaryID, m)
 	if ErrorCode(err) == ENOTFOUND { // somebody deleted it: post a new one
@@ -300,12 +326,12 @@ func (c *ChatSync) syncSummary(ctx context.Context, inc *Incident) (*Incident, e
 		if err != nil {
 			return inc, fmt.Errorf("reposting summary of %s: %w", inc.ID(), err)
 		}
-		return c.saveChat(ctx, inc.Number, func(r *ChatRef) { r.SummaryID, r.SummaryRev = id, rev })
+		return c.saveChat(ctx, inc.Number, posted(id))
 	}
 	if err != nil {
 		return inc, fmt.Errorf("updating summary of %s: %w", inc.ID(), err)
 	}
-	return c.saveChat(ctx, inc.Number, func(r *ChatRef) { r.SummaryRev = rev })
+	return c.saveChat(ctx, inc.Number, posted(inc.Chat.SummaryID))
 }
 
 func (c *ChatSync) syncAnnouncement(ctx context.Context, inc *Incident) (*Incident, error) {
@@ -313,7 +339,8 @@ func (c *ChatSync) syncAnnouncement(ctx context.Context, inc *Incident) (*Incide
 	if ch == "" {
 		ch = c.AnnounceChannel
 	}
-	if ch == "" || inc.Chat.AnnounceFailed || (inc.Chat.AnnounceID != "" && inc.Chat.AnnounceRev >= inc.Revision) {
+	shows := AnnounceFingerprint(inc)
+	if ch == "" || inc.Chat.AnnounceFailed || (inc.Chat.AnnounceID != "" && inc.Chat.AnnounceShows == shows) {
 		return inc, nil
 	}
 	m := Message{Kind: MessageAnnouncement, Incident: inc}
@@ -321,7 +348,7 @@ func (c *ChatSync) syncAnnouncement(ctx context.Context, inc *Incident) (*Incide
 	if inc.Chat.AnnounceID != "" {
 		err := c.Chat.Update(ctx, ch, inc.Chat.AnnounceID, m)
 		if err == nil {
-			return c.saveChat(ctx, inc.Number, func(r *ChatRef) { r.AnnounceRev = rev })
+			return c.saveChat(ctx, inc.Number, func(r *ChatRef) { r.AnnounceRev, r.AnnounceShows = rev, shows })
 		}
 		if ErrorCode(err) != ENOTFOUND {
 			return c.announceFailed(ctx, inc, ch, fmt.Errorf("updating announcement of %s: %w", inc.ID(), err))
@@ -332,7 +359,7 @@ func (c *ChatSync) syncAnnouncement(ctx context.Context, inc *Incident) (*Incide
 	if err != nil {
 		return c.announceFailed(ctx, inc, ch, fmt.Errorf("announcing %s: %w", inc.ID(), err))
 	}
-	return c.saveChat(ctx, inc.Number, func(r *ChatRef) { r.AnnounceCh, r.AnnounceID, r.AnnounceRev = ch, id, rev })
+	return c.saveChat(ctx, inc.Number, func(r *ChatRef) { r.AnnounceCh, r.AnnounceID, r.AnnounceRev, r.AnnounceShows = ch, id, rev, shows })
 }
 
 // announceFailed keeps a refused announcement from stalling the incident's

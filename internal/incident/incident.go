@@ -156,6 +156,11 @@ type ChatRef struct {
 	Invited     []string `json:"invited,omitempty"`     // users already invited
 	SummaryID   string   `json:"summary_id,omitempty"`  // message id (Slack ts) of the summary
 	SummaryRev  int64    `json:"summary_rev,omitempty"` // incident revision the summary shows
+	// SummaryShows and AnnounceShows fingerprint what the summary and the
+	// announcement last showed (see SummaryFingerprint), so they are
+	// updated when that changes, not on every note.
+	SummaryShows  string `json:"summary_shows,omitempty"`
+	AnnounceShows string `json:"announce_shows,omitempty"`
 	AnnounceCh  string   `json:"announce_channel,omitempty"`
 	AnnounceID  string   `json:"announce_id,omitempty"`
 	AnnounceRev int64    `json:"announce_rev,omitempty"`

@@ -433,11 +433,12 @@ func TestChatSyncRepostsADeletedSummaryAndSurvivesAWrongAnnounceChannel(t *testi
 		return nil
 	}
 	_, _ = svc.AddNote(ctx, incident.Ref{Number: inc.Number}, "still here", alice)
+	_, _ = svc.SetSeverity(ctx, incident.Ref{Number: inc.Number}, incident.SEV1, alice)
 	if err := runSync(t, store, chat, clock, inc.Number); err != nil {
 		t.Fatal(err)
 	}
 	got, _ := svc.Get(ctx, incident.Ref{Number: inc.Number})
-	if got.Chat.SummaryID == first.Chat.SummaryID || got.Chat.SummaryRev != got.Revision {
+	if got.Chat.SummaryID == first.Chat.SummaryID || got.Chat.SummaryShows != incident.SummaryFingerprint(got) {
 		t.Fatalf("deleted summary not reposted: %+v", got.Chat)
 	}
 	// An announcement refused for good is given up, told in the channel,
@@ -445,6 +446,7 @@ func TestChatSyncRepostsADeletedSummaryAndSurvivesAWrongAnnounceChannel(t *testi
 	chat.Fail = nil
 	failing := &refusingAnnounce{Chat: chat}
 	_, _ = svc.AddNote(ctx, incident.Ref{Number: inc.Number}, "after the announce channel broke", alice)
+	_, _ = svc.Mitigate(ctx, incident.Ref{Number: inc.Number}, alice, "") // changes what the announcement shows
 	s := &incident.ChatSync{Store: store, Chat: failing, Clock: clock, AnnounceChannel: "CANNOUNCE"}
 	if err := s.Sync(ctx, inc.Number); err != nil {
 		t.Fatalf("a refused announcement failed the sync: %v", err)
@@ -468,7 +470,7 @@ func TestChatSyncRepostsADeletedSummaryAndSurvivesAWrongAnnounceChannel(t *testi
 			told = append(told, string(ev.Kind))
 		}
 	}
-	if strings.Join(told, ",") != "note,note,error" {
+	if strings.Join(told, ",") != "note,severity_changed,note,status_changed,error" {
 		t.Fatalf("told in the channel: %v; want both notes and the refusal", told)
 	}
 }
@@ -488,4 +490,39 @@ func (r *refusingAnnounce) Update(ctx context.Context, ch, id string, m incident
 		return incident.Errorf(incident.EINVALID, "is_archived")
 	}
 	return r.Chat.Update(ctx, ch, id, m)
+}
+
+// TestNotesDoNotRewriteTheSummaryOrTheAnnouncement: a busy incident's notes
+// are told in its channel, but the summary card and the announcement in the
+// shared announce channel are edited only when what they show changes.
+func TestNotesDoNotRewriteTheSummaryOrTheAnnouncement(t *testing.T) {
+	svc, store, clock := newService(t)
+	ctx := context.Background()
+	chat := incidenttest.NewChat()
+	inc, _ := svc.Declare(ctx, incident.Declaration{Title: "db down", By: alice})
+	ref := incident.Ref{Number: inc.Number}
+	_ = runSync(t, store, chat, clock, inc.Number)
+	for i := range 10 {
+		_, _ = svc.AddNote(ctx, ref, fmt.Sprintf("note %d", i), alice)
+		if err := runSync(t, store, chat, clock, inc.Number); err != nil {
+			t.Fatal(err)
+		}
+	}
+	updates := func() int {
+		n := 0
+		for _, p := range chat.All() {
+			if p.Update {
+				n++
+			}
+		}
+		return n
+	}
+	if n := updates(); n != 0 {
+		t.Fatalf("%d edits for 10 notes, want none", n)
+	}
+	_, _ = svc.SetSeverity(ctx, ref, incident.SEV1, alice)
+	_ = runSync(t, store, chat, clock, inc.Number)
+	if n := updates(); n != 2 {
+		t.Fatalf("%d edits after a severity change, want 2 (summary and announcement)", n)
+	}
 }
