@@ -278,7 +278,7 @@ func TestSlackEndToEnd(t *testing.T) {
 	}) {
 		t.Fatalf("channel, topic, invite, summary and announcement not all there: %+v, messages %q, announce %q", ch, texts(fake.Messages(ch.ID)), texts(fake.Messages(w.announce)))
 	}
-	if ch.Topic != "INC-1 SEV2 | acknowledged | Checkout is down" {
+	if ch.Topic != "INC-1 SEV2 | Checkout is down" {
 		t.Errorf("topic = %q", ch.Topic)
 	}
 	summaryTS := summaries(fake, ch.ID)[0].TS

@@ -128,15 +128,11 @@ func (c *ChatSync) Sync(ctx context.Context, n int64) error {
 			return fmt.Errorf("creating channel for %s: %w", inc.ID(), err)
 		}
 	}
+	// Order matters when the platform makes us wait: people and what they
+	// need to read come first (invites, the summary, the timeline), the
+	// shared announce channel next, cosmetics (topic, bookmark) last, so a
+	// slow rate tier for the latter never holds the former back.
 	ch := inc.Chat.ChannelID
-	if topic := Topic(inc); topic != inc.Chat.Topic {
-		if err := c.Chat.SetTopic(ctx, ch, topic); err != nil {
-			return fmt.Errorf("setting topic of %s: %w", inc.ID(), err)
-		}
-		if inc, err = c.saveChat(ctx, n, func(r *ChatRef) { r.Topic = topic }); err != nil {
-			return err
-		}
-	}
 	if missing := missingPeople(inc); len(missing) > 0 {
 		if err := c.Chat.Invite(ctx, ch, missing); err != nil {
 			return fmt.Errorf("inviting to %s: %w", inc.ID(), err)
@@ -148,18 +144,34 @@ func (c *ChatSync) Sync(ctx context.Context, n int64) error {
 	if inc, err = c.syncSummary(ctx, inc); err != nil {
 		return err
 	}
-	if b, ok := c.Chat.(Bookmarker); ok && inc.Pager.URL != "" && !inc.Chat.BookmarkSet {
-		if err := b.Bookmark(ctx, ch, "PagerDuty "+inc.Pager.incidentLabel(), inc.Pager.URL); err != nil {
-			return fmt.Errorf("bookmarking PagerDuty incident in %s: %w", inc.ID(), err)
-		}
-		if inc, err = c.saveChat(ctx, n, func(r *ChatRef) { r.BookmarkSet = true }); err != nil {
+	if inc.Chat.AnnounceID == "" { // a new incident is announced at once
+		if inc, err = c.syncAnnouncement(ctx, inc); err != nil {
 			return err
 		}
+	}
+	if inc, err = c.postEvents(ctx, inc); err != nil {
+		return err
 	}
 	if inc, err = c.syncAnnouncement(ctx, inc); err != nil {
 		return err
 	}
-	return c.postEvents(ctx, inc)
+	if topic := Topic(inc); topic != inc.Chat.Topic {
+		if err := c.Chat.SetTopic(ctx, ch, topic); err != nil {
+			return fmt.Errorf("setting topic of %s: %w", inc.ID(), err)
+		}
+		if inc, err = c.saveChat(ctx, n, func(r *ChatRef) { r.Topic = topic }); err != nil {
+			return err
+		}
+	}
+	if b, ok := c.Chat.(Bookmarker); ok && inc.Pager.URL != "" && !inc.Chat.BookmarkSet {
+		if err := b.Bookmark(ctx, ch, "PagerDuty "+inc.Pager.incidentLabel(), inc.Pager.URL); err != nil {
+			return fmt.Errorf("bookmarking PagerDuty incident in %s: %w", inc.ID(), err)
+		}
+		if _, err = c.saveChat(ctx, n, func(r *ChatRef) { r.BookmarkSet = true }); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (p PagerRef) incidentLabel() string {
@@ -398,7 +410,7 @@ func (c *ChatSync) announceFailed(ctx context.Context, inc *Incident, ch string,
 
 // postEvents tells the events recorded since the last post, a batch per
 // message, oldest first.
-func (c *ChatSync) postEvents(ctx context.Context, inc *Incident) error {
+func (c *ChatSync) postEvents(ctx context.Context, inc *Incident) (*Incident, error) {
 	max := c.MaxEventsPerMessage
 	if max <= 0 {
 		max = 20
@@ -411,10 +423,10 @@ func (c *ChatSync) postEvents(ctx context.Context, inc *Incident) error {
 			return err
 		})
 		if err != nil {
-			return err
+			return inc, err
 		}
 		if len(pending) == 0 {
-			return nil
+			return inc, nil
 		}
 		var batch []Event
 		last := inc.Chat.PostedSeq
@@ -429,18 +441,18 @@ func (c *ChatSync) postEvents(ctx context.Context, inc *Incident) error {
 		}
 		if len(batch) > 0 {
 			if _, err := c.Chat.Post(ctx, inc.Chat.ChannelID, Message{Kind: MessageEvents, Incident: inc, Events: batch}); err != nil {
-				return fmt.Errorf("telling %d events in %s: %w", len(batch), inc.ID(), err)
+				return inc, fmt.Errorf("telling %d events in %s: %w", len(batch), inc.ID(), err)
 			}
 			for _, ev := range batch {
 				if ev.Kind == EventStatusUpdate && inc.Chat.AnnounceID != "" {
 					if _, err := c.Chat.Post(ctx, inc.Chat.AnnounceCh, Message{Kind: MessageEvents, Incident: inc, Events: []Event{ev}, ThreadID: inc.Chat.AnnounceID}); err != nil {
-						return fmt.Errorf("sharing status update of %s: %w", inc.ID(), err)
+						return inc, fmt.Errorf("sharing status update of %s: %w", inc.ID(), err)
 					}
 				}
 			}
 		}
 		if inc, err = c.saveChat(ctx, inc.Number, func(r *ChatRef) { r.PostedSeq = last }); err != nil {
-			return err
+			return inc, err
 		}
 	}
 }
@@ -505,9 +517,11 @@ var latinFold = map[rune]string{
 }
 
 // Topic is the channel topic for inc: plain text (platforms do not format
-// topics), at most 250 characters.
+// topics), at most 250 characters. It leaves the status to the summary card:
+// platforms announce every topic change in the channel and rate-limit it
+// hard, so the topic changes only with the severity or the title.
 func Topic(inc *Incident) string {
-	t := fmt.Sprintf("%s %s | %s | %s", inc.ID(), inc.Severity, inc.Status, inc.Title)
+	t := fmt.Sprintf("%s %s | %s", inc.ID(), inc.Severity, inc.Title)
 	return truncate(t, 250)
 }
 
