@@ -104,7 +104,10 @@ func runStorm(ctx context.Context, c stormConfig) (string, error) {
 		Timeout:   30 * time.Second,
 		Transport: &http.Transport{MaxIdleConnsPerHost: c.concurrency + 8, MaxConnsPerHost: c.concurrency + 8},
 	}
-	bodies := webhookBodies(c.webhooks, c.incidents)
+	// Ids unique to this run, so a second run against the same bot is
+	// new work rather than a replay the bot deduplicates.
+	run := strconv.FormatInt(time.Now().UnixNano()%1e9, 36)
+	bodies := webhookBodies(run, c.webhooks, c.incidents)
 	var b strings.Builder
 	fmt.Fprintf(&b, "storm: %d webhooks about %d incidents, %d senders, a slash command every %s\n", c.webhooks, c.incidents, c.concurrency, c.commandEvery)
 
@@ -114,7 +117,7 @@ func runStorm(ctx context.Context, c stormConfig) (string, error) {
 		if err != nil {
 			return "", err
 		}
-		base = sendWebhooks(ctx, client, "bare handler", url, c.pdSecret, bodies, c.concurrency)
+		base = sendWebhooks(ctx, client, "bare handler", url, c.pdSecret, "bare-"+run, bodies, c.concurrency)
 		stop()
 		b.WriteString(base.String())
 	}
@@ -131,7 +134,7 @@ func runStorm(ctx context.Context, c stormConfig) (string, error) {
 	} else {
 		close(cmds)
 	}
-	bot := sendWebhooks(ctx, client, "bot webhook intake", strings.TrimRight(c.target, "/")+"/webhooks/pagerduty", c.pdSecret, bodies, c.concurrency)
+	bot := sendWebhooks(ctx, client, "bot webhook intake", strings.TrimRight(c.target, "/")+"/webhooks/pagerduty", c.pdSecret, "loadtest-"+run, bodies, c.concurrency)
 	stopCommands()
 	b.WriteString(bot.String())
 	if r, ok := <-cmds; ok {
@@ -160,7 +163,7 @@ func runStorm(ctx context.Context, c stormConfig) (string, error) {
 }
 
 // sendWebhooks posts every body once with n concurrent senders.
-func sendWebhooks(ctx context.Context, client *http.Client, name, url, secret string, bodies [][]byte, n int) result {
+func sendWebhooks(ctx context.Context, client *http.Client, name, url, secret, idPrefix string, bodies [][]byte, n int) result {
 	res := result{name: name, statuses: map[int]int{}}
 	var (
 		mu   sync.Mutex
@@ -178,7 +181,7 @@ func sendWebhooks(ctx context.Context, client *http.Client, name, url, secret st
 				req, _ := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(bodies[i]))
 				req.Header.Set("Content-Type", "application/json")
 				req.Header.Set("User-Agent", "PagerDuty-Webhook/V3.0")
-				req.Header.Set("X-Webhook-Id", fmt.Sprintf("loadtest-%d", i))
+				req.Header.Set("X-Webhook-Id", fmt.Sprintf("%s-%d", idPrefix, i))
 				req.Header.Set("X-PagerDuty-Signature", "v1="+hexHMAC(secret, bodies[i]))
 				t := time.Now()
 				code := do(client, req)
@@ -309,7 +312,7 @@ func peakRSS(pid int) (int64, error) {
 // PagerDuty incidents: each incident is triggered first, then gets a mix of
 // notes, acknowledgements, escalations and priority changes, with every
 // delivery a distinct event. Deliveries of different incidents interleave.
-func webhookBodies(n, incidents int) [][]byte {
+func webhookBodies(run string, n, incidents int) [][]byte {
 	rng := rand.New(rand.NewPCG(1, 2))
 	types := []string{"incident.annotated", "incident.acknowledged", "incident.escalated", "incident.priority_updated", "incident.unacknowledged", "incident.annotated"}
 	out := make([][]byte, 0, n)
@@ -321,7 +324,7 @@ func webhookBodies(n, incidents int) [][]byte {
 			typ = types[rng.IntN(len(types))]
 		}
 		counts[inc]++
-		out = append(out, webhookBody(fmt.Sprintf("LT%05d", inc), typ, fmt.Sprintf("lt-%d", i), time.Date(2026, 11, 16, 3, 0, 0, 0, time.UTC).Add(time.Duration(i)*time.Millisecond)))
+		out = append(out, webhookBody(fmt.Sprintf("LT%s%04d", strings.ToUpper(run), inc), typ, fmt.Sprintf("lt-%s-%d", run, i), time.Date(2026, 11, 16, 3, 0, 0, 0, time.UTC).Add(time.Duration(i)*time.Millisecond)))
 	}
 	return out
 }

@@ -195,7 +195,7 @@ func (c *ChatSync) load(ctx context.Context, n int64) (*Incident, error) {
 // the revision: the incident itself did not change.
 func (c *ChatSync) saveChat(ctx context.Context, n int64, fn func(*ChatRef)) (*Incident, error) {
 	var out *Incident
-	err := c.Store.Update(ctx, func(tx Tx) error {
+	err := writeShared(ctx, c.Store, func(tx Tx) error {
 		inc, err := tx.Incident(n)
 		if err != nil {
 			return err

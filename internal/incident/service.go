@@ -90,10 +90,16 @@ func (s *Service) lookup(tx Tx, ref Ref) (*Incident, error) {
 // a slash command's change then waits for one shared fsync, not a queue of
 // them. Every fn given to write resets its results at the start.
 func (s *Service) write(ctx context.Context, fn func(Tx) error) error {
-	if b, ok := s.store.(Batcher); ok {
+	return writeShared(ctx, s.store, fn)
+}
+
+// writeShared runs fn through the store's Batch when it has one (fn may
+// then run more than once), else through Update.
+func writeShared(ctx context.Context, store Store, fn func(Tx) error) error {
+	if b, ok := store.(Batcher); ok {
 		return b.Batch(ctx, fn)
 	}
-	return s.store.Update(ctx, fn)
+	return store.Update(ctx, fn)
 }
 
 // Get returns the incident ref names.
