@@ -24,7 +24,7 @@ bot=$!
 for _ in $(seq 200); do curl -fs http://127.0.0.1:18080/readyz >/dev/null 2>&1 && break; sleep 0.05; done
 "$work/loadtest" storm --target http://127.0.0.1:18080 --pd-secret perf-webhook-secret \
   --slack-secret perf-signing-secret --webhooks 5000 --incidents 50 --concurrency 32 \
-  --bot-pid "$bot" --drain-timeout 10m
+  --bot-pid "$bot" --drain-timeout 20m
 kill -TERM "$bot"; wait "$bot" || true
 
 echo "== start-up to ready with 100,000 incidents (1,000,000 timeline events)"
