@@ -201,16 +201,7 @@ func (s *Store) NextDue() (time.Time, bool, error) {
 // an error (it ran twice after a crash, was completed already, or was
 // cancelled while it ran). Concurrent completions share a commit.
 func (s *Store) CompleteJob(id uint64) error {
-	return s.group.do(func(btx *bolt.Tx) error {
-		t := &tx{tx: btx}
-		job, err := t.job(id)
-		if incident.ErrorCode(err) == incident.ENOTFOUND {
-			return nil
-		} else if err != nil {
-			return err
-		}
-		return t.deleteJob(job)
-	})
+	return s.group.do(func(btx *bolt.Tx) error { return (&tx{tx: btx}).CancelJob(id) })
 }
 
 // RetryJob records a failed attempt and reschedules the job at due. It keeps

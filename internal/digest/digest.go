@@ -403,7 +403,7 @@ type statusChange struct {
 
 func factsOf(r Record) facts {
 	inc := r.Incident
-	f := facts{inc: inc, worst: inc.Severity}
+	f := facts{inc: inc, worst: incident.WorstSeverity(inc, r.Timeline)}
 	declared := false
 	for _, ev := range r.Timeline {
 		switch ev.Kind {
@@ -411,11 +411,8 @@ func factsOf(r Record) facts {
 			declared = true
 			f.triggered = ev.Data["status"] == string(incident.StatusTriggered)
 			f.statuses = append(f.statuses, statusChange{at: ev.At, to: incident.Status(ev.Data["status"])})
-			f.worst = worse(f.worst, ev.Data["severity"])
 		case incident.EventStatusChanged:
 			f.statuses = append(f.statuses, statusChange{at: ev.At, from: incident.Status(ev.Data["from"]), to: incident.Status(ev.Data["to"])})
-		case incident.EventSeverityChanged:
-			f.worst = worse(worse(f.worst, ev.Data["from"]), ev.Data["to"])
 		case incident.EventPostmortemDrafted:
 			f.postmortem = true
 		}
@@ -426,15 +423,6 @@ func factsOf(r Record) facts {
 		f.triggered = inc.AcknowledgedAt.After(inc.DeclaredAt) || (inc.AcknowledgedAt.IsZero() && inc.Status == incident.StatusTriggered)
 	}
 	return f
-}
-
-// worse returns the worse of sev and the severity named by text ("SEV1").
-func worse(sev incident.Severity, text string) incident.Severity {
-	s, err := incident.ParseSeverity(text)
-	if err != nil || (sev.Valid() && s >= sev) {
-		return sev
-	}
-	return s
 }
 
 // statusAt is the incident's status just before t.

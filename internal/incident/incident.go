@@ -301,6 +301,27 @@ func (inc *Incident) addMember(user string) bool {
 	return true
 }
 
+// WorstSeverity is the worst severity the incident reached: its current one
+// or any its timeline records (at declaration, before or after a change).
+func WorstSeverity(inc *Incident, events []Event) Severity {
+	worst := inc.Severity
+	consider := func(text string) {
+		if s, err := ParseSeverity(text); err == nil && (!worst.Valid() || s < worst) {
+			worst = s
+		}
+	}
+	for _, ev := range events {
+		switch ev.Kind {
+		case EventDeclared:
+			consider(ev.Data["severity"])
+		case EventSeverityChanged:
+			consider(ev.Data["from"])
+			consider(ev.Data["to"])
+		}
+	}
+	return worst
+}
+
 // TimeToAcknowledge is the time from detection to the first acknowledgement.
 func (inc *Incident) TimeToAcknowledge() (time.Duration, bool) {
 	return span(inc.DetectedAt, inc.AcknowledgedAt)

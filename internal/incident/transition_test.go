@@ -216,3 +216,25 @@ func TestChannelName(t *testing.T) {
 		}
 	}
 }
+
+func TestWorstSeverity(t *testing.T) {
+	inc := newIncident(StatusResolved) // SEV2 now
+	sevChange := func(from, to string) Event {
+		return Event{Kind: EventSeverityChanged, Data: map[string]string{"from": from, "to": to}}
+	}
+	tests := []struct {
+		events []Event
+		want   Severity
+	}{
+		{nil, SEV2},
+		{[]Event{{Kind: EventDeclared, Data: map[string]string{"severity": "SEV3"}}, sevChange("SEV3", "SEV2")}, SEV2},
+		{[]Event{{Kind: EventDeclared, Data: map[string]string{"severity": "SEV3"}}, sevChange("SEV3", "SEV1"), sevChange("SEV1", "SEV2")}, SEV1},
+		{[]Event{{Kind: EventNote, Data: map[string]string{"severity": "SEV1"}}}, SEV2}, // only severity events count
+		{[]Event{sevChange("garbage", "SEV4")}, SEV2},
+	}
+	for i, tt := range tests {
+		if got := WorstSeverity(inc, tt.events); got != tt.want {
+			t.Errorf("case %d: %s, want %s", i, got, tt.want)
+		}
+	}
+}

@@ -193,16 +193,14 @@ func Build(inc *incident.Incident, events []incident.Event, opts Options) *Data 
 	}
 	d.PagerLinks = pagerLinks(inc, events)
 
-	worst := inc.Severity
+	worst := incident.WorstSeverity(inc, events)
 	for _, ev := range events {
 		switch ev.Kind {
 		case incident.EventDeclared:
 			d.SeverityChanges = append(d.SeverityChanges, Change{At: when(ev.At), By: ppl.actor(ev.Actor), To: ev.Data["severity"]})
 			d.StatusChanges = append(d.StatusChanges, Change{At: when(ev.At), By: ppl.actor(ev.Actor), To: ev.Data["status"]})
-			worst = worse(worst, ev.Data["severity"])
 		case incident.EventSeverityChanged:
 			d.SeverityChanges = append(d.SeverityChanges, Change{At: when(ev.At), By: ppl.actor(ev.Actor), From: ev.Data["from"], To: ev.Data["to"], Text: ev.Text})
-			worst = worse(worse(worst, ev.Data["from"]), ev.Data["to"])
 		case incident.EventStatusChanged:
 			d.StatusChanges = append(d.StatusChanges, Change{At: when(ev.At), By: ppl.actor(ev.Actor), From: ev.Data["from"], To: ev.Data["to"], Text: ev.Text})
 		case incident.EventRunbookRan:
@@ -245,15 +243,6 @@ func Build(inc *incident.Incident, events []incident.Event, opts Options) *Data 
 		d.Review = d.Review[:MaxFindings]
 	}
 	return d
-}
-
-// worse returns the worse of sev and the severity named by text ("SEV1").
-func worse(sev incident.Severity, text string) incident.Severity {
-	s, err := incident.ParseSeverity(text)
-	if err != nil || (sev.Valid() && s >= sev) {
-		return sev
-	}
-	return s
 }
 
 func since(from, to time.Time) string {
