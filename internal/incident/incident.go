@@ -161,11 +161,11 @@ type ChatRef struct {
 	// updated when that changes, not on every note.
 	SummaryShows  string `json:"summary_shows,omitempty"`
 	AnnounceShows string `json:"announce_shows,omitempty"`
-	AnnounceCh  string   `json:"announce_channel,omitempty"`
-	AnnounceID  string   `json:"announce_id,omitempty"`
-	AnnounceRev int64    `json:"announce_rev,omitempty"`
-	PostedSeq   int64    `json:"posted_seq,omitempty"` // last timeline event told in the channel
-	BookmarkSet bool     `json:"bookmark_set,omitempty"`
+	AnnounceCh    string `json:"announce_channel,omitempty"`
+	AnnounceID    string `json:"announce_id,omitempty"`
+	AnnounceRev   int64  `json:"announce_rev,omitempty"`
+	PostedSeq     int64  `json:"posted_seq,omitempty"` // last timeline event told in the channel
+	BookmarkSet   bool   `json:"bookmark_set,omitempty"`
 	// AnnounceFailed stops retrying an announcement the platform refused
 	// for good (a wrong announce channel); the refusal is on the timeline.
 	AnnounceFailed bool `json:"announce_failed,omitempty"`
