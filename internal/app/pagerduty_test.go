@@ -14,6 +14,7 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"github.com/incidentbot/incident-bot/internal/app"
+	"github.com/incidentbot/incident-bot/internal/app/apptest"
 	"github.com/incidentbot/incident-bot/internal/boltstore"
 	"github.com/incidentbot/incident-bot/internal/config"
 	"github.com/incidentbot/incident-bot/internal/incident"
@@ -98,59 +99,23 @@ func (w *pdWorld) config(t *testing.T, dbPath string, extra map[string]string) c
 
 // pdBot is the app serving on 127.0.0.1:0.
 type pdBot struct {
-	app    *app.App
-	addr   string
-	hooks  *pdtest.Sender
-	slack  *slacktest.Sender
-	cancel context.CancelFunc
-	done   chan error
-	closed bool
+	*apptest.Bot
+	hooks *pdtest.Sender
+	slack *slacktest.Sender
 }
 
 func (w *pdWorld) start(t *testing.T, dbPath string, extra map[string]string) *pdBot {
 	t.Helper()
-	a, err := app.Open(w.config(t, dbPath, extra), zaptest.NewLogger(t), app.Options{
+	ab := apptest.Start(t, w.config(t, dbPath, extra), zaptest.NewLogger(t), app.Options{
 		Clock: w.clock, MinBackoff: 10 * time.Millisecond, MaxBackoff: 100 * time.Millisecond, PollInterval: 10 * time.Millisecond,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	ready := make(chan string, 1)
-	b := &pdBot{app: a, cancel: cancel, done: make(chan error, 1)}
-	go func() { b.done <- a.Serve(ctx, func(addr string) { ready <- addr }) }()
-	select {
-	case b.addr = <-ready:
-	case err := <-b.done:
-		t.Fatalf("serve: %v", err)
-	case <-time.After(10 * time.Second):
-		t.Fatal("the bot did not start")
-	}
-	b.hooks = &pdtest.Sender{URL: "http://" + b.addr + "/webhooks/pagerduty", Secrets: []string{pdWebhookSecret}}
-	b.slack = &slacktest.Sender{BaseURL: "http://" + b.addr, Secret: pdSigningSecret, Fake: w.slack, Now: w.clock.Now}
-	t.Cleanup(func() { b.stop(t) })
+	}, 10*time.Second)
+	b := &pdBot{Bot: ab}
+	b.hooks = &pdtest.Sender{URL: "http://" + b.Addr + "/webhooks/pagerduty", Secrets: []string{pdWebhookSecret}}
+	b.slack = &slacktest.Sender{BaseURL: "http://" + b.Addr, Secret: pdSigningSecret, Fake: w.slack, Now: w.clock.Now}
 	return b
 }
 
-func (b *pdBot) stop(t *testing.T) {
-	t.Helper()
-	if b.closed {
-		return
-	}
-	b.closed = true
-	b.cancel()
-	select {
-	case err := <-b.done:
-		if err != nil {
-			t.Errorf("serve returned %v", err)
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("the bot did not stop")
-	}
-	if err := b.app.Close(); err != nil {
-		t.Errorf("close: %v", err)
-	}
-}
+func (b *pdBot) stop(t *testing.T) { b.Stop(t) }
 
 // deliver sends the fake PagerDuty's pending webhook events to the bot, in
 // order, and checks each is accepted.
@@ -177,7 +142,7 @@ func (b *pdBot) command(t *testing.T, user, channel, text string) string {
 
 func (b *pdBot) incidents(t *testing.T) []*incident.Incident {
 	t.Helper()
-	list, err := b.app.Service().List(context.Background(), incident.Filter{})
+	list, err := b.App.Service().List(context.Background(), incident.Filter{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -186,7 +151,7 @@ func (b *pdBot) incidents(t *testing.T) []*incident.Incident {
 
 func (b *pdBot) timeline(t *testing.T, n int64) []incident.Event {
 	t.Helper()
-	_, events, err := b.app.Service().Timeline(context.Background(), incident.Ref{Number: n})
+	_, events, err := b.App.Service().Timeline(context.Background(), incident.Ref{Number: n})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -196,7 +161,7 @@ func (b *pdBot) timeline(t *testing.T, n int64) []incident.Event {
 // settled reports whether no job but future timers waits: every webhook,
 // pager call and chat sync has run.
 func (b *pdBot) settled(now time.Time) bool {
-	store, ok := b.app.Service().Store().(*boltstore.Store)
+	store, ok := b.App.Service().Store().(*boltstore.Store)
 	if !ok {
 		return false
 	}
@@ -418,7 +383,7 @@ func TestPagerDutyForgedUnsignedAndMalformedChangeNothing(t *testing.T) {
 			t.Errorf("%s: %d %v, want %d", name, code, err, tc.want)
 		}
 	}
-	resp, err := http.Get("http://" + bot.addr + "/metrics")
+	resp, err := http.Get("http://" + bot.Addr + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}

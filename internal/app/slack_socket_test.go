@@ -114,7 +114,7 @@ func TestSlackSocketMode(t *testing.T) {
 	good := fake.ViewSubmission("U0ALICE", view, map[string]string{"title": "Slow logins"}, map[string]string{"severity": "sev3"})
 	send(slacktest.Envelope{Type: "interactive", AcceptsResponsePayload: true, Payload: good})
 	send(slacktest.Envelope{Type: "interactive", AcceptsResponsePayload: true, Payload: good})
-	incs, _ := bot.app.Service().List(t.Context(), incident.Filter{})
+	incs, _ := bot.App.Service().List(t.Context(), incident.Filter{})
 	if len(incs) != 2 || incs[1].Title != "Slow logins" {
 		t.Fatalf("incidents after the form: %+v", incs)
 	}

@@ -15,6 +15,7 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"github.com/incidentbot/incident-bot/internal/app"
+	"github.com/incidentbot/incident-bot/internal/app/apptest"
 	"github.com/incidentbot/incident-bot/internal/config"
 	"github.com/incidentbot/incident-bot/internal/incident"
 	"github.com/incidentbot/incident-bot/internal/slack/slacktest"
@@ -50,12 +51,8 @@ func newSlackWorld(t *testing.T) *slackWorld {
 
 // runningBot is the app serving on 127.0.0.1:0.
 type runningBot struct {
-	app    *app.App
-	addr   string
-	send   *slacktest.Sender
-	cancel context.CancelFunc
-	done   chan error
-	closed bool
+	*apptest.Bot
+	send *slacktest.Sender
 }
 
 func (w *slackWorld) env(dbPath string, extra map[string]string) map[string]string {
@@ -87,46 +84,14 @@ func (w *slackWorld) start(t *testing.T, dbPath string, extra map[string]string)
 	if err != nil {
 		t.Fatal(err)
 	}
-	a, err := app.Open(cfg, zaptest.NewLogger(t), app.Options{MinBackoff: 20 * time.Millisecond, MaxBackoff: 300 * time.Millisecond, PollInterval: 50 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	ready := make(chan string, 1)
-	b := &runningBot{app: a, cancel: cancel, done: make(chan error, 1)}
-	go func() { b.done <- a.Serve(ctx, func(addr string) { ready <- addr }) }()
-	select {
-	case b.addr = <-ready:
-	case err := <-b.done:
-		t.Fatalf("serve: %v", err)
-	case <-time.After(10 * time.Second):
-		t.Fatal("the bot did not start")
-	}
-	b.send = &slacktest.Sender{BaseURL: "http://" + b.addr, Secret: signingSecret, Fake: w.fake}
-	t.Cleanup(func() { b.stop(t) })
+	ab := apptest.Start(t, cfg, zaptest.NewLogger(t), app.Options{MinBackoff: 20 * time.Millisecond, MaxBackoff: 300 * time.Millisecond, PollInterval: 50 * time.Millisecond}, 10*time.Second)
+	b := &runningBot{Bot: ab}
+	b.send = &slacktest.Sender{BaseURL: "http://" + b.Addr, Secret: signingSecret, Fake: w.fake}
 	return b
 }
 
 // stop shuts the bot down as a signal would, and closes its database.
-func (b *runningBot) stop(t *testing.T) {
-	t.Helper()
-	if b.closed {
-		return
-	}
-	b.closed = true
-	b.cancel()
-	select {
-	case err := <-b.done:
-		if err != nil {
-			t.Errorf("serve returned %v", err)
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("the bot did not stop")
-	}
-	if err := b.app.Close(); err != nil {
-		t.Errorf("close: %v", err)
-	}
-}
+func (b *runningBot) stop(t *testing.T) { b.Stop(t) }
 
 // waitFor checks cond until it holds or the deadline passes.
 func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
@@ -156,7 +121,7 @@ func (b *runningBot) command(t *testing.T, user, channel, text string) slacktest
 
 func (b *runningBot) timeline(t *testing.T, n int64) []incident.Event {
 	t.Helper()
-	_, events, err := b.app.Service().Timeline(context.Background(), incident.Ref{Number: n})
+	_, events, err := b.App.Service().Timeline(context.Background(), incident.Ref{Number: n})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -165,7 +130,7 @@ func (b *runningBot) timeline(t *testing.T, n int64) []incident.Event {
 
 func (b *runningBot) incident(t *testing.T, n int64) *incident.Incident {
 	t.Helper()
-	inc, err := b.app.Service().Get(context.Background(), incident.Ref{Number: n})
+	inc, err := b.App.Service().Get(context.Background(), incident.Ref{Number: n})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -181,14 +146,14 @@ type jobStore interface {
 // idle reports whether no job is due now (timers due later, such as
 // reminders, may wait).
 func (b *runningBot) idle() bool {
-	next, ok, err := b.app.Service().Store().(jobStore).NextDue()
+	next, ok, err := b.App.Service().Store().(jobStore).NextDue()
 	return err == nil && (!ok || next.After(time.Now()))
 }
 
 // noDeadJobs fails the test if a job failed for good.
 func (b *runningBot) noDeadJobs(t *testing.T) {
 	t.Helper()
-	dead, err := b.app.Service().Store().(jobStore).DeadJobs()
+	dead, err := b.App.Service().Store().(jobStore).DeadJobs()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -445,7 +410,7 @@ func TestSlackEndToEnd(t *testing.T) {
 			t.Errorf("%s interaction: HTTP %d, want 401", name, r.Status)
 		}
 	}
-	incs, _ := bot.app.Service().List(context.Background(), incident.Filter{})
+	incs, _ := bot.App.Service().List(context.Background(), incident.Filter{})
 	if len(incs) != 1 || len(fake.Channels()) != before || countKind(bot.timeline(t, 1), incident.EventMessagePinned) != 1 {
 		t.Fatalf("forged requests had an effect: %d incidents, %d channels", len(incs), len(fake.Channels()))
 	}
@@ -475,7 +440,7 @@ func TestSlackEndToEnd(t *testing.T) {
 			t.Fatalf("good form answered %d %s", r.Status, r.Body)
 		}
 	}
-	incs, _ = bot.app.Service().List(context.Background(), incident.Filter{})
+	incs, _ = bot.App.Service().List(context.Background(), incident.Filter{})
 	if len(incs) != 2 || incs[1].Title != "Payments degraded" || incs[1].Severity != incident.SEV2 || incs[1].Description != "Card payments time out" {
 		t.Fatalf("after the form: %d incidents %+v", len(incs), incs)
 	}

@@ -371,7 +371,7 @@ func TestCrashStorm(t *testing.T) {
 		MinBackoff: 20 * time.Millisecond, MaxBackoff: 200 * time.Millisecond, PollInterval: 20 * time.Millisecond,
 		SlackRates: scaledSlackRates(60),
 	}, zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)))
-	r.target.set(final.addr)
+	r.target.set(final.Addr)
 	sendersDone := make(chan struct{})
 	go func() { senders.Wait(); close(sendersDone) }()
 	select {

@@ -22,6 +22,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/incidentbot/incident-bot/internal/app"
+	"github.com/incidentbot/incident-bot/internal/app/apptest"
 	"github.com/incidentbot/incident-bot/internal/boltstore"
 	"github.com/incidentbot/incident-bot/internal/config"
 	"github.com/incidentbot/incident-bot/internal/incident"
@@ -156,61 +157,24 @@ func httpClient(t *testing.T) *http.Client {
 // liveBot is the app serving on 127.0.0.1:0 in the test's process (the
 // code `bot serve` runs, with the test's options).
 type liveBot struct {
-	app    *app.App
-	store  *boltstore.Store
-	addr   string
-	cancel context.CancelFunc
-	done   chan error
-	closed bool
+	*apptest.Bot
+	store *boltstore.Store
 }
 
 func startBot(t *testing.T, cfg config.Config, opts app.Options, log *zap.Logger) *liveBot {
 	t.Helper()
-	a, err := app.Open(cfg, log, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	store, ok := a.Service().Store().(*boltstore.Store)
+	ab := apptest.Start(t, cfg, log, opts, 20*time.Second)
+	store, ok := ab.App.Service().Store().(*boltstore.Store)
 	if !ok {
 		t.Fatal("the app's store is not a boltstore.Store")
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	ready := make(chan string, 1)
-	b := &liveBot{app: a, store: store, cancel: cancel, done: make(chan error, 1)}
-	go func() { b.done <- a.Serve(ctx, func(addr string) { ready <- addr }) }()
-	select {
-	case b.addr = <-ready:
-	case err := <-b.done:
-		t.Fatalf("serve: %v", err)
-	case <-time.After(20 * time.Second):
-		t.Fatal("the bot did not start")
-	}
-	t.Cleanup(func() { b.stop(t) })
-	return b
+	return &liveBot{Bot: ab, store: store}
 }
 
 // stop shuts the bot down as SIGTERM would and closes its database.
-func (b *liveBot) stop(t *testing.T) {
-	t.Helper()
-	if b.closed {
-		return
-	}
-	b.closed = true
-	b.cancel()
-	select {
-	case err := <-b.done:
-		if err != nil {
-			t.Errorf("serve returned %v", err)
-		}
-	case <-time.After(60 * time.Second):
-		t.Fatal("the bot did not stop")
-	}
-	if err := b.app.Close(); err != nil {
-		t.Errorf("close: %v", err)
-	}
-}
+func (b *liveBot) stop(t *testing.T) { b.Stop(t) }
 
-func (b *liveBot) url() string { return "http://" + b.addr }
+func (b *liveBot) url() string { return "http://" + b.Addr }
 
 // settled reports whether no job is due within horizon: every webhook,
 // chat sync and pager call has run; only timers set further out
