@@ -1,91 +1,25 @@
 package app_test
 
 import (
-	"bufio"
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/incidentbot/incident-bot/internal/app"
+	"github.com/incidentbot/incident-bot/internal/app/apptest"
 	"github.com/incidentbot/incident-bot/internal/boltstore"
 	"github.com/incidentbot/incident-bot/internal/config"
 	"github.com/incidentbot/incident-bot/internal/incident"
 	"github.com/incidentbot/incident-bot/internal/pagerduty"
 	"github.com/incidentbot/incident-bot/internal/pagerduty/pdtest"
 )
-
-// botProcess is `bot serve` running as a child process.
-type botProcess struct {
-	cmd    *exec.Cmd
-	addr   string
-	stderr strings.Builder
-	mu     sync.Mutex
-	logs   sync.WaitGroup
-}
-
-func startBotProcess(t *testing.T, bin string, env []string) *botProcess {
-	t.Helper()
-	p := &botProcess{cmd: exec.Command(bin, "serve")}
-	p.cmd.Env = env
-	pipe, err := p.cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	addr := make(chan string, 1)
-	// The reader ends when the process's stderr closes (it exits or is
-	// killed); wait joins it.
-	p.logs.Go(func() {
-		sc := bufio.NewScanner(pipe)
-		sc.Buffer(make([]byte, 1<<20), 1<<20)
-		for sc.Scan() {
-			line := sc.Text()
-			p.mu.Lock()
-			p.stderr.WriteString(line + "\n")
-			p.mu.Unlock()
-			var entry struct {
-				Msg  string `json:"msg"`
-				Addr string `json:"addr"`
-			}
-			if json.Unmarshal([]byte(line), &entry) == nil && entry.Msg == "serving" {
-				addr <- entry.Addr
-			}
-		}
-		_, _ = io.Copy(io.Discard, pipe)
-	})
-	select {
-	case p.addr = <-addr:
-	case <-time.After(30 * time.Second):
-		_ = p.cmd.Process.Kill()
-		p.wait()
-		t.Fatalf("bot serve did not start:\n%s", p.log())
-	}
-	return p
-}
-
-func (p *botProcess) log() string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.stderr.String()
-}
-
-func (p *botProcess) wait() error {
-	err := p.cmd.Wait()
-	p.logs.Wait()
-	return err
-}
 
 // TestPagerDutyWebhooksSurviveSIGKILL runs the real binary, kills it with
 // SIGKILL right after it answered a burst of deliveries, and restarts it
@@ -94,29 +28,35 @@ func TestPagerDutyWebhooksSurviveSIGKILL(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the bot binary")
 	}
-	dir := t.TempDir()
-	bin := filepath.Join(dir, "bot")
-	build := exec.Command("go", "build", "-o", bin, "github.com/incidentbot/incident-bot/cmd/bot")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("building the bot: %v\n%s", err, out)
-	}
-	db := filepath.Join(dir, "bot.db")
-	var env []string
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "BOT_") && !strings.HasPrefix(kv, "SLACK_") && !strings.HasPrefix(kv, "PAGERDUTY_") {
-			env = append(env, kv)
+	bin := apptest.BuildBot(t)
+	db := filepath.Join(t.TempDir(), "bot.db")
+	env := apptest.ProcessEnv(map[string]string{
+		"BOT_ADDR": "127.0.0.1:0", "BOT_DB": db, "BOT_LOG_LEVEL": "debug", "PAGERDUTY_WEBHOOK_SECRET": "whsec-kill",
+	})
+	// Every event job that runs logs this line; count them across runs.
+	var applied atomic.Int64
+	countApplied := func(line string) {
+		if strings.Contains(line, "applied PagerDuty event") {
+			applied.Add(1)
 		}
 	}
-	env = append(env, "BOT_ADDR=127.0.0.1:0", "BOT_DB="+db, "BOT_LOG_LEVEL=debug", "PAGERDUTY_WEBHOOK_SECRET=whsec-kill")
+	start := func() *apptest.Process {
+		t.Helper()
+		p, err := apptest.StartProcess(bin, env, countApplied)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
 
 	const n = 40
 	bodies := make([][]byte, n)
 	for i := range bodies {
 		bodies[i] = []byte(strings.ReplaceAll(string(pdtest.WithEvent(fmt.Sprintf("ev-%d", i), incident.PagerTriggered)), `"PGR0VU2"`, fmt.Sprintf(`"PK%05d"`, i)))
 	}
-	send := func(p *botProcess, want int) {
+	send := func(p *apptest.Process, want int) {
 		t.Helper()
-		s := &pdtest.Sender{URL: "http://" + p.addr + "/webhooks/pagerduty", Secrets: []string{"whsec-kill"}}
+		s := &pdtest.Sender{URL: "http://" + p.Addr + "/webhooks/pagerduty", Secrets: []string{"whsec-kill"}}
 		var wg sync.WaitGroup
 		for i, body := range bodies {
 			wg.Go(func() {
@@ -129,16 +69,15 @@ func TestPagerDutyWebhooksSurviveSIGKILL(t *testing.T) {
 		wg.Wait()
 	}
 
-	p := startBotProcess(t, bin, env)
+	p := start()
 	send(p, http.StatusAccepted)
-	if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+	if err := p.Kill(); err != nil {
 		t.Fatal(err)
 	}
-	_ = p.wait()
-	processed := strings.Count(p.log(), "applied PagerDuty event")
+	processed := applied.Swap(0)
 	t.Logf("killed after %d of %d deliveries were applied", processed, n)
 
-	p = startBotProcess(t, bin, env)
+	p = start()
 	cfg := config.Defaults()
 	cfg.DB, cfg.AdminSocket = db, db+".sock"
 	deadline := time.Now().Add(30 * time.Second)
@@ -148,9 +87,8 @@ func TestPagerDutyWebhooksSurviveSIGKILL(t *testing.T) {
 			break
 		}
 		if time.Now().After(deadline) {
-			_ = p.cmd.Process.Kill()
-			_ = p.wait()
-			t.Fatalf("after the restart: %d incidents (%v)\n%s", len(list), err, p.log())
+			_ = p.Kill()
+			t.Fatalf("after the restart: %d incidents (%v)\n%s", len(list), err, p.Tail())
 		}
 		time.Sleep(20 * time.Millisecond) // polling a child process: no clock to move
 	}
@@ -158,16 +96,16 @@ func TestPagerDutyWebhooksSurviveSIGKILL(t *testing.T) {
 	// A kill between an event's commit and the queue's record of its job
 	// makes the job run again after the restart, harmlessly (the checks
 	// below): so at least the rest ran, maybe a few more.
-	after := strings.Count(p.log(), "applied PagerDuty event")
+	after := applied.Load()
 	t.Logf("%d event jobs ran after the restart", after)
 	if processed+after < n {
 		t.Errorf("applied %d before the kill and %d after, want at least %d in all", processed, after, n)
 	}
-	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+	if err := p.Cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	if err := p.wait(); err != nil {
-		t.Fatalf("graceful stop: %v\n%s", err, p.log())
+	if err := p.Wait(); err != nil {
+		t.Fatalf("graceful stop: %v\n%s", err, p.Tail())
 	}
 
 	store, err := boltstore.Open(db, boltstore.Options{ReadOnly: true})

@@ -18,6 +18,7 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"github.com/incidentbot/incident-bot/internal/app"
+	"github.com/incidentbot/incident-bot/internal/app/apptest"
 	"github.com/incidentbot/incident-bot/internal/boltstore"
 	"github.com/incidentbot/incident-bot/internal/incident"
 	"github.com/incidentbot/incident-bot/internal/pagerduty/pdtest"
@@ -245,7 +246,7 @@ func TestCrashStorm(t *testing.T) {
 	seed := testSeed(t)
 	rng := rand.New(rand.NewPCG(seed, 1))
 
-	bin := buildBot(t)
+	bin := apptest.BuildBot(t)
 	w := newWorld(t, slacktest.Config{})
 	db := filepath.Join(t.TempDir(), "bot.db")
 	envMap := w.env(db, map[string]string{
@@ -254,7 +255,7 @@ func TestCrashStorm(t *testing.T) {
 		"BOT_DIGEST_SCHEDULE": "* * * * *",
 		"BOT_DIGEST_CHANNEL":  w.digest,
 	})
-	env := processEnv(envMap)
+	env := apptest.ProcessEnv(envMap)
 	cfg := loadConfig(t, envMap)
 
 	// PagerDuty's side of the storm, generated on the fake up front: per
@@ -293,13 +294,13 @@ func TestCrashStorm(t *testing.T) {
 	}
 	// However the test ends, the senders stop before it does, and no bot
 	// process outlives it.
-	var current *botProcess
+	var current *apptest.Process
 	defer func() {
 		cancel()
 		senders.Wait()
-		if current != nil && current.cmd.ProcessState == nil {
-			_ = current.cmd.Process.Kill()
-			_ = current.wait()
+		if current != nil && current.Cmd.ProcessState == nil {
+			_ = current.Cmd.Process.Kill()
+			_ = current.Wait()
 		}
 	}()
 
@@ -309,12 +310,12 @@ func TestCrashStorm(t *testing.T) {
 		triggers []string
 	)
 	for cycle := 1; cycle <= crashCycles; cycle++ {
-		p, err := startProcess(bin, env)
+		p, err := apptest.StartProcess(bin, env, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
 		current = p
-		r.target.set(p.addr)
+		r.target.set(p.Addr)
 		r.gate.add(1) // release this cycle's share of the storm
 		if cycle == crashDigestRun {
 			// An operator asks for last week's digest (`bot digest --post`
@@ -350,9 +351,9 @@ func TestCrashStorm(t *testing.T) {
 		if !reached {
 			what += fmt.Sprintf(" (not reached in %s)", triggerWait)
 		}
-		r.target.set("") // requests in flight die with it; new ones wait
-		rss, err := p.kill()
-		if err != nil {
+		r.target.set("")      // requests in flight die with it; new ones wait
+		rss, _ := p.PeakRSS() // read before the kill: /proc goes with the process
+		if err := p.Kill(); err != nil {
 			t.Fatal(err)
 		}
 		kills++
