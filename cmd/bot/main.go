@@ -3,6 +3,7 @@
 //	bot serve                     run the bot (HTTP server, job runner)
 //	bot shell                     a local console that behaves like Slack
 //	bot incidents [--open] [--json]
+//	bot followups [--open] [--owner U] [--json]
 //	bot version
 package main
 
@@ -41,6 +42,8 @@ commands:
   serve                          run the bot: HTTP server on BOT_ADDR, job runner
   shell [--user NAME]            local console that behaves like Slack for one person
   incidents [--open] [--json]    list incidents (works while serve runs)
+  followups [--open] [--owner U] [--json]
+                                 list follow-ups across incidents, oldest first
   doctor                         check the Slack and PagerDuty setup
   runbooks validate [DIR]        check runbook files (default BOT_RUNBOOKS_DIR)
   postmortem INC-n [-o FILE]     print or write an incident's postmortem draft
@@ -102,6 +105,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 // each in its own file.
 var subcommands = map[string]func(configPath string, args []string, stdout, stderr io.Writer) int{
 	"incidents":  incidentsCmd,
+	"followups":  followupsCmd,
 	"doctor":     doctorCmd,
 	"runbooks":   runbooksCmd,
 	"postmortem": postmortemCmd,
