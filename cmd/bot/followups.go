@@ -3,7 +3,6 @@ package main
 import (
 	"cmp"
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
@@ -81,13 +80,7 @@ func followupsCmd(configPath string, args []string, stdout, stderr io.Writer) in
 		if rows == nil {
 			rows = []followupRow{}
 		}
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(rows); err != nil {
-			fmt.Fprintf(stderr, "bot followups: %v\n", err)
-			return exitFail
-		}
-		return exitOK
+		return printJSON("followups", rows, stdout, stderr)
 	}
 	if len(rows) == 0 {
 		fmt.Fprintln(stdout, "no follow-ups")

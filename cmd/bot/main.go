@@ -9,6 +9,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -143,6 +144,17 @@ func subFlags(name string, configPath *string, args []string, stderr io.Writer, 
 		return false
 	}
 	return true
+}
+
+// printJSON writes v as indented JSON for `bot <name> --json`.
+func printJSON(name string, v any, stdout, stderr io.Writer) int {
+	enc := json.NewEncoder(stdout)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(v); err != nil {
+		fmt.Fprintf(stderr, "bot %s: %v\n", name, err)
+		return exitFail
+	}
+	return exitOK
 }
 
 func loadConfig(path string, stderr io.Writer) (config.Config, bool) {
