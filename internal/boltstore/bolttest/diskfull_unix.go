@@ -13,8 +13,11 @@ import (
 var diskFullMu sync.Mutex
 
 // DiskFull makes writes that would grow any file of this process beyond the
-// current size of path fail, as on a full disk (RLIMIT_FSIZE: the write
-// fails with EFBIG instead of raising SIGXFSZ, which is ignored meanwhile).
+// current size of path, or 1 MiB if that is more, fail as on a full disk
+// (RLIMIT_FSIZE: the write fails with EFBIG instead of raising SIGXFSZ,
+// which is ignored meanwhile). The 1 MiB leave room for the small files the
+// test binary itself writes (go test's test log): a store then cannot grow
+// past it, so a write of a megabyte fails.
 // It returns a function that frees the "disk" again; that also runs when
 // the test ends. The limit is process-wide: tests that use it must not run
 // in parallel with tests that grow files.
@@ -32,7 +35,7 @@ func DiskFull(t testing.TB, path string) (free func()) {
 	}
 	signal.Ignore(syscall.SIGXFSZ)
 	limit := old
-	limit.Cur = uint64(fi.Size())
+	limit.Cur = uint64(max(fi.Size(), 1<<20))
 	if err := syscall.Setrlimit(syscall.RLIMIT_FSIZE, &limit); err != nil {
 		signal.Reset(syscall.SIGXFSZ)
 		diskFullMu.Unlock()
