@@ -33,7 +33,10 @@ func TestPinIsRecordedWhilePostsWait(t *testing.T) {
 	// behind that wait.
 	fake.FailNextIn("chat.postMessage", ch.ID, 1, slacktest.RateLimited(60))
 	bot.command(t, "U0ALICE", ch.ID, "note looking at the load balancer")
-	if !fake.Wait(10*time.Second, func() bool { return len(fake.Calls("chat.postMessage")) > 0 && fake.Calls("chat.postMessage")[len(fake.Calls("chat.postMessage"))-1].Status == http.StatusTooManyRequests }) {
+	if !fake.Wait(10*time.Second, func() bool {
+		calls := fake.Calls("chat.postMessage")
+		return len(calls) > 0 && calls[len(calls)-1].Status == http.StatusTooManyRequests
+	}) {
 		t.Fatal("the note's post was not rate-limited")
 	}
 
