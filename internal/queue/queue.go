@@ -13,7 +13,8 @@
 // a
 // retryable error (incident.Retryable) is retried with backoff for as long
 // as it takes, honouring the wait the remote side asked for; a domain error (invalid,
-// not found, conflict, forbidden) or a panic fails the job for good and moves
+// not found, conflict, forbidden) or a panic (in the handler, or one a store
+// recovered for it: incident.ErrPanicked) fails the job for good and moves
 // it to the dead-letter bucket; any other error is retried with backoff up to
 // MaxAttempts and then failed.
 package queue
@@ -319,9 +320,6 @@ func (r *Runner) RunDue(ctx context.Context) (int, error) {
 	return ran, ctx.Err()
 }
 
-// errPanic marks a handler panic; the job is failed for good.
-var errPanic = errors.New("job handler panicked")
-
 func (r *Runner) runOne(ctx context.Context, j incident.Job) {
 	log := r.log.With(zap.Uint64("job", j.ID), zap.String("kind", j.Kind), zap.String("key", j.Key), zap.Int("attempt", j.Attempts+1))
 	start := r.cfg.Clock.Now()
@@ -344,7 +342,7 @@ func (r *Runner) call(ctx context.Context, j incident.Job) (err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			r.log.Error("job handler panicked", zap.String("kind", j.Kind), zap.Any("panic", p), zap.ByteString("stack", debug.Stack()))
-			err = fmt.Errorf("%w: %v", errPanic, p)
+			err = fmt.Errorf("job handler %w: %v", incident.ErrPanicked, p)
 		}
 	}()
 	return h(ctx, j)
@@ -366,7 +364,7 @@ func (r *Runner) settle(j incident.Job, err error, now time.Time, log *zap.Logge
 		return OutcomeDeferred
 	}
 	after, retryable := incident.IsRetryable(err)
-	permanent := errors.Is(err, errPanic) || (!retryable && incident.ErrorCode(err) != incident.EINTERNAL)
+	permanent := errors.Is(err, incident.ErrPanicked) || (!retryable && incident.ErrorCode(err) != incident.EINTERNAL)
 	if !retryable && !permanent && j.Attempts+1 >= r.cfg.MaxAttempts {
 		permanent = true
 	}
