@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/url"
 	"regexp"
+	"time"
 
 	slackapi "github.com/slack-go/slack"
 	"go.uber.org/zap"
@@ -121,14 +122,12 @@ func (h *Handler) blockAction(ctx context.Context, ic *slackapi.InteractionCallb
 	outcome := reqOK
 	err = update(ctx, h.svc.Store(), func(tx incident.Tx) error {
 		outcome = reqOK
-		if _, seen, err := tx.Key(key); err != nil {
-			return err
-		} else if seen {
-			outcome = reqDuplicate
-			return nil
-		}
 		now := h.cfg.Clock.Now()
-		if err := tx.PutKey(key, nil, now); err != nil {
+		fresh, err := firstTime(tx, key, now)
+		if err != nil || !fresh {
+			if err == nil {
+				outcome = reqDuplicate
+			}
 			return err
 		}
 		return tx.Enqueue(&incident.Job{Kind: JobButtonClick, Key: clickJobKey(a.Value), Due: now, Payload: raw, Created: now})
@@ -273,14 +272,20 @@ func (h *Handler) declareSubmission(ctx context.Context, ic *slackapi.Interactio
 func (h *Handler) claimKey(ctx context.Context, key string) (bool, error) {
 	fresh := false
 	err := update(ctx, h.svc.Store(), func(tx incident.Tx) error {
-		fresh = false
-		if _, ok, err := tx.Key(key); err != nil || ok {
-			return err
-		}
-		fresh = true
-		return tx.PutKey(key, nil, h.cfg.Clock.Now())
+		var err error
+		fresh, err = firstTime(tx, key, h.cfg.Clock.Now())
+		return err
 	})
 	return fresh, err
+}
+
+// firstTime records the idempotency key in tx, stamped now, and reports
+// whether it was new.
+func firstTime(tx incident.Tx, key string, now time.Time) (bool, error) {
+	if _, seen, err := tx.Key(key); err != nil || seen {
+		return false, err
+	}
+	return true, tx.PutKey(key, nil, now)
 }
 
 // batcher is a store that can share one commit among concurrent callers
