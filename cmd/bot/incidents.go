@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
@@ -26,19 +25,13 @@ func incidentsCmd(configPath string, args []string, stdout, stderr io.Writer) in
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	incs, err := app.ListIncidents(ctx, cfg, openOnly)
+	incs, err := app.AdminCLI(cfg).Incidents(ctx, openOnly)
 	if err != nil {
 		fmt.Fprintf(stderr, "bot incidents: %v\n", err)
 		return exitFail
 	}
 	if asJSON {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(incs); err != nil {
-			fmt.Fprintf(stderr, "bot incidents: %v\n", err)
-			return exitFail
-		}
-		return exitOK
+		return printJSON("incidents", incs, stdout, stderr)
 	}
 	if len(incs) == 0 {
 		fmt.Fprintln(stdout, "no incidents")

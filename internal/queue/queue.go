@@ -176,17 +176,28 @@ func (r *Runner) skip(j incident.Job) bool {
 	return r.running[j.ID] || r.settled[j.ID] || (j.Key != "" && r.keys[j.Key])
 }
 
-// nextDeferral returns how long until the earliest deferral ends.
-func (r *Runner) nextDeferral() (time.Duration, bool) {
+// nextDeferral returns how long until the earliest deferral that has not
+// ended. Deferrals that have ended are forgotten here (as skip would), so
+// their jobs are plainly due again, and expired reports whether there were
+// any: they need a look at the store, but only when a worker is free (a
+// finishing job wakes the loop), never a wake-up per millisecond while all
+// workers are busy.
+func (r *Runner) nextDeferral() (wait time.Duration, ok, expired bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	now := time.Now()
 	var next time.Time
-	for _, until := range r.deferred {
+	for id, until := range r.deferred {
+		if !until.After(now) {
+			delete(r.deferred, id)
+			expired = true
+			continue
+		}
 		if next.IsZero() || until.Before(next) {
 			next = until
 		}
 	}
-	return time.Until(next), !next.IsZero()
+	return next.Sub(now), !next.IsZero(), expired
 }
 
 // dueJobs reads up to limit runnable jobs. Jobs settled before the read
@@ -265,7 +276,7 @@ func (r *Runner) Run(ctx context.Context) error {
 				})
 			}
 		}
-		timer.Reset(r.nextWait())
+		timer.Reset(r.nextWait(r.cfg.Workers - r.busy()))
 	}
 }
 
@@ -283,7 +294,9 @@ func (r *Runner) drain(wg *sync.WaitGroup, cancel context.CancelFunc) error {
 	}
 }
 
-func (r *Runner) nextWait() time.Duration {
+// nextWait is how long the loop may sleep; free is how many workers are
+// idle.
+func (r *Runner) nextWait(free int) time.Duration {
 	wait := r.cfg.PollInterval
 	if next, ok, err := r.cfg.Store.NextDue(); err == nil && ok {
 		// Due but not runnable (blocked behind its key, or workers full):
@@ -292,8 +305,12 @@ func (r *Runner) nextWait() time.Duration {
 			wait = d
 		}
 	}
-	if d, ok := r.nextDeferral(); ok {
-		wait = min(wait, max(d, time.Millisecond))
+	d, ok, expired := r.nextDeferral()
+	if ok {
+		wait = min(wait, d)
+	}
+	if expired && free > 0 {
+		wait = 0 // a deferred job is runnable again and a worker can take it
 	}
 	return wait
 }

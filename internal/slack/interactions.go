@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"net/url"
 	"regexp"
+	"strconv"
+	"strings"
 	"time"
 
 	slackapi "github.com/slack-go/slack"
@@ -42,6 +44,8 @@ var buttonVerbs = map[string]command.Verb{
 	ActionMitigate: command.VerbMitigate,
 	ActionResolve:  command.VerbResolve,
 	ActionLead:     command.VerbLead,
+	// followup_done's value is "INC-7#3"; see runButton.
+	ActionFollowupDone: command.VerbFollowup,
 }
 
 // interaction handles one interaction and returns the acknowledgement body
@@ -142,7 +146,7 @@ func (h *Handler) blockAction(ctx context.Context, ic *slackapi.InteractionCallb
 	return outcome
 }
 
-var clickKeyShape = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
+var clickKeyShape = regexp.MustCompile(`^[A-Za-z0-9._#-]{1,64}$`)
 
 // clickJobKey orders the clicks on one incident or one run; a value of
 // any other shape (not from a button of ours) needs no order.
@@ -187,12 +191,23 @@ func (h *Handler) RunClick(ctx context.Context, job incident.Job) error {
 }
 
 func (h *Handler) runButton(ctx context.Context, c clickJob, verb command.Verb) string {
-	n, ok := incident.ParseID(c.Value)
+	cmd := command.Command{Verb: verb}
+	value := c.Value
+	if c.ActionID == ActionFollowupDone {
+		id, num, _ := strings.Cut(value, "#")
+		f, err := strconv.Atoi(num)
+		if err != nil || f <= 0 {
+			return "That button is not for a follow-up I know."
+		}
+		value, cmd.Followup, cmd.FollowupOp = id, f, incident.FollowupDone
+	}
+	n, ok := incident.ParseID(value)
 	if !ok {
 		return "That button is not for an incident I know."
 	}
+	cmd.Incident = n
 	req := command.Request{Actor: c.Actor, TeamID: c.TeamID, ChannelID: c.ChannelID}
-	r := h.disp.Run(ctx, req, command.Command{Verb: verb, Incident: n})
+	r := h.disp.Run(ctx, req, cmd)
 	return SafeText(r.Text)
 }
 
