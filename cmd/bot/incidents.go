@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
@@ -32,13 +31,7 @@ func incidentsCmd(configPath string, args []string, stdout, stderr io.Writer) in
 		return exitFail
 	}
 	if asJSON {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(incs); err != nil {
-			fmt.Fprintf(stderr, "bot incidents: %v\n", err)
-			return exitFail
-		}
-		return exitOK
+		return printJSON("incidents", incs, stdout, stderr)
 	}
 	if len(incs) == 0 {
 		fmt.Fprintln(stdout, "no incidents")

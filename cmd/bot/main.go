@@ -3,11 +3,13 @@
 //	bot serve                     run the bot (HTTP server, job runner)
 //	bot shell                     a local console that behaves like Slack
 //	bot incidents [--open] [--json]
+//	bot followups [--open] [--owner U] [--json]
 //	bot version
 package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -41,6 +43,8 @@ commands:
   serve                          run the bot: HTTP server on BOT_ADDR, job runner
   shell [--user NAME]            local console that behaves like Slack for one person
   incidents [--open] [--json]    list incidents (works while serve runs)
+  followups [--open] [--owner U] [--json]
+                                 list follow-ups across incidents, oldest first
   doctor                         check the Slack and PagerDuty setup
   runbooks validate [DIR]        check runbook files (default BOT_RUNBOOKS_DIR)
   postmortem INC-n [-o FILE]     print or write an incident's postmortem draft
@@ -102,6 +106,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 // each in its own file.
 var subcommands = map[string]func(configPath string, args []string, stdout, stderr io.Writer) int{
 	"incidents":  incidentsCmd,
+	"followups":  followupsCmd,
 	"doctor":     doctorCmd,
 	"runbooks":   runbooksCmd,
 	"postmortem": postmortemCmd,
@@ -139,6 +144,17 @@ func subFlags(name string, configPath *string, args []string, stderr io.Writer, 
 		return false
 	}
 	return true
+}
+
+// printJSON writes v as indented JSON for `bot <name> --json`.
+func printJSON(name string, v any, stdout, stderr io.Writer) int {
+	enc := json.NewEncoder(stdout)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(v); err != nil {
+		fmt.Fprintf(stderr, "bot %s: %v\n", name, err)
+		return exitFail
+	}
+	return exitOK
 }
 
 func loadConfig(path string, stderr io.Writer) (config.Config, bool) {

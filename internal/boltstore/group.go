@@ -2,9 +2,13 @@ package boltstore
 
 import (
 	"errors"
+	"fmt"
+	"runtime/debug"
 	"sync"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/incidentbot/incident-bot/internal/incident"
 )
 
 // groupCommit coalesces concurrent writes into shared commits without
@@ -16,7 +20,11 @@ import (
 //
 // As with bbolt's Batch, a function may run more than once: when one
 // function of a group fails, the group is rolled back and the others are
-// committed again without it, and the failed one gets its error.
+// committed again without it, and the failed one gets its error. A function
+// that panics fails the same way, with an error wrapping
+// incident.ErrPanicked: the panic happens on the group's goroutine, where
+// nobody could recover it, so unrecovered it would kill the process (bbolt's
+// Batch recovers for the same reason, see its safelyCall).
 type groupCommit struct {
 	db      *bolt.DB
 	mu      sync.Mutex
@@ -27,6 +35,16 @@ type groupCommit struct {
 type groupCall struct {
 	fn   func(*bolt.Tx) error
 	done chan error
+}
+
+// safelyCall runs fn, turning a panic into an error for fn's caller.
+func safelyCall(fn func(*bolt.Tx) error, tx *bolt.Tx) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("%w in a store transaction: %v\n%s", incident.ErrPanicked, p, debug.Stack())
+		}
+	}()
+	return fn(tx)
 }
 
 // errGroupMember marks which function of a group failed.
@@ -74,7 +92,7 @@ func (g *groupCommit) commit(batch []*groupCall) {
 	for len(batch) > 0 {
 		err := g.db.Update(func(tx *bolt.Tx) error {
 			for i, c := range batch {
-				if err := c.fn(tx); err != nil {
+				if err := safelyCall(c.fn, tx); err != nil {
 					return &errGroupMember{index: i, err: err}
 				}
 			}

@@ -360,8 +360,8 @@ func TestHelperHoldDatabase(t *testing.T) {
 }
 
 // TestBatchIsolatesFailures: functions sharing a group commit with one that
-// fails still commit, the failing one gets its own error and leaves
-// nothing behind.
+// fails or panics still commit, the failing one gets its own error (a panic
+// an incident.ErrPanicked, not a dead process) and leaves nothing behind.
 func TestBatchIsolatesFailures(t *testing.T) {
 	s := bolttest.Open(t)
 	errBad := errors.New("refused")
@@ -376,6 +376,9 @@ func TestBatchIsolatesFailures(t *testing.T) {
 				if i%7 == 0 {
 					return errBad
 				}
+				if i%11 == 0 {
+					panic("a bug in this write")
+				}
 				return nil
 			})
 		})
@@ -384,7 +387,9 @@ func TestBatchIsolatesFailures(t *testing.T) {
 	_ = s.View(ctx, func(tx incident.Tx) error {
 		for i, err := range errs {
 			_, stored, _ := tx.Key(fmt.Sprintf("k%d", i))
-			if bad := i%7 == 0; bad != errors.Is(err, errBad) || stored == bad {
+			bad := i%7 == 0
+			panicked := !bad && i%11 == 0
+			if bad != errors.Is(err, errBad) || panicked != errors.Is(err, incident.ErrPanicked) || stored != (!bad && !panicked) {
 				t.Errorf("write %d: err %v, stored %v", i, err, stored)
 			}
 		}

@@ -1,6 +1,7 @@
 package command
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -200,11 +201,21 @@ func (d *Dispatcher) run(ctx context.Context, req Request, cmd Command) (Reply, 
 		inc, err := svc.AddNote(ctx, ref, cmd.Text, by)
 		return changed(inc, err, "Note added to %s.")
 	case VerbFollowup:
+		if cmd.FollowupOp != "" {
+			return d.changeFollowup(ctx, ref, cmd, by)
+		}
 		inc, err := svc.AddFollowup(ctx, ref, cmd.Text, by)
 		if err != nil {
 			return Reply{}, err
 		}
-		return Reply{Text: fmt.Sprintf("Follow-up #%d recorded on *%s*.", len(inc.Followups), inc.ID()), Incident: inc}, nil
+		n := len(inc.Followups)
+		return Reply{Text: fmt.Sprintf("Follow-up #%d recorded on *%s*. Give it an owner with `followup assign %d @someone` and a date with `followup due %d <date>`.", n, inc.ID(), n, n), Incident: inc}, nil
+	case VerbFollowups:
+		inc, err := svc.Get(ctx, ref)
+		if err != nil {
+			return Reply{}, err
+		}
+		return Reply{Text: d.FollowupsText(inc), Incident: inc}, nil
 	case VerbPage:
 		if d.cfg.Pager == nil {
 			return Reply{}, incident.Errorf(incident.EINVALID, "Paging needs PagerDuty: set PAGERDUTY_API_TOKEN (with PAGERDUTY_FROM_EMAIL) or PAGERDUTY_ROUTING_KEY.")
@@ -237,6 +248,69 @@ func (d *Dispatcher) run(ctx context.Context, req Request, cmd Command) (Reply, 
 		return Reply{Text: text}, err
 	}
 	return Reply{}, errors.New("unhandled verb " + string(cmd.Verb))
+}
+
+func (d *Dispatcher) changeFollowup(ctx context.Context, ref incident.Ref, cmd Command, by incident.Actor) (Reply, error) {
+	c := incident.FollowupChange{ID: cmd.Followup, Op: cmd.FollowupOp, Owner: cmd.User}
+	if c.Op == incident.FollowupDue {
+		due, err := incident.ParseDueDate(cmd.Text, d.cfg.Service.Clock().Now(), d.cfg.Location)
+		if err != nil {
+			return Reply{}, err
+		}
+		c.Due = due
+	}
+	inc, err := d.cfg.Service.ChangeFollowup(ctx, ref, c, by)
+	if err != nil {
+		return Reply{}, err
+	}
+	f, _ := inc.Followup(c.ID)
+	what := incident.FollowupChangeText(map[string]string{"change": string(c.Op), "owner": c.Owner, "due": c.Due}, func(id string) string { return "<@" + id + ">" })
+	return Reply{Text: fmt.Sprintf("Follow-up #%d of *%s* %s: %s", f.ID, inc.ID(), what, f.Text), Incident: inc}, nil
+}
+
+// FollowupsText lists an incident's follow-ups, numbered as the follow-up
+// commands take them.
+func (d *Dispatcher) FollowupsText(inc *incident.Incident) string {
+	if len(inc.Followups) == 0 {
+		return fmt.Sprintf("*%s* has no follow-ups yet. Add one with `followup <text>`.", inc.ID())
+	}
+	open := 0
+	for _, f := range inc.Followups {
+		if !f.Done {
+			open++
+		}
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "*%s follow-ups* (%d open of %d):", inc.ID(), open, len(inc.Followups))
+	now := d.cfg.Service.Clock().Now()
+	for _, f := range inc.Followups {
+		fmt.Fprintf(&b, "\n%s", d.FollowupLine(f, now))
+	}
+	return b.String()
+}
+
+// FollowupLine renders one follow-up: "#3 [open] text · owner <@U1> · due
+// 2026-12-15 (overdue)".
+func (d *Dispatcher) FollowupLine(f incident.Followup, now time.Time) string {
+	state := "open"
+	if f.Done {
+		state = "done"
+	}
+	owner, due := "none", cmp.Or(f.Due, "none")
+	if f.Owner != "" {
+		owner = "<@" + f.Owner + ">"
+	}
+	s := fmt.Sprintf("#%d [%s] %s · owner %s · due %s", f.ID, state, f.Text, owner, due)
+	if f.Overdue(now, d.cfg.Location) {
+		s += " *(overdue)*"
+	}
+	if f.Done && !f.DoneAt.IsZero() {
+		s += " · done " + d.When(f.DoneAt)
+		if f.DoneBy.ID != "" {
+			s += " by " + f.DoneBy.Mention()
+		}
+	}
+	return s
 }
 
 func (d *Dispatcher) list(ctx context.Context, all bool) (Reply, error) {

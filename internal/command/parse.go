@@ -7,6 +7,7 @@ package command
 import (
 	"fmt"
 	"regexp"
+	"strconv"
 	"strings"
 
 	"github.com/incidentbot/incident-bot/internal/incident"
@@ -32,6 +33,7 @@ const (
 	VerbNote       Verb = "note"
 	VerbTimeline   Verb = "timeline"
 	VerbFollowup   Verb = "followup"
+	VerbFollowups  Verb = "followups"
 	VerbPage       Verb = "page"
 	VerbEscalate   Verb = "escalate"
 	VerbRunbooks   Verb = "runbooks"
@@ -50,6 +52,11 @@ type Command struct {
 	User     string            // role: the user id from the mention
 	Text     string            // title, note, update, reason, or the arguments of page/run
 	All      bool              // list all
+	// Followup is the follow-up number of `followup done|reopen|assign|due
+	// <n>`, and FollowupOp the change (empty: `followup <text>` adds one).
+	// assign puts the owner in User, due the date as written in Text.
+	Followup   int
+	FollowupOp incident.FollowupOp
 }
 
 // Options adjust parsing to the front end.
@@ -97,7 +104,8 @@ var specs = []spec{
 	{verb: VerbLead, usage: "lead [INC-n]", summary: "Take the commander role yourself.", incident: true, parse: noArgs},
 	{verb: VerbNote, usage: "note [INC-n] <text>", summary: "Add a note to the timeline.", incident: true, parse: needText("Write the note.")},
 	{verb: VerbTimeline, usage: "timeline [INC-n]", summary: "Show the timeline.", incident: true, parse: noArgs},
-	{verb: VerbFollowup, aliases: []string{"follow-up", "todo"}, usage: "followup [INC-n] <text>", summary: "Record a follow-up action item for the postmortem.", incident: true, parse: needText("Describe the follow-up.")},
+	{verb: VerbFollowup, aliases: []string{"follow-up", "todo"}, usage: "followup [INC-n] <text> | done <n> | reopen <n> | assign <n> <@user> | due <n> <date>", summary: "Record a follow-up action item for the postmortem, or close, reopen, assign one or give it a due date (2026-12-15, friday, in 3 days, none).", incident: true, parse: parseFollowup},
+	{verb: VerbFollowups, aliases: []string{"follow-ups", "todos"}, usage: "followups [INC-n]", summary: "List the incident's follow-ups, numbered, with owner, due date and state.", incident: true, parse: noArgs},
 	{verb: VerbPage, usage: "page [INC-n] <service or escalation policy> [message]", summary: "Page a PagerDuty service or escalation policy into the incident.", incident: true, parse: needText("Name the PagerDuty service or escalation policy to page.")},
 	{verb: VerbEscalate, usage: "escalate [INC-n]", summary: "Escalate the linked PagerDuty incident to the next level.", incident: true, parse: noArgs},
 	{verb: VerbRunbooks, usage: "runbooks", summary: "List the runbook actions you may run here.", parse: noArgs},
@@ -243,6 +251,64 @@ func parseList(c *Command, args string, _ Options) error {
 		return fmt.Errorf("`list` takes `all` or nothing, but got %q.", clip(args, 40))
 	}
 	return nil
+}
+
+var followupOps = map[string]incident.FollowupOp{
+	"done": incident.FollowupDone, "close": incident.FollowupDone, "closed": incident.FollowupDone, "complete": incident.FollowupDone,
+	"reopen": incident.FollowupReopen, "undo": incident.FollowupReopen,
+	"assign": incident.FollowupAssign, "owner": incident.FollowupAssign,
+	"due": incident.FollowupDue,
+}
+
+// parseFollowup reads `followup <text>` and `followup done|reopen|assign|due
+// <n> ...`. A follow-up whose text merely starts with one of those words
+// ("followup due diligence on the vendor") is still added: a change needs
+// the follow-up's number right after the word.
+func parseFollowup(c *Command, args string, opts Options) error {
+	if args == "" {
+		return fmt.Errorf("Describe the follow-up.")
+	}
+	word, rest := splitWord(args)
+	op, isOp := followupOps[strings.ToLower(word)]
+	numWord, after := splitWord(rest)
+	n, isNum := followupNumber(numWord)
+	if !isOp || !isNum {
+		if isOp && rest == "" {
+			return fmt.Errorf("Which follow-up? Give its number: `followup %s <n>` (`followups` lists them).", strings.ToLower(word))
+		}
+		c.Text = args
+		return nil
+	}
+	c.FollowupOp, c.Followup = op, n
+	switch op {
+	case incident.FollowupDone, incident.FollowupReopen:
+		if after != "" {
+			return fmt.Errorf("`followup %s <n>` takes only the number, but got %q after it.", word, clip(after, 40))
+		}
+	case incident.FollowupAssign:
+		userWord, extra := splitWord(after)
+		user, ok := ParseMention(userWord, opts)
+		if !ok || extra != "" {
+			return fmt.Errorf("Name one owner with an @-mention: `followup assign %d @alice`.", n)
+		}
+		c.User = user
+	case incident.FollowupDue:
+		if after == "" {
+			return fmt.Errorf("Give the due date: `followup due %d 2026-12-15` (or friday, in 3 days, none).", n)
+		}
+		c.Text = after
+	}
+	return nil
+}
+
+// followupNumber reads "3" or "#3".
+func followupNumber(w string) (int, bool) {
+	w = strings.TrimPrefix(w, "#")
+	if !isBareNumber(w) || len(w) > 6 {
+		return 0, false
+	}
+	n, err := strconv.Atoi(w)
+	return n, err == nil && n > 0
 }
 
 func parseSev(c *Command, args string, _ Options) error {

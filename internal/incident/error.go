@@ -16,6 +16,11 @@ const (
 	EINTERNAL  = "internal"  // a bug or an outside failure; details are logged, not shown
 )
 
+// ErrPanicked marks work that panicked: a bug, so it is failed for good
+// (dead-lettered), never retried. Whoever recovers a panic on behalf of a
+// caller wraps it.
+var ErrPanicked = errors.New("panicked")
+
 // Error is a domain error whose Message is fit to show to a user.
 type Error struct {
 	Code    string

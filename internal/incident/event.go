@@ -27,6 +27,7 @@ const (
 	EventPagerEvent        EventKind = "pager_event"
 	EventPostmortemDrafted EventKind = "postmortem_drafted"
 	EventFollowupAdded     EventKind = "followup_added"
+	EventFollowupChanged   EventKind = "followup_changed"
 	EventChannelCreated    EventKind = "channel_created"
 	EventError             EventKind = "error" // an outside call failed in a way people should know about
 )
@@ -40,6 +41,7 @@ const (
 //	role_assigned     role, user, previous
 //	message_pinned    author (user id), channel, ts (message id)
 //	followup_added    id
+//	followup_changed  id, change ("done", "reopened", "assigned", "due"), owner, previous_owner, due
 //	postmortem_drafted version
 //	page_sent         target, pager_incident, url
 //	escalated         level, reason ("ack_timeout" or "manual")
@@ -94,6 +96,8 @@ func (e Event) Describe() string {
 		return fmt.Sprintf("%s joined the channel", who)
 	case EventFollowupAdded:
 		return fmt.Sprintf("Follow-up #%s added by %s: %s", d["id"], who, e.Text)
+	case EventFollowupChanged:
+		return fmt.Sprintf("Follow-up #%s %s by %s: %s", d["id"], FollowupChangeText(d, func(id string) string { return "<@" + id + ">" }), who, e.Text)
 	case EventPostmortemDrafted:
 		return fmt.Sprintf("%s drafted postmortem version %s", who, d["version"])
 	}

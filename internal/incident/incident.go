@@ -187,6 +187,8 @@ type PagerRef struct {
 }
 
 // Followup is an action item recorded during an incident for its postmortem.
+// Its number (ID) is its position in the incident's list, from 1; follow-ups
+// are never deleted, so the number stays valid.
 type Followup struct {
 	ID        int       `json:"id"`
 	Text      string    `json:"text"`
@@ -194,6 +196,17 @@ type Followup struct {
 	CreatedBy Actor     `json:"created_by"`
 	CreatedAt time.Time `json:"created_at"`
 	Done      bool      `json:"done,omitempty"`
+	DoneAt    time.Time `json:"done_at,omitzero"`
+	DoneBy    Actor     `json:"done_by,omitzero"`
+	// Due is a calendar date, "2026-12-15", in BOT_TIMEZONE: a follow-up
+	// is overdue from the day after it (see Overdue).
+	Due string `json:"due,omitempty"`
+}
+
+// Overdue reports whether the follow-up is open and its due date is before
+// today's date in loc.
+func (f Followup) Overdue(now time.Time, loc *time.Location) bool {
+	return !f.Done && f.Due != "" && f.Due < now.In(loc).Format(DateFormat)
 }
 
 // Incident is one incident. Its history is its timeline (Events); the fields

@@ -125,12 +125,16 @@ type RunbookRun struct {
 
 // Followup is an action item recorded with `/incident followup`.
 type Followup struct {
-	ID    int
-	Text  string
-	Owner string
-	By    string
-	At    string
-	Done  bool
+	ID      int
+	Text    string
+	Owner   string // "" when nobody owns it
+	Due     string // "2026-12-15", or ""
+	Overdue bool   // open and past its due date when the draft was made
+	By      string
+	At      string
+	Done    bool
+	DoneAt  string // when it was marked done, "" while open
+	DoneBy  string
 }
 
 // Options adjust Build.
@@ -232,10 +236,15 @@ func Build(inc *incident.Incident, events []incident.Event, opts Options) *Data 
 	}
 
 	for _, f := range inc.Followups {
-		d.Followups = append(d.Followups, Followup{
-			ID: f.ID, Text: f.Text, Owner: ppl.person(f.Owner), By: ppl.actor(f.CreatedBy),
-			At: when(f.CreatedAt), Done: f.Done,
-		})
+		fu := Followup{
+			ID: f.ID, Text: f.Text, Owner: ppl.person(f.Owner), Due: f.Due, By: ppl.actor(f.CreatedBy),
+			At: when(f.CreatedAt), Done: f.Done, DoneAt: when(f.DoneAt),
+			Overdue: !opts.Now.IsZero() && f.Overdue(opts.Now, loc),
+		}
+		if f.Done && f.DoneBy.Source != "" {
+			fu.DoneBy = ppl.actor(f.DoneBy)
+		}
+		d.Followups = append(d.Followups, fu)
 	}
 	d.Review = review(inc, events, ppl, when)
 	if len(d.Review) > MaxFindings {
@@ -408,6 +417,8 @@ func describe(ev incident.Event, ppl people) (kind, who, text string) {
 		return "Postmortem", who, "draft version " + d["version"]
 	case incident.EventFollowupAdded:
 		return "Follow-up", who, fmt.Sprintf("#%s: %s", d["id"], ev.Text)
+	case incident.EventFollowupChanged:
+		return "Follow-up", who, fmt.Sprintf("#%s %s: %s", d["id"], incident.FollowupChangeText(d, ppl.person), ev.Text)
 	case incident.EventChannelCreated:
 		return "Channel", who, ev.Text
 	case incident.EventError:
@@ -431,6 +442,7 @@ func peopleOf(inc *incident.Incident, events []incident.Event) people {
 	learn(inc.AcknowledgedBy)
 	for _, f := range inc.Followups {
 		learn(f.CreatedBy)
+		learn(f.DoneBy)
 	}
 	for _, ev := range events {
 		learn(ev.Actor)

@@ -56,8 +56,9 @@ func fixture() (*incident.Incident, []incident.Event) {
 		Members:     []string{"U01ALICE", "U02BOB", "U03CAROL"},
 		Services:    []string{"checkout-api", "payments-db"},
 		Followups: []incident.Followup{
-			{ID: 1, Text: "Add a canary stage for checkout deploys", CreatedBy: alice, CreatedAt: at("10:30:00")},
-			{ID: 2, Text: "Alert on DB connection saturation above 80% | page the DB on-call", Owner: "U02BOB", CreatedBy: bob, CreatedAt: at("10:31:00"), Done: true},
+			{ID: 1, Text: "Add a canary stage for checkout deploys", Owner: "U01ALICE", Due: "2026-11-20", CreatedBy: alice, CreatedAt: at("10:30:00")},
+			{ID: 2, Text: "Alert on DB connection saturation above 80% | page the DB on-call", Owner: "U02BOB", CreatedBy: bob, CreatedAt: at("10:31:00"), Done: true, DoneAt: at("11:04:00"), DoneBy: bob},
+			{ID: 3, Text: "Raise the pool size default", CreatedBy: carol, CreatedAt: at("11:03:00")},
 		},
 		DetectedAt:     at("09:58:00"),
 		DeclaredAt:     at("10:00:00"),
@@ -100,6 +101,10 @@ func fixture() (*incident.Incident, []incident.Event) {
 		ev("10:31:00", incident.EventFollowupAdded, bob, "Alert on DB connection saturation above 80% | page the DB on-call", map[string]string{"id": "2"}),
 		ev("11:02:00", incident.EventStatusChanged, alice, "Error rate stable for 30 minutes", map[string]string{"from": "mitigated", "to": "resolved"}),
 		ev("11:02:01", incident.EventPagerEvent, pdBob, "", map[string]string{"type": "incident.resolved", "pager_incident": "Q1ABCDEF", "url": pdURL}),
+		ev("11:02:30", incident.EventFollowupChanged, alice, "Add a canary stage for checkout deploys", map[string]string{"id": "1", "change": "assigned", "owner": "U01ALICE"}),
+		ev("11:02:40", incident.EventFollowupChanged, alice, "Add a canary stage for checkout deploys", map[string]string{"id": "1", "change": "due", "due": "2026-11-20"}),
+		ev("11:03:00", incident.EventFollowupAdded, carol, "Raise the pool size default", map[string]string{"id": "3"}),
+		ev("11:04:00", incident.EventFollowupChanged, bob, "Alert on DB connection saturation above 80% | page the DB on-call", map[string]string{"id": "2", "change": "done"}),
 		ev("11:05:00", incident.EventNote, carol, "It was nobody's fault; the root cause was the pool limit.", nil),
 	}
 	for i := range events {

@@ -53,7 +53,7 @@ func TestCustomTemplateOverridesBuiltin(t *testing.T) {
 	if r.Warning != nil {
 		t.Fatalf("unexpected warning: %v", r.Warning)
 	}
-	want := "# INC-7: Checkout payments failing\nWorst SEV1, resolved after 1h 4m.\n- Add a canary stage for checkout deploys\n- Alert on DB connection saturation above 80% | page the DB on-call\n"
+	want := "# INC-7: Checkout payments failing\nWorst SEV1, resolved after 1h 4m.\n- Add a canary stage for checkout deploys\n- Alert on DB connection saturation above 80% | page the DB on-call\n- Raise the pool size default\n"
 	if string(r.Body) != want {
 		t.Errorf("custom template output:\n%s\nwant:\n%s", r.Body, want)
 	}
@@ -154,13 +154,13 @@ func TestLongReviewIsCapped(t *testing.T) {
 		t.Fatal(err)
 	}
 	body := string(r.Body)
-	if len(r.Data.Review) != MaxFindings || r.Data.ReviewMore != 902 {
-		t.Errorf("review %d listed, %d more; want %d and 902", len(r.Data.Review), r.Data.ReviewMore, MaxFindings)
+	if len(r.Data.Review) != MaxFindings || r.Data.ReviewMore != 901 {
+		t.Errorf("review %d listed, %d more; want %d and 901", len(r.Data.Review), r.Data.ReviewMore, MaxFindings)
 	}
-	if !strings.Contains(body, "…and 902 more such phrases later in the timeline.") || strings.Count(body, "- [ ] **") != MaxFindings {
+	if !strings.Contains(body, "…and 901 more such phrases later in the timeline.") || strings.Count(body, "- [ ] **") != MaxFindings {
 		t.Errorf("the checklist is not capped in the draft")
 	}
-	if !strings.Contains(r.Summary(), "1002 phrases to review") {
+	if !strings.Contains(r.Summary(), "1001 phrases to review") {
 		t.Errorf("summary = %q", r.Summary())
 	}
 	// The whole timeline is there.
@@ -197,5 +197,24 @@ func TestRenderOpenUnacknowledgedIncident(t *testing.T) {
 	}
 	if strings.Contains(body, "<no value>") || strings.Contains(body, "## Runbook runs") {
 		t.Errorf("draft:\n%s", body)
+	}
+}
+
+// TestActionItemsShowOwnerDueAndState: an action item past its due date
+// when the draft is made says so; done ones say when and by whom.
+func TestActionItemsShowOwnerDueAndState(t *testing.T) {
+	inc, events := fixture()
+	r, err := Render(inc, events, "", Options{Location: time.UTC, Now: at("12:00:00").AddDate(0, 0, 7)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"- [ ] #1 Add a canary stage for checkout deploys\n  **Overdue** · Owner: Alice Ng · Due: 2026-11-20 ·",
+		"- [x] #2 Alert on DB connection saturation above 80% | page the DB on-call\n  **Done** on 2026-11-20 11:04:00 by Bob Martin · Owner: Bob Martin · Due: _when?_",
+		"- [ ] #3 Raise the pool size default\n  **Open** · Owner: _who?_ · Due: _when?_",
+	} {
+		if !strings.Contains(string(r.Body), want) {
+			t.Errorf("draft lacks:\n%s", want)
+		}
 	}
 }

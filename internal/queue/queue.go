@@ -13,7 +13,8 @@
 // a
 // retryable error (incident.Retryable) is retried with backoff for as long
 // as it takes, honouring the wait the remote side asked for; a domain error (invalid,
-// not found, conflict, forbidden) or a panic fails the job for good and moves
+// not found, conflict, forbidden) or a panic (in the handler, or one a store
+// recovered for it: incident.ErrPanicked) fails the job for good and moves
 // it to the dead-letter bucket; any other error is retried with backoff up to
 // MaxAttempts and then failed.
 package queue
@@ -175,17 +176,28 @@ func (r *Runner) skip(j incident.Job) bool {
 	return r.running[j.ID] || r.settled[j.ID] || (j.Key != "" && r.keys[j.Key])
 }
 
-// nextDeferral returns how long until the earliest deferral ends.
-func (r *Runner) nextDeferral() (time.Duration, bool) {
+// nextDeferral returns how long until the earliest deferral that has not
+// ended. Deferrals that have ended are forgotten here (as skip would), so
+// their jobs are plainly due again, and expired reports whether there were
+// any: they need a look at the store, but only when a worker is free (a
+// finishing job wakes the loop), never a wake-up per millisecond while all
+// workers are busy.
+func (r *Runner) nextDeferral() (wait time.Duration, ok, expired bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	now := time.Now()
 	var next time.Time
-	for _, until := range r.deferred {
+	for id, until := range r.deferred {
+		if !until.After(now) {
+			delete(r.deferred, id)
+			expired = true
+			continue
+		}
 		if next.IsZero() || until.Before(next) {
 			next = until
 		}
 	}
-	return time.Until(next), !next.IsZero()
+	return next.Sub(now), !next.IsZero(), expired
 }
 
 // dueJobs reads up to limit runnable jobs. Jobs settled before the read
@@ -264,7 +276,7 @@ func (r *Runner) Run(ctx context.Context) error {
 				})
 			}
 		}
-		timer.Reset(r.nextWait())
+		timer.Reset(r.nextWait(r.cfg.Workers - r.busy()))
 	}
 }
 
@@ -282,7 +294,9 @@ func (r *Runner) drain(wg *sync.WaitGroup, cancel context.CancelFunc) error {
 	}
 }
 
-func (r *Runner) nextWait() time.Duration {
+// nextWait is how long the loop may sleep; free is how many workers are
+// idle.
+func (r *Runner) nextWait(free int) time.Duration {
 	wait := r.cfg.PollInterval
 	if next, ok, err := r.cfg.Store.NextDue(); err == nil && ok {
 		// Due but not runnable (blocked behind its key, or workers full):
@@ -291,8 +305,12 @@ func (r *Runner) nextWait() time.Duration {
 			wait = d
 		}
 	}
-	if d, ok := r.nextDeferral(); ok {
-		wait = min(wait, max(d, time.Millisecond))
+	d, ok, expired := r.nextDeferral()
+	if ok {
+		wait = min(wait, d)
+	}
+	if expired && free > 0 {
+		wait = 0 // a deferred job is runnable again and a worker can take it
 	}
 	return wait
 }
@@ -319,9 +337,6 @@ func (r *Runner) RunDue(ctx context.Context) (int, error) {
 	return ran, ctx.Err()
 }
 
-// errPanic marks a handler panic; the job is failed for good.
-var errPanic = errors.New("job handler panicked")
-
 func (r *Runner) runOne(ctx context.Context, j incident.Job) {
 	log := r.log.With(zap.Uint64("job", j.ID), zap.String("kind", j.Kind), zap.String("key", j.Key), zap.Int("attempt", j.Attempts+1))
 	start := r.cfg.Clock.Now()
@@ -344,7 +359,7 @@ func (r *Runner) call(ctx context.Context, j incident.Job) (err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			r.log.Error("job handler panicked", zap.String("kind", j.Kind), zap.Any("panic", p), zap.ByteString("stack", debug.Stack()))
-			err = fmt.Errorf("%w: %v", errPanic, p)
+			err = fmt.Errorf("job handler %w: %v", incident.ErrPanicked, p)
 		}
 	}()
 	return h(ctx, j)
@@ -366,7 +381,7 @@ func (r *Runner) settle(j incident.Job, err error, now time.Time, log *zap.Logge
 		return OutcomeDeferred
 	}
 	after, retryable := incident.IsRetryable(err)
-	permanent := errors.Is(err, errPanic) || (!retryable && incident.ErrorCode(err) != incident.EINTERNAL)
+	permanent := errors.Is(err, incident.ErrPanicked) || (!retryable && incident.ErrorCode(err) != incident.EINTERNAL)
 	if !retryable && !permanent && j.Attempts+1 >= r.cfg.MaxAttempts {
 		permanent = true
 	}

@@ -564,10 +564,11 @@ func FuzzInteractions(f *testing.F) {
 		}
 
 		button := probe.Type == "block_actions" && len(probe.Actions) > 0 &&
-			slices.Contains([]string{slack.ActionAck, slack.ActionMitigate, slack.ActionResolve, slack.ActionLead}, probe.Actions[0].ActionID)
+			slices.Contains([]string{slack.ActionAck, slack.ActionMitigate, slack.ActionResolve, slack.ActionLead, slack.ActionFollowupDone}, probe.Actions[0].ActionID)
 		var target int64
 		if button {
-			target, _ = incident.ParseID(probe.Actions[0].Value)
+			id, _, _ := strings.Cut(probe.Actions[0].Value, "#") // followup_done: "INC-1#2"
+			target, _ = incident.ParseID(id)
 		}
 		declare := probe.Type == "view_submission" && probe.View.CallbackID == slack.DeclareCallbackID && probe.View.ID != ""
 		switch {

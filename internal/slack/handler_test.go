@@ -2,6 +2,8 @@ package slack_test
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -349,4 +351,48 @@ func TestRunbookButtonsWithoutRunbooks(t *testing.T) {
 	if got := env.fake.Responses(resp)[0].Text; got != "Runbooks are not configured." {
 		t.Fatalf("answer: %q", got)
 	}
+}
+
+// TestFollowupDoneButton: the message that tells a new follow-up carries a
+// Done button; clicking it closes that follow-up, on the timeline with who
+// clicked, and a second click is told it is already done.
+func TestFollowupDoneButton(t *testing.T) {
+	env := newHandlerEnv(t, slack.HandlerConfig{})
+	ctx := context.Background()
+	inc, err := env.svc.AddFollowup(ctx, incident.Ref{ChannelID: env.channel}, "add a canary stage", incident.Actor{ID: "U0ALICE", Source: incident.SourceSlack})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, events, _ := env.svc.Timeline(ctx, incident.Ref{Number: inc.Number})
+	js := blocksJSONOf(t, slack.Render(incident.Message{Kind: incident.MessageEvents, Events: events[len(events)-1:]}).Blocks)
+	if !strings.Contains(js, `"action_id":"followup_done"`) || !strings.Contains(js, `"value":"INC-1#1"`) {
+		t.Fatalf("the follow-up message has no Done button:\n%s", js)
+	}
+
+	for i, want := range []string{"Follow-up #1 of *INC-1* marked done", "already done"} {
+		resp := env.fake.NewResponseURL()
+		click := env.fake.BlockAction("U0ALICE", env.channel, fmt.Sprintf("1.%d", i+2), slack.ActionFollowupDone, "INC-1#1", resp)
+		if r, _ := env.send.Interaction(ctx, click); r.Status != http.StatusOK {
+			t.Fatal(r.Status)
+		}
+		if !env.fake.Wait(5*time.Second, func() bool { return len(env.fake.Responses(resp)) == 1 }) {
+			t.Fatal("no answer to the Done click")
+		}
+		if got := env.fake.Responses(resp)[0].Text; !strings.Contains(got, want) {
+			t.Fatalf("click %d answer %q, want %q", i+1, got, want)
+		}
+	}
+	got, _ := env.svc.Get(ctx, incident.Ref{Number: inc.Number})
+	if f := got.Followups[0]; !f.Done || f.DoneBy.ID != "U0ALICE" {
+		t.Fatalf("follow-up after the click: %+v", f)
+	}
+}
+
+func blocksJSONOf(t *testing.T, blocks any) string {
+	t.Helper()
+	b, err := json.Marshal(blocks)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }

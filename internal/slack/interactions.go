@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"strconv"
+	"strings"
 
 	slackapi "github.com/slack-go/slack"
 	"go.uber.org/zap"
@@ -40,6 +42,8 @@ var buttonVerbs = map[string]command.Verb{
 	ActionMitigate: command.VerbMitigate,
 	ActionResolve:  command.VerbResolve,
 	ActionLead:     command.VerbLead,
+	// followup_done's value is "INC-7#3"; see runButton.
+	ActionFollowupDone: command.VerbFollowup,
 }
 
 // interaction handles one interaction and returns the acknowledgement body
@@ -122,12 +126,23 @@ func (h *Handler) blockAction(ctx context.Context, ic *slackapi.InteractionCallb
 }
 
 func (h *Handler) runButton(ctx context.Context, ic *slackapi.InteractionCallback, a *slackapi.BlockAction, verb command.Verb, actor incident.Actor) string {
-	n, ok := incident.ParseID(a.Value)
+	cmd := command.Command{Verb: verb}
+	value := a.Value
+	if a.ActionID == ActionFollowupDone {
+		id, num, _ := strings.Cut(value, "#")
+		f, err := strconv.Atoi(num)
+		if err != nil || f <= 0 {
+			return "That button is not for a follow-up I know."
+		}
+		value, cmd.Followup, cmd.FollowupOp = id, f, incident.FollowupDone
+	}
+	n, ok := incident.ParseID(value)
 	if !ok {
 		return "That button is not for an incident I know."
 	}
+	cmd.Incident = n
 	req := command.Request{Actor: actor, TeamID: ic.Team.ID, ChannelID: ic.Channel.ID}
-	r := h.disp.Run(ctx, req, command.Command{Verb: verb, Incident: n})
+	r := h.disp.Run(ctx, req, cmd)
 	return SafeText(r.Text)
 }
 

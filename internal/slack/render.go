@@ -31,6 +31,10 @@ const (
 	ActionLead     = "incident_lead"
 )
 
+// ActionFollowupDone is the Done button on the message that tells a new
+// follow-up; its value is "INC-7#3" (incident and follow-up number).
+const ActionFollowupDone = "followup_done"
+
 // Action ids of runbook cards. The button value is only the opaque run id.
 const (
 	ActionRunbookConfirm = "runbook_confirm"
@@ -321,6 +325,10 @@ func renderEvents(events []incident.Event) Rendered {
 		line := SafeText(ev.Describe())
 		lines = append(lines, line)
 		blocks = append(blocks, section(slackDate(ev.At, "{time}")+" "+line))
+		if ev.Kind == incident.EventFollowupAdded && ev.Data["id"] != "" {
+			value := incident.FormatID(ev.Incident) + "#" + ev.Data["id"]
+			blocks = append(blocks, slackapi.NewActionBlock("", button(ActionFollowupDone, value, "Done", "")))
+		}
 	}
 	return Rendered{Text: strings.Join(lines, "\n"), Blocks: blocks}
 }
