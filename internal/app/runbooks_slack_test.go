@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/incidentbot/incident-bot/internal/slack/slacktest"
 )
 
 // writeTestRunbooks writes "mark" (medium risk: the requester confirms)
@@ -47,6 +49,32 @@ func fileLines(path string) []string {
 	return strings.Fields(string(b))
 }
 
+// declareFirst declares incident 1 as alice from #general and returns its
+// channel once it is set up.
+func declareFirst(t *testing.T, w *slackWorld, bot *runningBot, title, channelName string) string {
+	t.Helper()
+	bot.command(t, "U0ALICE", w.general, "declare sev2 "+title)
+	var channel string
+	waitFor(t, 10*time.Second, "the incident channel", func() bool {
+		ch, ok := w.fake.ChannelByName(channelName)
+		channel = ch.ID
+		return ok && bot.incident(t, 1).Chat.SummaryID != ""
+	})
+	return channel
+}
+
+// requestCard sends a runbook command that must answer with a
+// confirmation card, and returns the reply and the card's run id.
+func requestCard(t *testing.T, bot *runningBot, user, channel, text string) (slacktest.Reply, string) {
+	t.Helper()
+	card := bot.command(t, user, channel, text)
+	m := cardRunID.FindStringSubmatch(string(card.Body))
+	if m == nil {
+		t.Fatalf("no confirmation card for %q: %s", text, card.Body)
+	}
+	return card, m[1] + m[2]
+}
+
 var cardRunID = regexp.MustCompile(`"action_id":"runbook_confirm"[^}]*"value":"([0-9A-Z]+)"|"value":"([0-9A-Z]+)"[^}]*"action_id":"runbook_confirm"`)
 
 // TestRunbooksFromSlack runs runbooks through the real Slack handler:
@@ -59,21 +87,10 @@ func TestRunbooksFromSlack(t *testing.T) {
 	w.fake.AddUserGroup("S0SRE", "U0ALICE")
 	dir, markFile, hangFile := writeTestRunbooks(t)
 	bot := w.start(t, filepath.Join(t.TempDir(), "bot.db"), map[string]string{"BOT_RUNBOOKS_DIR": dir})
-	bot.command(t, "U0ALICE", w.general, "declare sev2 Runbook trouble")
-	var channel string
-	waitFor(t, 10*time.Second, "the incident channel", func() bool {
-		ch, ok := w.fake.ChannelByName("inc-1-runbook-trouble")
-		channel = ch.ID
-		return ok && bot.incident(t, 1).Chat.SummaryID != ""
-	})
+	channel := declareFirst(t, w, bot, "Runbook trouble", "inc-1-runbook-trouble")
 
 	// The card: Confirm carries only the run id.
-	card := bot.command(t, "U0ALICE", channel, "run mark")
-	m := cardRunID.FindStringSubmatch(string(card.Body))
-	if m == nil {
-		t.Fatalf("no confirmation card: %s", card.Body)
-	}
-	runID := m[1] + m[2]
+	_, runID := requestCard(t, bot, "U0ALICE", channel, "run mark")
 	ctx := context.Background()
 	click := w.fake.BlockAction("U0ALICE", channel, "1.1", "runbook_confirm", runID, w.fake.NewResponseURL())
 	second := w.fake.BlockAction("U0ALICE", channel, "1.1", "runbook_confirm", runID, w.fake.NewResponseURL())
@@ -181,21 +198,10 @@ func TestIncidentRolesGrantNothingFromSlack(t *testing.T) {
 		}
 	}
 	bot := w.start(t, filepath.Join(t.TempDir(), "bot.db"), map[string]string{"BOT_RUNBOOKS_DIR": dir})
-	bot.command(t, "U0ALICE", w.general, "declare sev1 Checkout down")
-	var channel string
-	waitFor(t, 10*time.Second, "the incident channel", func() bool {
-		ch, ok := w.fake.ChannelByName("inc-1-checkout-down")
-		channel = ch.ID
-		return ok && bot.incident(t, 1).Chat.SummaryID != ""
-	})
+	channel := declareFirst(t, w, bot, "Checkout down", "inc-1-checkout-down")
 
 	// alice asks while she is still commander, and confirms.
-	card := bot.command(t, "U0ALICE", channel, "run scale")
-	m := cardRunID.FindStringSubmatch(string(card.Body))
-	if m == nil {
-		t.Fatalf("no confirmation card: %s", card.Body)
-	}
-	runID := m[1] + m[2]
+	card, runID := requestCard(t, bot, "U0ALICE", channel, "run scale")
 	if !strings.Contains(card.Text(), "Can approve: members of <!subteam^S0LEADS> (not you)") {
 		t.Fatalf("the card does not say who can approve: %s", card.Body)
 	}
@@ -270,11 +276,7 @@ func TestIncidentRolesGrantNothingFromSlack(t *testing.T) {
 
 	// With command back, alice's new request runs once bob approves.
 	bot.command(t, "U0ALICE", channel, "lead")
-	card = bot.command(t, "U0ALICE", channel, "run scale")
-	if m = cardRunID.FindStringSubmatch(string(card.Body)); m == nil {
-		t.Fatalf("no confirmation card: %s", card.Body)
-	}
-	runID = m[1] + m[2]
+	_, runID = requestCard(t, bot, "U0ALICE", channel, "run scale")
 	url = w.fake.NewResponseURL()
 	if r, err := bot.send.Interaction(ctx, w.fake.BlockAction("U0ALICE", channel, "1.2", "runbook_confirm", runID, url)); err != nil || r.Status != http.StatusOK {
 		t.Fatalf("confirm: %v %d", err, r.Status)
