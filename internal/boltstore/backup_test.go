@@ -65,7 +65,7 @@ func TestBackupUnderWriteLoadRestoresAConsistentState(t *testing.T) {
 			}
 		}
 		path := filepath.Join(dir, fmt.Sprintf("backup-%d.db", b))
-		if _, err := s.WriteBackupFile(path); err != nil {
+		if _, err := writeBackupFile(s, path); err != nil {
 			t.Fatal(err)
 		}
 		backups = append(backups, path)
@@ -113,7 +113,7 @@ func TestRestoreRefusesBadBackupsAndRunningBots(t *testing.T) {
 	db := filepath.Join(dir, "bot.db")
 	live := bolttest.OpenAt(t, db)
 	backup := filepath.Join(dir, "backup.db")
-	if _, err := live.WriteBackupFile(backup); err != nil {
+	if _, err := writeBackupFile(live, backup); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := boltstore.Restore(backup, db); !errors.Is(err, boltstore.ErrLocked) {
@@ -135,4 +135,17 @@ func TestRestoreRefusesBadBackupsAndRunningBots(t *testing.T) {
 	if _, err := os.Stat(db + ".before-restore"); err != nil {
 		t.Fatalf("the previous database was not kept: %v", err)
 	}
+}
+
+// writeBackupFile writes a backup of s to a new file at path.
+func writeBackupFile(s *boltstore.Store, path string) (int64, error) {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+	if err != nil {
+		return 0, err
+	}
+	n, err := s.WriteBackup(f)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return n, err
 }

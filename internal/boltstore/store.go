@@ -192,7 +192,7 @@ func (s *Store) Update(ctx context.Context, fn func(incident.Tx) error) error {
 		return err
 	}
 	t := &tx{}
-	err := s.db.Update(func(btx *bolt.Tx) error {
+	err := s.update(func(btx *bolt.Tx) error {
 		*t = tx{tx: btx}
 		return fn(t)
 	})

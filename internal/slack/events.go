@@ -184,7 +184,7 @@ func (h *Handler) intake(ctx context.Context, env eventEnvelope, pj pendingJob) 
 		if err != nil {
 			return err
 		}
-		return tx.Enqueue(&incident.Job{Kind: pj.kind, Key: incident.ChatJobKey(inc.Number), Due: now, Payload: raw, Created: now})
+		return tx.Enqueue(&incident.Job{Kind: pj.kind, Key: recordJobKey(inc.Number), Due: now, Payload: raw, Created: now})
 	})
 	if outcome == reqDuplicate {
 		h.log.Info("ignoring duplicate slack event", zap.String("event_id", env.EventID))
