@@ -2,18 +2,24 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"io"
+	"time"
 
+	"github.com/incidentbot/incident-bot/internal/admin"
 	"github.com/incidentbot/incident-bot/internal/app"
 	"github.com/incidentbot/incident-bot/internal/boltstore"
 )
 
-// backupCmd: bot backup FILE. A consistent hot backup, taken from the
-// running bot when it holds the database, and checked before reporting
-// success.
+// backupCmd: bot backup [--force] FILE. A consistent hot backup, taken
+// from the running bot when it holds the database, and checked before
+// reporting success. An existing FILE is replaced only with --force.
 func backupCmd(configPath string, args []string, stdout, stderr io.Writer) int {
-	file, ok := oneFileArg("backup", &configPath, args, stderr)
+	var opts admin.BackupOptions
+	file, ok := oneFileArg("backup", &configPath, args, stderr, func(fs *flag.FlagSet) {
+		fs.BoolVar(&opts.Force, "force", false, "replace FILE if it exists")
+	})
 	if !ok {
 		return exitConfig
 	}
@@ -21,7 +27,7 @@ func backupCmd(configPath string, args []string, stdout, stderr io.Writer) int {
 	if !ok {
 		return exitConfig
 	}
-	st, err := app.Backup(context.Background(), cfg, file)
+	st, err := app.AdminCLI(cfg).Backup(context.Background(), file, opts)
 	if err != nil {
 		fmt.Fprintf(stderr, "bot backup: %v\n", err)
 		return exitFail
@@ -30,10 +36,11 @@ func backupCmd(configPath string, args []string, stdout, stderr io.Writer) int {
 	return exitOK
 }
 
-// restoreCmd: bot restore FILE. Checks the backup, then replaces BOT_DB
-// (keeping the old file as BOT_DB.before-restore). The bot must be stopped.
+// restoreCmd: bot restore FILE. Checks the backup, then replaces BOT_DB,
+// keeping the old file under a new name (BOT_DB.before-restore-<UTC time>)
+// that it prints. The bot must be stopped.
 func restoreCmd(configPath string, args []string, stdout, stderr io.Writer) int {
-	file, ok := oneFileArg("restore", &configPath, args, stderr)
+	file, ok := oneFileArg("restore", &configPath, args, stderr, nil)
 	if !ok {
 		return exitConfig
 	}
@@ -41,12 +48,15 @@ func restoreCmd(configPath string, args []string, stdout, stderr io.Writer) int 
 	if !ok {
 		return exitConfig
 	}
-	st, err := boltstore.Restore(file, cfg.DB)
+	r, err := boltstore.Restore(file, cfg.DB, time.Now())
 	if err != nil {
 		fmt.Fprintf(stderr, "bot restore: %v\n", err)
 		return exitFail
 	}
-	fmt.Fprintf(stdout, "restored %s from %s: %s (the previous file is %s.before-restore, if there was one)\n", cfg.DB, file, describe(st), cfg.DB)
+	fmt.Fprintf(stdout, "restored %s from %s: %s\n", cfg.DB, file, describe(admin.Stats(r.Stats)))
+	if r.Previous != "" {
+		fmt.Fprintf(stdout, "the previous database is kept as %s\n", r.Previous)
+	}
 	return exitOK
 }
 
@@ -61,18 +71,20 @@ func checkCmd(configPath string, args []string, stdout, stderr io.Writer) int {
 		return exitConfig
 	}
 	var (
-		st  boltstore.Stats
+		st  admin.Stats
 		err error
 	)
 	if file != "" {
-		st, err = boltstore.CheckFile(file, 0)
+		var bst boltstore.Stats
+		bst, err = boltstore.CheckFile(file, 0)
+		st = admin.Stats(bst)
 	} else {
 		cfg, ok := loadConfig(configPath, stderr)
 		if !ok {
 			return exitConfig
 		}
 		file = cfg.DB
-		st, err = app.Check(context.Background(), cfg)
+		st, err = app.AdminCLI(cfg).Check(context.Background())
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "bot check: %v\n", err)
@@ -82,16 +94,16 @@ func checkCmd(configPath string, args []string, stdout, stderr io.Writer) int {
 	return exitOK
 }
 
-func oneFileArg(name string, configPath *string, args []string, stderr io.Writer) (string, bool) {
+func oneFileArg(name string, configPath *string, args []string, stderr io.Writer, define func(*flag.FlagSet)) (string, bool) {
 	if len(args) == 0 || args[len(args)-1] == "" || args[len(args)-1][0] == '-' {
 		fmt.Fprintf(stderr, "usage: bot %s FILE\n", name)
 		return "", false
 	}
 	file := args[len(args)-1]
-	return file, subFlags(name, configPath, args[:len(args)-1], stderr, nil)
+	return file, subFlags(name, configPath, args[:len(args)-1], stderr, define)
 }
 
-func describe(st boltstore.Stats) string {
+func describe(st admin.Stats) string {
 	return fmt.Sprintf("schema %d, %d incidents, %d timeline events, %d pending jobs, %d failed jobs, %.1f MiB",
 		st.SchemaVersion, st.Incidents, st.Events, st.Jobs, st.DeadJobs, float64(st.SizeBytes)/(1<<20))
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"time"
 
+	"github.com/incidentbot/incident-bot/internal/admin"
 	"github.com/incidentbot/incident-bot/internal/app"
 	"github.com/incidentbot/incident-bot/internal/incident"
 )
@@ -17,7 +18,7 @@ import (
 // running bot to post it to the digest channel.
 func digestCmd(configPath string, args []string, stdout, stderr io.Writer) int {
 	var (
-		req  app.DigestRequest
+		req  admin.DigestRequest
 		post bool
 	)
 	if !subFlags("digest", &configPath, args, stderr, func(fs *flag.FlagSet) {
@@ -35,13 +36,13 @@ func digestCmd(configPath string, args []string, stdout, stderr io.Writer) int {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	var (
-		reply app.DigestReply
+		reply admin.DigestReply
 		err   error
 	)
 	if post {
-		reply, err = app.PostDigest(ctx, cfg, req, time.Now())
+		reply, err = app.AdminCLI(cfg).PostDigest(ctx, req, time.Now())
 	} else {
-		reply, err = app.DigestText(ctx, cfg, req, time.Now())
+		reply, err = app.AdminCLI(cfg).Digest(ctx, req, time.Now())
 	}
 	switch {
 	case incident.ErrorCode(err) == incident.EINVALID:

@@ -69,7 +69,7 @@ func followupsCmd(configPath string, args []string, stdout, stderr io.Writer) in
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	incs, err := app.ListIncidents(ctx, cfg, false)
+	incs, err := app.AdminCLI(cfg).Incidents(ctx, false)
 	if err != nil {
 		fmt.Fprintf(stderr, "bot followups: %v\n", err)
 		return exitFail

@@ -25,7 +25,7 @@ func incidentsCmd(configPath string, args []string, stdout, stderr io.Writer) in
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	incs, err := app.ListIncidents(ctx, cfg, openOnly)
+	incs, err := app.AdminCLI(cfg).Incidents(ctx, openOnly)
 	if err != nil {
 		fmt.Fprintf(stderr, "bot incidents: %v\n", err)
 		return exitFail

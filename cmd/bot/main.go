@@ -50,7 +50,7 @@ commands:
   postmortem INC-n [-o FILE]     print or write an incident's postmortem draft
   digest [--week 2026-W47 | --from DATE --to DATE] [--post]
                                  print (or post) the incident digest of a period
-  backup FILE                    consistent hot backup of the database
+  backup [--force] FILE          consistent hot backup of the database
   restore FILE                   restore a backup (with the bot stopped)
   check                          verify the database file
   version                        print the version

@@ -49,7 +49,7 @@ func postmortemCmd(configPath string, args []string, stdout, stderr io.Writer) i
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	d, err := app.PostmortemText(ctx, cfg, n)
+	d, err := app.AdminCLI(cfg).Postmortem(ctx, n)
 	if err != nil {
 		fmt.Fprintf(stderr, "bot postmortem: %s\n", cliErrorText(err))
 		return exitFail

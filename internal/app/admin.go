@@ -2,206 +2,133 @@ package app
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"net"
-	"net/http"
-	"net/url"
-	"os"
 	"time"
 
 	"go.uber.org/zap"
 
+	"github.com/incidentbot/incident-bot/internal/admin"
 	"github.com/incidentbot/incident-bot/internal/boltstore"
 	"github.com/incidentbot/incident-bot/internal/config"
+	"github.com/incidentbot/incident-bot/internal/digest"
 	"github.com/incidentbot/incident-bot/internal/incident"
+	"github.com/incidentbot/incident-bot/internal/postmortem"
 )
 
-// The admin API answers the CLI's read commands while `bot serve` holds the
-// database. It listens only on a Unix socket (mode 0600) next to the
-// database, so it is reachable only from this host by the bot's user.
+// cliLockWait is how long a CLI command waits for the database lock before
+// asking the running bot instead.
+const cliLockWait = 200 * time.Millisecond
 
-// errNoAdmin is returned by the admin client when nothing answers.
-var errNoAdmin = errors.New("no running bot answers on the admin socket")
-
+// mountAdmin builds the admin API's routes (served on BOT_ADMIN_SOCKET by
+// Serve) over the bot's own store.
 func (a *App) mountAdmin() error {
-	a.admin["GET /admin/incidents"] = http.HandlerFunc(a.adminIncidents)
-	a.admin["GET /admin/backup"] = http.HandlerFunc(a.adminBackup)
-	a.admin["GET /admin/check"] = http.HandlerFunc(a.adminCheck)
+	a.admin = admin.Routes(admin.ServerConfig{
+		Backend:    &storeBackend{store: a.store, cfg: a.cfg, now: a.clock.Now, pm: a.pm},
+		PostDigest: a.postDigest,
+		Logger:     a.log,
+	})
 	return nil
 }
 
-// adminBackup streams a consistent hot backup of the database.
-func (a *App) adminBackup(w http.ResponseWriter, _ *http.Request) {
-	w.Header().Set("Content-Type", "application/octet-stream")
-	n, err := a.store.WriteBackup(w)
-	if err != nil {
-		// Headers are gone; the client sees a short body and its check fails.
-		a.log.Error("admin: backup failed", zap.Int64("bytes", n), zap.Error(err))
-		return
+// AdminCLI returns what the command line's read commands run on: the
+// database file read-only when it is free, otherwise the running bot's
+// admin socket.
+func AdminCLI(cfg config.Config) *admin.CLI {
+	return &admin.CLI{
+		Socket: cfg.AdminSocket,
+		Open: func() (admin.Backend, io.Closer, error) {
+			store, err := boltstore.Open(cfg.DB, boltstore.Options{ReadOnly: true, LockTimeout: cliLockWait})
+			if errors.Is(err, boltstore.ErrLocked) {
+				return nil, nil, fmt.Errorf("%w: %w", admin.ErrHeld, err)
+			} else if err != nil {
+				return nil, nil, err
+			}
+			svc := incident.NewService(incident.ServiceConfig{Store: store})
+			pm := postmortem.New(postmortemConfig(cfg, svc, nil, zap.NewNop()))
+			return &storeBackend{store: store, cfg: cfg, now: time.Now, pm: pm}, store, nil
+		},
+		CheckFile: func(path string) (admin.Stats, error) {
+			st, err := boltstore.CheckFile(path, time.Second)
+			return admin.Stats(st), err
+		},
+		Resolve: func(req admin.DigestRequest, now time.Time) (admin.DigestRequest, error) {
+			p, err := digest.ParsePeriod(req.Week, req.From, req.To, now, cfg.Location)
+			if err != nil {
+				return req, err
+			}
+			return periodRequest(p), nil
+		},
 	}
-	a.log.Info("admin: backup written", zap.Int64("bytes", n))
 }
 
-// adminCheck checks the open database.
-func (a *App) adminCheck(w http.ResponseWriter, _ *http.Request) {
-	if err := a.store.Check(); err != nil {
-		a.log.Error("admin: database check failed", zap.Error(err))
-		http.Error(w, err.Error(), http.StatusInternalServerError)
-		return
+// periodRequest names a resolved period for the admin API.
+func periodRequest(p digest.Period) admin.DigestRequest {
+	if !p.Week.IsZero() {
+		return admin.DigestRequest{Week: p.Week.String()}
 	}
-	st, err := a.store.Stats()
-	if err != nil {
-		http.Error(w, err.Error(), http.StatusInternalServerError)
-		return
-	}
-	w.Header().Set("Content-Type", "application/json")
-	_ = json.NewEncoder(w).Encode(st)
+	return admin.DigestRequest{From: p.From.Format("2006-01-02"), To: p.To.AddDate(0, 0, -1).Format("2006-01-02")}
 }
 
-// Backup writes a consistent backup of the database to path: from the file
-// when it is free, otherwise streamed from the running bot. The result is
-// checked before Backup returns.
-func Backup(ctx context.Context, cfg config.Config, path string) (boltstore.Stats, error) {
-	store, err := boltstore.Open(cfg.DB, boltstore.Options{ReadOnly: true, LockTimeout: 200 * time.Millisecond})
-	switch {
-	case err == nil:
-		_, err = store.WriteBackupFile(path)
-		_ = store.Close()
-	case errors.Is(err, boltstore.ErrLocked):
-		if aerr := adminDownload(ctx, cfg.AdminSocket, "/admin/backup", path); aerr != nil {
-			err = fmt.Errorf("%w; asking the running bot failed too: %w", err, aerr)
-		} else {
-			err = nil
-		}
-	}
-	if err != nil {
-		return boltstore.Stats{}, err
-	}
-	st, err := boltstore.CheckFile(path, time.Second)
-	if err != nil {
-		return st, fmt.Errorf("the backup does not check out (kept at %s for inspection): %w", path, err)
-	}
-	return st, nil
+// storeBackend answers the admin API from a store: the running bot's, or
+// the file the CLI opened read-only.
+type storeBackend struct {
+	store *boltstore.Store
+	cfg   config.Config
+	now   func() time.Time
+	pm    *postmortem.Service
 }
 
-// Check checks the database: the file itself when it is free, otherwise
-// through the running bot.
-func Check(ctx context.Context, cfg config.Config) (boltstore.Stats, error) {
-	st, err := boltstore.CheckFile(cfg.DB, 200*time.Millisecond)
-	if !errors.Is(err, boltstore.ErrLocked) {
-		return st, err
-	}
-	if aerr := adminGet(ctx, cfg.AdminSocket, "/admin/check", &st); aerr != nil {
-		return st, fmt.Errorf("%w; asking the running bot failed too: %w", err, aerr)
-	}
-	return st, nil
-}
+var _ admin.Backend = (*storeBackend)(nil)
 
-// adminDownload saves the body of an admin API answer to path atomically.
-func adminDownload(ctx context.Context, socket, path, dst string) error {
-	resp, err := adminDo(ctx, socket, path)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	tmp := dst + ".partial"
-	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
-	if err != nil {
-		return err
-	}
-	_, err = io.Copy(f, resp.Body)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, dst)
-	}
-	if err != nil {
-		_ = os.Remove(tmp)
-	}
-	return err
-}
-
-func (a *App) adminIncidents(w http.ResponseWriter, r *http.Request) {
-	f := incident.Filter{OpenOnly: r.URL.Query().Get("open") == "1"}
-	incs, err := a.svc.List(r.Context(), f)
-	if err != nil {
-		a.log.Error("admin: listing incidents", zap.Error(err))
-		http.Error(w, incident.ErrorMessage(err), http.StatusInternalServerError)
-		return
-	}
-	w.Header().Set("Content-Type", "application/json")
-	_ = json.NewEncoder(w).Encode(incs)
-}
-
-// ListIncidents lists incidents for the CLI: from the database file when it
-// is free, otherwise from the running bot's admin socket. It never waits on
-// the file lock for more than a moment.
-func ListIncidents(ctx context.Context, cfg config.Config, openOnly bool) ([]*incident.Incident, error) {
-	store, err := boltstore.Open(cfg.DB, boltstore.Options{ReadOnly: true, LockTimeout: 200 * time.Millisecond})
-	if err == nil {
-		defer store.Close()
-		var out []*incident.Incident
-		err := store.View(ctx, func(tx incident.Tx) error {
-			var err error
-			out, err = tx.Incidents(incident.Filter{OpenOnly: openOnly})
-			return err
-		})
-		return out, err
-	}
-	if !errors.Is(err, boltstore.ErrLocked) {
-		return nil, err
-	}
-	q := url.Values{}
-	if openOnly {
-		q.Set("open", "1")
-	}
+func (b *storeBackend) Incidents(ctx context.Context, f incident.Filter) ([]*incident.Incident, error) {
 	var out []*incident.Incident
-	if aerr := adminGet(ctx, cfg.AdminSocket, "/admin/incidents?"+q.Encode(), &out); aerr != nil {
-		return nil, fmt.Errorf("%w; asking the running bot failed too: %w", err, aerr)
-	}
-	return out, nil
-}
-
-// adminGet calls the admin API on the Unix socket and decodes the JSON answer.
-func adminGet(ctx context.Context, socket, path string, v any) error {
-	resp, err := adminDo(ctx, socket, path)
-	if err != nil {
+	err := b.store.View(ctx, func(tx incident.Tx) error {
+		var err error
+		out, err = tx.Incidents(f)
 		return err
-	}
-	defer resp.Body.Close()
-	return json.NewDecoder(resp.Body).Decode(v)
+	})
+	return out, err
 }
 
-// adminDo sends a GET to the admin API on the Unix socket; a non-200 answer
-// is an error carrying the body's first line.
-func adminDo(ctx context.Context, socket, path string) (*http.Response, error) {
-	// No client timeout: callers bound the call with ctx (a backup of a big
-	// database takes a while).
-	client := &http.Client{
-		Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			var d net.Dialer
-			return d.DialContext(ctx, "unix", socket)
-		}},
+func (b *storeBackend) Check(context.Context) (admin.Stats, error) {
+	if err := b.store.Check(); err != nil {
+		return admin.Stats{}, fmt.Errorf("%s is damaged: %w", b.store.Path(), err)
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://admin"+path, nil)
+	st, err := b.store.Stats()
+	return admin.Stats(st), err
+}
+
+func (b *storeBackend) WriteBackup(_ context.Context, w io.Writer) (int64, error) {
+	return b.store.WriteBackup(w)
+}
+
+func (b *storeBackend) Digest(ctx context.Context, req admin.DigestRequest) (admin.DigestReply, error) {
+	now := b.now()
+	p, err := digest.ParsePeriod(req.Week, req.From, req.To, now, b.cfg.Location)
 	if err != nil {
-		return nil, err
+		return admin.DigestReply{}, err
 	}
-	resp, err := client.Do(req)
+	r, err := digest.Generate(ctx, b.store, p, digest.Options{TemplatesDir: b.cfg.TemplatesDir, Now: now})
 	if err != nil {
-		return nil, fmt.Errorf("%w (%s)", errNoAdmin, socket)
+		return admin.DigestReply{}, err
 	}
-	if resp.StatusCode != http.StatusOK {
-		body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-		resp.Body.Close()
-		return nil, fmt.Errorf("admin API %s: %s: %s", path, resp.Status, body)
+	reply := admin.DigestReply{Period: p.Label(), Text: string(r.Body)}
+	if r.Warning != nil {
+		reply.Warning = r.Warning.Error()
 	}
-	return resp, nil
+	return reply, nil
+}
+
+func (b *storeBackend) Postmortem(ctx context.Context, n int64) (admin.PostmortemDraft, error) {
+	r, err := b.pm.Preview(ctx, n)
+	if err != nil {
+		return admin.PostmortemDraft{}, err
+	}
+	d := admin.PostmortemDraft{Incident: incident.FormatID(n), Draft: string(r.Body)}
+	if r.Warning != nil {
+		d.Warning = r.Warning.Error()
+	}
+	return d, nil
 }

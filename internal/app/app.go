@@ -21,11 +21,13 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.uber.org/zap"
 
+	"github.com/incidentbot/incident-bot/internal/admin"
 	"github.com/incidentbot/incident-bot/internal/boltstore"
 	"github.com/incidentbot/incident-bot/internal/command"
 	"github.com/incidentbot/incident-bot/internal/config"
 	"github.com/incidentbot/incident-bot/internal/httpserver"
 	"github.com/incidentbot/incident-bot/internal/incident"
+	"github.com/incidentbot/incident-bot/internal/postmortem"
 	"github.com/incidentbot/incident-bot/internal/queue"
 	"github.com/incidentbot/incident-bot/internal/shell"
 	"github.com/incidentbot/incident-bot/internal/slack"
@@ -70,6 +72,7 @@ type App struct {
 	disp     *command.Dispatcher
 	handlers httpserver.Handlers
 	admin    map[string]http.Handler
+	pm       *postmortem.Service // previews for the admin API
 	// ingress runs while Serve takes requests (Socket Mode); schedulers run
 	// until ingress has stopped (the digest cron). Both stop before the job
 	// runner drains. closers run last, before the store closes.
@@ -93,7 +96,7 @@ func Open(cfg config.Config, log *zap.Logger, opts Options) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
-	a := &App{cfg: cfg, opts: opts, log: log, clock: opts.Clock, store: store, chat: opts.Chat, admin: map[string]http.Handler{}}
+	a := &App{cfg: cfg, opts: opts, log: log, clock: opts.Clock, store: store, chat: opts.Chat}
 	a.svc = incident.NewService(incident.ServiceConfig{Store: store, Clock: opts.Clock})
 	a.registry = prometheus.NewRegistry()
 	a.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), newStoreCollector(a))
@@ -183,15 +186,21 @@ func (a *App) Serve(ctx context.Context, ready func(addr string)) error {
 	if err != nil {
 		return err
 	}
-	admin, err := httpserver.New(httpserver.Config{
-		Addr:    a.cfg.AdminSocket,
-		Network: "unix",
-		Logger:  a.log.Named("admin"),
-		Extra:   a.admin,
+	adminLn, err := admin.Listen(a.cfg.AdminSocket)
+	if err != nil {
+		_ = srv.Close()
+		return err
+	}
+	adminSrv, err := httpserver.New(httpserver.Config{
+		Addr:     a.cfg.AdminSocket,
+		Listener: adminLn,
+		Logger:   a.log.Named("admin"),
+		Extra:    a.admin,
 	})
 	if err != nil {
 		_ = srv.Close()
-		return fmt.Errorf("admin socket: %w", err)
+		_ = adminLn.Close()
+		return err
 	}
 	a.log.Info("serving", zap.String("addr", srv.Addr().String()), zap.String("admin_socket", a.cfg.AdminSocket), zap.String("db", a.cfg.DB))
 
@@ -213,7 +222,7 @@ func (a *App) Serve(ctx context.Context, ready func(addr string)) error {
 
 	var ingress, scheds sync.WaitGroup
 	ingress.Go(func() { fail(srv.Serve(ingressCtx)) })
-	ingress.Go(func() { fail(admin.Serve(ingressCtx)) })
+	ingress.Go(func() { fail(adminSrv.Serve(ingressCtx)) })
 	for _, run := range a.ingress {
 		ingress.Go(func() { fail(run(ingressCtx)) })
 	}
@@ -250,11 +259,17 @@ func (a *App) Serve(ctx context.Context, ready func(addr string)) error {
 	return first
 }
 
+// ready is /readyz: the store is open and can commit (a full disk makes
+// every webhook and command fail, so the bot is not ready; it is again by
+// itself once a write commits).
 func (a *App) ready(ctx context.Context) error {
-	return a.store.View(ctx, func(tx incident.Tx) error {
+	if err := a.store.View(ctx, func(tx incident.Tx) error {
 		_, err := tx.PendingJobs()
 		return err
-	})
+	}); err != nil {
+		return err
+	}
+	return a.store.Writable(ctx)
 }
 
 // ShellOptions configure Shell.

@@ -8,6 +8,7 @@ import (
 
 	"go.uber.org/zap/zaptest/observer"
 
+	"github.com/incidentbot/incident-bot/internal/admin"
 	"github.com/incidentbot/incident-bot/internal/config"
 	"github.com/incidentbot/incident-bot/internal/incident"
 )
@@ -84,19 +85,19 @@ func TestDigestMissedWhileDownPostedOnceByServe(t *testing.T) {
 	}
 
 	// The CLI reads it through the admin socket while the bot runs...
-	reply, err := DigestText(ctx, cfg, DigestRequest{Week: "2026-W47"}, clock.Now())
+	reply, err := AdminCLI(cfg).Digest(ctx, admin.DigestRequest{Week: "2026-W47"}, clock.Now())
 	if err != nil || !strings.HasPrefix(reply.Text, "# Incident digest 2026-W47") {
 		t.Fatalf("DigestText: %.80q, %v", reply.Text, err)
 	}
 	// ...and asks it to post another week.
-	reply, err = PostDigest(ctx, cfg, DigestRequest{From: "2026-11-16", To: "2026-11-18"}, clock.Now())
+	reply, err = AdminCLI(cfg).PostDigest(ctx, admin.DigestRequest{From: "2026-11-16", To: "2026-11-18"}, clock.Now())
 	if err != nil || !reply.Queued || reply.Channel != "C0DIGEST" {
 		t.Fatalf("PostDigest: %+v, %v", reply, err)
 	}
 	if u := chat.nextUpload(t); u.File.Name != "incident-digest-2026-11-16_to_2026-11-18.md" {
 		t.Errorf("requested post: %s", u.File.Name)
 	}
-	if _, err := PostDigest(ctx, cfg, DigestRequest{Week: "2026-W99"}, clock.Now()); err == nil || !strings.Contains(err.Error(), "does not exist") {
+	if _, err := AdminCLI(cfg).PostDigest(ctx, admin.DigestRequest{Week: "2026-W99"}, clock.Now()); err == nil || !strings.Contains(err.Error(), "does not exist") {
 		t.Errorf("bad week: %v", err)
 	}
 	stop()
@@ -143,10 +144,10 @@ func TestDigestOffAndBadSchedule(t *testing.T) {
 	if _, err := Open(cfg, log, Options{Chat: newPMChat()}); err == nil || !strings.Contains(err.Error(), "BOT_DIGEST_SCHEDULE") {
 		t.Errorf("Open with a bad schedule: %v", err)
 	}
-	if _, err := PostDigest(context.Background(), cfg, DigestRequest{}, time.Now()); err == nil || !strings.Contains(err.Error(), "needs the running bot") {
+	if _, err := AdminCLI(cfg).PostDigest(context.Background(), admin.DigestRequest{}, time.Now()); err == nil || !strings.Contains(err.Error(), "needs the running bot") {
 		t.Errorf("PostDigest without a bot: %v", err)
 	}
-	if _, err := DigestText(context.Background(), cfg, DigestRequest{From: "2026-11-01"}, time.Now()); incident.ErrorCode(err) != incident.EINVALID {
+	if _, err := AdminCLI(cfg).Digest(context.Background(), admin.DigestRequest{From: "2026-11-01"}, time.Now()); incident.ErrorCode(err) != incident.EINVALID {
 		t.Errorf("bad flags: %v", err)
 	}
 }

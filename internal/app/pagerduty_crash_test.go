@@ -82,7 +82,7 @@ func TestPagerDutyWebhooksSurviveSIGKILL(t *testing.T) {
 	cfg.DB, cfg.AdminSocket = db, db+".sock"
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		list, err := app.ListIncidents(context.Background(), cfg, false)
+		list, err := app.AdminCLI(cfg).Incidents(context.Background(), false)
 		if err == nil && len(list) >= n {
 			break
 		}

@@ -256,21 +256,21 @@ func TestPostmortemCLIWhileServingAndAfter(t *testing.T) {
 	}
 	stop := pmServe(t, a)
 
-	d, err := PostmortemText(ctx, cfg, 1)
+	d, err := AdminCLI(cfg).Postmortem(ctx, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if d.Incident != "INC-1" || !strings.HasPrefix(d.Draft, "# Postmortem INC-1: Checkout is down") || !strings.Contains(d.Draft, "preview (not stored)") {
 		t.Errorf("draft through the admin socket: %+v", d)
 	}
-	if _, err := PostmortemText(ctx, cfg, 9); err == nil || !strings.Contains(err.Error(), "INC-9 does not exist") {
+	if _, err := AdminCLI(cfg).Postmortem(ctx, 9); err == nil || !strings.Contains(err.Error(), "INC-9 does not exist") {
 		t.Errorf("unknown incident: %v", err)
 	}
 	stop()
 	if err := a.Close(); err != nil {
 		t.Fatal(err)
 	}
-	d2, err := PostmortemText(ctx, cfg, 1)
+	d2, err := AdminCLI(cfg).Postmortem(ctx, 1)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/incidentbot/incident-bot/internal/boltstore"
 	"github.com/incidentbot/incident-bot/internal/boltstore/bolttest"
@@ -65,7 +67,7 @@ func TestBackupUnderWriteLoadRestoresAConsistentState(t *testing.T) {
 			}
 		}
 		path := filepath.Join(dir, fmt.Sprintf("backup-%d.db", b))
-		if _, err := s.WriteBackupFile(path); err != nil {
+		if _, err := writeBackupFile(s, path); err != nil {
 			t.Fatal(err)
 		}
 		backups = append(backups, path)
@@ -84,7 +86,7 @@ func TestBackupUnderWriteLoadRestoresAConsistentState(t *testing.T) {
 		}
 		last = st.Incidents
 		restored := filepath.Join(dir, fmt.Sprintf("restored-%d.db", i))
-		if _, err := boltstore.Restore(b, restored); err != nil {
+		if _, err := boltstore.Restore(b, restored, time.Now()); err != nil {
 			t.Fatal(err)
 		}
 		rs := bolttest.OpenAt(t, restored)
@@ -113,26 +115,40 @@ func TestRestoreRefusesBadBackupsAndRunningBots(t *testing.T) {
 	db := filepath.Join(dir, "bot.db")
 	live := bolttest.OpenAt(t, db)
 	backup := filepath.Join(dir, "backup.db")
-	if _, err := live.WriteBackupFile(backup); err != nil {
+	if _, err := writeBackupFile(live, backup); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := boltstore.Restore(backup, db); !errors.Is(err, boltstore.ErrLocked) {
+	if _, err := boltstore.Restore(backup, db, time.Now()); !errors.Is(err, boltstore.ErrLocked) {
 		t.Fatalf("restore over a running bot's database: %v, want ErrLocked", err)
 	}
 	_ = live.Close()
 
 	junk := filepath.Join(dir, "junk.db")
 	_ = os.WriteFile(junk, []byte("this is not a database"), 0o600)
-	if _, err := boltstore.Restore(junk, db); err == nil {
+	if _, err := boltstore.Restore(junk, db, time.Now()); err == nil {
 		t.Fatal("restored a junk file")
 	}
 	if _, err := boltstore.CheckFile(db, 0); err != nil {
 		t.Fatalf("the refused restore damaged the database: %v", err)
 	}
-	if _, err := boltstore.Restore(backup, db); err != nil {
+	r, err := boltstore.Restore(backup, db, time.Now())
+	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := os.Stat(db + ".before-restore"); err != nil {
-		t.Fatalf("the previous database was not kept: %v", err)
+	if _, err := os.Stat(r.Previous); err != nil || !strings.HasPrefix(r.Previous, db+".before-restore-") {
+		t.Fatalf("the previous database was not kept: %q, %v", r.Previous, err)
 	}
+}
+
+// writeBackupFile writes a backup of s to a new file at path.
+func writeBackupFile(s *boltstore.Store, path string) (int64, error) {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+	if err != nil {
+		return 0, err
+	}
+	n, err := s.WriteBackup(f)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return n, err
 }

@@ -14,6 +14,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -146,10 +147,13 @@ type Source struct {
 	Getenv func(string) string
 	// ReadFile reads a file (the YAML file and *_FILE secrets).
 	ReadFile func(string) ([]byte, error)
+	// Lstat describes a file without following a symlink (what is at
+	// BOT_ADMIN_SOCKET); nil: the file system is not checked.
+	Lstat func(string) (os.FileInfo, error)
 }
 
 // OSSource reads the process environment and the file system.
-func OSSource() Source { return Source{Getenv: os.Getenv, ReadFile: os.ReadFile} }
+func OSSource() Source { return Source{Getenv: os.Getenv, ReadFile: os.ReadFile, Lstat: os.Lstat} }
 
 // Problems is a configuration error listing every problem found.
 type Problems []string
@@ -177,6 +181,7 @@ func Load(path string, src Source) (Config, error) {
 	}
 	problems = append(problems, applyEnv(&cfg, src)...)
 	problems = append(problems, cfg.validate()...)
+	problems = append(problems, checkAdminSocket(cfg, src.Lstat)...)
 	if len(problems) > 0 {
 		return cfg, problems
 	}
@@ -273,6 +278,25 @@ func validateCore(c *Config) []string {
 	}
 	c.LogLevel = strings.ToLower(c.LogLevel)
 	return p
+}
+
+// checkAdminSocket refuses a BOT_ADMIN_SOCKET that names something other
+// than a socket: the bot replaces a stale socket at start-up, and must never
+// take that for leave to delete a file (the database itself, say).
+func checkAdminSocket(cfg Config, lstat func(string) (os.FileInfo, error)) []string {
+	if cfg.AdminSocket == "" {
+		return nil
+	}
+	if filepath.Clean(cfg.AdminSocket) == filepath.Clean(cfg.DB) {
+		return []string{fmt.Sprintf("BOT_ADMIN_SOCKET %q is the database file BOT_DB; leave BOT_ADMIN_SOCKET unset (it defaults to BOT_DB + \".sock\") or name a new path", cfg.AdminSocket)}
+	}
+	if lstat == nil {
+		return nil
+	}
+	if fi, err := lstat(cfg.AdminSocket); err == nil && fi.Mode().Type() != os.ModeSocket {
+		return []string{fmt.Sprintf("BOT_ADMIN_SOCKET %q exists and is not a socket (mode %v); the bot only ever replaces a stale socket there, so name a path where nothing exists yet", cfg.AdminSocket, fi.Mode())}
+	}
+	return nil
 }
 
 func checkURL(raw string) (string, bool) {

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -126,5 +128,38 @@ func TestSecretsNeverPrint(t *testing.T) {
 	}
 	if cfg.Slack.BotToken.Value() != "xoxb-very-secret" {
 		t.Fatal("Value must reveal the secret")
+	}
+}
+
+// TestAdminSocketMustNotNameAFile: BOT_ADMIN_SOCKET naming the database or
+// any existing file that is not a socket is a configuration problem (the
+// bot would otherwise delete it at start-up to bind its socket).
+func TestAdminSocketMustNotNameAFile(t *testing.T) {
+	dir := t.TempDir()
+	db := filepath.Join(dir, "bot.db")
+	notes := filepath.Join(dir, "notes.txt")
+	if err := os.WriteFile(notes, []byte("keep me"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	src := func(env map[string]string) Source {
+		return Source{Getenv: func(k string) string { return env[k] }, ReadFile: os.ReadFile, Lstat: os.Lstat}
+	}
+	for _, tt := range []struct {
+		socket, want string
+	}{
+		{db, "is the database file BOT_DB"},
+		{notes, "exists and is not a socket"},
+		{dir, "exists and is not a socket"},
+	} {
+		_, err := Load("", src(map[string]string{"BOT_DB": db, "BOT_ADMIN_SOCKET": tt.socket}))
+		if err == nil || !strings.Contains(err.Error(), "BOT_ADMIN_SOCKET") || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("BOT_ADMIN_SOCKET=%s: %v; want a problem saying %q", tt.socket, err, tt.want)
+		}
+	}
+	// A new path, or the default, is fine.
+	for _, socket := range []string{"", filepath.Join(dir, "admin.sock")} {
+		if _, err := Load("", src(map[string]string{"BOT_DB": db, "BOT_ADMIN_SOCKET": socket})); err != nil {
+			t.Errorf("BOT_ADMIN_SOCKET=%q: %v", socket, err)
+		}
 	}
 }

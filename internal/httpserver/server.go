@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"os"
 	"runtime/debug"
 	"time"
 
@@ -29,11 +28,13 @@ type Handlers struct {
 
 // Config configures a Server.
 type Config struct {
-	// Addr is a TCP address (":8080"), or a Unix socket path when Network
-	// is "unix".
-	Addr    string
-	Network string // "tcp" (default) or "unix"
-	Logger  *zap.Logger
+	// Addr is the TCP address to bind (":8080").
+	Addr string
+	// Listener, if set, is served instead of binding Addr (the admin API's
+	// Unix socket, which its package creates safely). Closing the server
+	// closes it.
+	Listener net.Listener
+	Logger   *zap.Logger
 	// Ready reports whether the bot can take traffic (/readyz); nil: ready.
 	Ready    func(ctx context.Context) error
 	Handlers Handlers
@@ -57,27 +58,15 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = zap.NewNop()
 	}
-	if cfg.Network == "" {
-		cfg.Network = "tcp"
-	}
 	if cfg.ShutdownTimeout <= 0 {
 		cfg.ShutdownTimeout = 10 * time.Second
 	}
-	if cfg.Network == "unix" {
-		// A socket file left by a crashed run would make Listen fail; only
-		// remove it if nothing answers on it.
-		if c, err := net.DialTimeout("unix", cfg.Addr, 200*time.Millisecond); err == nil {
-			_ = c.Close()
-			return nil, fmt.Errorf("another bot is serving on %s", cfg.Addr)
+	ln := cfg.Listener
+	if ln == nil {
+		var err error
+		if ln, err = net.Listen("tcp", cfg.Addr); err != nil {
+			return nil, fmt.Errorf("listening on %s: %w", cfg.Addr, err)
 		}
-		_ = os.Remove(cfg.Addr)
-	}
-	ln, err := net.Listen(cfg.Network, cfg.Addr)
-	if err != nil {
-		return nil, fmt.Errorf("listening on %s: %w", cfg.Addr, err)
-	}
-	if cfg.Network == "unix" {
-		_ = os.Chmod(cfg.Addr, 0o600)
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger.Named("http"), ln: ln}
 	s.srv = &http.Server{
@@ -168,9 +157,6 @@ func (s *Server) Serve(ctx context.Context) error {
 	err := s.srv.Shutdown(sctx)
 	if serr := <-errc; serr != nil && !errors.Is(serr, http.ErrServerClosed) && err == nil {
 		err = serr
-	}
-	if s.cfg.Network == "unix" {
-		_ = os.Remove(s.cfg.Addr)
 	}
 	if err != nil {
 		return fmt.Errorf("shutting down http server: %w", err)

@@ -124,8 +124,11 @@ func (c *ChatSync) Sync(ctx context.Context, n int64) error {
 		return err
 	}
 	if inc.Chat.ChannelID == "" {
+		// createChannel returns the incident as it last saw it even when
+		// a store write fails, but the error names the incident by number
+		// so that no failure can turn into a nil dereference here.
 		if inc, err = c.createChannel(ctx, inc); err != nil {
-			return fmt.Errorf("creating channel for %s: %w", inc.ID(), err)
+			return fmt.Errorf("creating channel for %s: %w", FormatID(n), err)
 		}
 	}
 	// Order matters when the platform makes us wait: people and what they
@@ -153,6 +156,14 @@ func (c *ChatSync) Sync(ctx context.Context, n int64) error {
 		return err
 	}
 	if inc, err = c.syncAnnouncement(ctx, inc); err != nil {
+		return err
+	}
+	if inc, err = c.shareUpdates(ctx, inc); err != nil {
+		return err
+	}
+	// A refusal recorded just now (by the announcement or a thread copy)
+	// is told in the channel now, not at the incident's next change.
+	if inc, err = c.postEvents(ctx, inc); err != nil {
 		return err
 	}
 	if topic := Topic(inc); topic != inc.Chat.Topic {
@@ -228,10 +239,11 @@ func (c *ChatSync) createChannel(ctx context.Context, inc *Incident) (*Incident,
 		}
 		triedBefore := slices.Contains(inc.Chat.NamesTried, name)
 		if !triedBefore {
-			var err error
-			if inc, err = c.saveChat(ctx, n, func(r *ChatRef) { r.NamesTried = append(r.NamesTried, name) }); err != nil {
+			saved, err := c.saveChat(ctx, n, func(r *ChatRef) { r.NamesTried = append(r.NamesTried, name) })
+			if err != nil {
 				return inc, err
 			}
+			inc = saved
 		}
 		ref, err := c.Chat.CreateChannel(ctx, name)
 		if errors.Is(err, ErrNameTaken) && triedBefore {
@@ -242,9 +254,11 @@ func (c *ChatSync) createChannel(ctx context.Context, inc *Incident) (*Incident,
 		}
 		switch {
 		case errors.Is(err, ErrNameTaken):
-			if inc, err = c.saveChat(ctx, n, func(r *ChatRef) { r.NamesTaken = append(r.NamesTaken, name) }); err != nil {
+			saved, err := c.saveChat(ctx, n, func(r *ChatRef) { r.NamesTaken = append(r.NamesTaken, name) })
+			if err != nil {
 				return inc, err
 			}
+			inc = saved
 			continue
 		case err != nil:
 			return inc, err
@@ -262,6 +276,9 @@ func (c *ChatSync) createChannel(ctx context.Context, inc *Incident) (*Incident,
 			// still told in the channel.
 			if cur.Chat.PostedSeq == 0 {
 				cur.Chat.PostedSeq = 1
+			}
+			if cur.Chat.SharedSeq == 0 {
+				cur.Chat.SharedSeq = cur.Chat.PostedSeq
 			}
 			if err := tx.PutIncident(cur); err != nil {
 				return err
@@ -382,6 +399,15 @@ func (c *ChatSync) announceFailed(ctx context.Context, inc *Incident, ch string,
 	if _, retry := IsRetryable(err); retry {
 		return inc, err
 	}
+	return c.optionalFailed(ctx, inc, ch, "announce-failed",
+		fmt.Sprintf("I could not announce %s in <#%s>: %s. Check BOT_ANNOUNCE_CHANNEL and that the bot is in that channel.", inc.ID(), ch, ErrorMessage(err)))
+}
+
+// optionalFailed gives up the announce channel (an optional destination)
+// for incident inc after a refusal for good: AnnounceFailed stops every
+// later announcement update and thread copy, and the refusal is recorded
+// on the timeline under key, so it is told in the incident's channel once.
+func (c *ChatSync) optionalFailed(ctx context.Context, inc *Incident, ch, key, text string) (*Incident, error) {
 	now := c.Clock.Now()
 	var out *Incident
 	serr := c.Store.Update(ctx, func(tx Tx) error {
@@ -393,9 +419,8 @@ func (c *ChatSync) announceFailed(ctx context.Context, inc *Incident, ch string,
 		if err2 := tx.PutIncident(cur); err2 != nil {
 			return err2
 		}
-		ev := Event{Incident: inc.Number, At: now, Recorded: now, Kind: EventError, Actor: BotActor, Key: "announce-failed",
-			Text: fmt.Sprintf("I could not announce %s in <#%s>: %s. Check BOT_ANNOUNCE_CHANNEL and that the bot is in that channel.", inc.ID(), ch, ErrorMessage(err)),
-			Data: map[string]string{"channel": ch}}
+		ev := Event{Incident: inc.Number, At: now, Recorded: now, Kind: EventError, Actor: BotActor, Key: key,
+			Text: text, Data: map[string]string{"channel": ch}}
 		if _, err2 := tx.AppendEvent(&ev); err2 != nil {
 			return err2
 		}
@@ -439,22 +464,70 @@ func (c *ChatSync) postEvents(ctx context.Context, inc *Incident) (*Incident, er
 				batch = append(batch, ev)
 			}
 		}
+		// One outside call, then its progress is saved: the thread copies
+		// of status updates are a separate outbox (shareUpdates), so a
+		// copy that must wait, or fails, never makes this post again.
 		if len(batch) > 0 {
 			if _, err := c.Chat.Post(ctx, inc.Chat.ChannelID, Message{Kind: MessageEvents, Incident: inc, Events: batch}); err != nil {
 				return inc, fmt.Errorf("telling %d events in %s: %w", len(batch), inc.ID(), err)
-			}
-			for _, ev := range batch {
-				if ev.Kind == EventStatusUpdate && inc.Chat.AnnounceID != "" {
-					if _, err := c.Chat.Post(ctx, inc.Chat.AnnounceCh, Message{Kind: MessageEvents, Incident: inc, Events: []Event{ev}, ThreadID: inc.Chat.AnnounceID}); err != nil {
-						return inc, fmt.Errorf("sharing status update of %s: %w", inc.ID(), err)
-					}
-				}
 			}
 		}
 		if inc, err = c.saveChat(ctx, inc.Number, func(r *ChatRef) { r.PostedSeq = last }); err != nil {
 			return inc, err
 		}
 	}
+}
+
+// shareUpdates copies the status updates told in the incident's channel
+// into its announcement's thread, each once, in order, after the channel
+// post: SharedSeq is the last event considered for a copy. The announce
+// channel is optional: a copy it refuses for good (archived, gone, the bot
+// removed, the message refused) is said once in the incident's channel
+// and copies stop there, rather than block the incident's channel.
+func (c *ChatSync) shareUpdates(ctx context.Context, inc *Incident) (*Incident, error) {
+	shared := inc.Chat.SharedSeq
+	if shared == 0 {
+		// Recorded by a version that copied updates along with the
+		// channel post: everything told was shared.
+		shared = inc.Chat.PostedSeq
+	}
+	if shared >= inc.Chat.PostedSeq {
+		return inc, nil
+	}
+	upTo := inc.Chat.PostedSeq
+	if inc.Chat.AnnounceID != "" && !inc.Chat.AnnounceFailed {
+		var pending []Event
+		err := c.Store.View(ctx, func(tx Tx) error {
+			var err error
+			pending, err = tx.EventsAfter(inc.Number, shared)
+			return err
+		})
+		if err != nil {
+			return inc, err
+		}
+		for _, ev := range pending {
+			if ev.Seq > upTo {
+				break
+			}
+			if ev.Kind != EventStatusUpdate || ev.Quiet {
+				continue
+			}
+			m := Message{Kind: MessageEvents, Incident: inc, Events: []Event{ev}, ThreadID: inc.Chat.AnnounceID}
+			if _, err := c.Chat.Post(ctx, inc.Chat.AnnounceCh, m); err != nil {
+				err = fmt.Errorf("sharing a status update of %s: %w", inc.ID(), err)
+				if _, retry := IsRetryable(err); retry {
+					return inc, err
+				}
+				return c.optionalFailed(ctx, inc, inc.Chat.AnnounceCh, "share-failed",
+					fmt.Sprintf("I could not copy status updates of %s into the announcement's thread in <#%s>: %s. Later updates are told here only.", inc.ID(), inc.Chat.AnnounceCh, ErrorMessage(err)))
+			}
+			seq := ev.Seq
+			if inc, err = c.saveChat(ctx, inc.Number, func(r *ChatRef) { r.SharedSeq = max(r.SharedSeq, seq) }); err != nil {
+				return inc, err
+			}
+		}
+	}
+	return c.saveChat(ctx, inc.Number, func(r *ChatRef) { r.SharedSeq = max(r.SharedSeq, upTo) })
 }
 
 // ChannelName is the name of incident n's channel: "inc-<n>-<slug of title>"

@@ -165,7 +165,12 @@ type ChatRef struct {
 	AnnounceID    string `json:"announce_id,omitempty"`
 	AnnounceRev   int64  `json:"announce_rev,omitempty"`
 	PostedSeq     int64  `json:"posted_seq,omitempty"` // last timeline event told in the channel
-	BookmarkSet   bool   `json:"bookmark_set,omitempty"`
+	// SharedSeq is the last event told in the channel that was considered
+	// for a copy in the announcement's thread (status updates are copied);
+	// 0 in records made before copies had their own progress, which
+	// copied along with the channel post (so up to PostedSeq).
+	SharedSeq   int64 `json:"shared_seq,omitempty"`
+	BookmarkSet bool  `json:"bookmark_set,omitempty"`
 	// AnnounceFailed stops retrying an announcement the platform refused
 	// for good (a wrong announce channel); the refusal is on the timeline.
 	AnnounceFailed bool `json:"announce_failed,omitempty"`

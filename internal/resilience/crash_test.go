@@ -17,6 +17,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
 
+	"github.com/incidentbot/incident-bot/internal/admin"
 	"github.com/incidentbot/incident-bot/internal/app"
 	"github.com/incidentbot/incident-bot/internal/app/apptest"
 	"github.com/incidentbot/incident-bot/internal/boltstore"
@@ -320,7 +321,7 @@ func TestCrashStorm(t *testing.T) {
 		if cycle == crashDigestRun {
 			// An operator asks for last week's digest (`bot digest --post`
 			// goes through the admin socket of the running bot).
-			reply, err := app.PostDigest(ctx, cfg, app.DigestRequest{}, time.Now())
+			reply, err := app.AdminCLI(cfg).PostDigest(ctx, admin.DigestRequest{}, time.Now())
 			t.Logf("digest requested: %+v %v", reply, err)
 		}
 		// Kill at a random moment: at once (during start-up), or after a

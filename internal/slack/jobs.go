@@ -10,14 +10,24 @@ import (
 	"github.com/incidentbot/incident-bot/internal/incident"
 )
 
-// Job kinds of the Slack adapter. Their jobs are keyed by the incident's
-// chat key, so they run in order with the incident's chat sync.
+// recordJobKey orders the jobs that record what happened in an incident's
+// channel (pins, joins). It is not the incident's chat key: recording a pin
+// reads from Slack and writes the timeline but posts nothing, so it must
+// not wait behind the channel's paced outbound posts (a pin made seconds
+// before /incident postmortem belongs in the draft).
+func recordJobKey(n int64) string { return "record:" + incident.FormatID(n) }
+
+// Job kinds of the Slack adapter. Their jobs are keyed by recordJobKey, so
+// they run in the order their events came, apart from the chat sync.
 const (
 	// JobCaptureMessage records a pinned message (pushpin reaction or
 	// pin_added) on the incident's timeline.
 	JobCaptureMessage = "slack.capture_message"
 	// JobMemberJoined records that someone joined the incident channel.
 	JobMemberJoined = "slack.member_joined"
+	// JobButtonClick runs a button click (Handler.RunClick), stored before
+	// the click was acknowledged.
+	JobButtonClick = "slack.button_click"
 )
 
 // eventJob is the payload of both job kinds.

@@ -256,6 +256,40 @@ func (s *Server) readable(id string) (*Channel, string) {
 	return ch, ""
 }
 
+// pageStart reads an "offset:N" cursor (the fake's own format; Slack's
+// cursors are opaque too).
+func pageStart(req apiRequest) (int, bool) {
+	c := req.form.Get("cursor")
+	if c == "" {
+		return 0, true
+	}
+	n, err := strconv.Atoi(strings.TrimPrefix(c, "offset:"))
+	return n, err == nil && strings.HasPrefix(c, "offset:") && n >= 0
+}
+
+// page cuts a list of messages to the request's cursor and limit and
+// answers it with has_more and the next cursor. first (a thread's parent)
+// leads every page and counts against the limit.
+func (s *Server) page(req apiRequest, msgs []*Message, start, limit int, first map[string]any) (int, map[string]any, http.Header) {
+	withMeta := req.form.Get("include_all_metadata") == "true" || req.form.Get("include_all_metadata") == "1"
+	out := []map[string]any{}
+	room := limit
+	if first != nil {
+		out = append(out, first)
+		room = max(limit-1, 1)
+	}
+	start = min(start, len(msgs))
+	end := min(start+room, len(msgs))
+	for _, m := range msgs[start:end] {
+		out = append(out, s.messageJSON(m, withMeta))
+	}
+	next := ""
+	if end < len(msgs) {
+		next = "offset:" + strconv.Itoa(end)
+	}
+	return ok(map[string]any{"messages": out, "has_more": next != "", "response_metadata": map[string]any{"next_cursor": next}})
+}
+
 func (s *Server) conversationsHistory(req apiRequest, _ time.Time) (int, map[string]any, http.Header) {
 	ch, code := s.readable(req.form.Get("channel"))
 	if code != "" {
@@ -265,23 +299,19 @@ func (s *Server) conversationsHistory(req apiRequest, _ time.Time) (int, map[str
 	if limit <= 0 {
 		limit = 100
 	}
-	var out []map[string]any
-	more := false
+	start, valid := pageStart(req)
+	if !valid {
+		return fail("invalid_cursor")
+	}
+	var msgs []*Message
 	for i := len(s.messages) - 1; i >= 0; i-- { // newest first
 		m := s.messages[i]
 		if m.Channel != ch.ID || (m.ThreadTS != "" && m.ThreadTS != m.TS && m.SubType != "thread_broadcast") || !inRange(req, m.TS) {
 			continue
 		}
-		if len(out) == limit {
-			more = true
-			break
-		}
-		out = append(out, s.messageJSON(m))
+		msgs = append(msgs, m)
 	}
-	if out == nil {
-		out = []map[string]any{}
-	}
-	return ok(map[string]any{"messages": out, "has_more": more})
+	return s.page(req, msgs, start, limit, nil)
 }
 
 func (s *Server) conversationsReplies(req apiRequest, _ time.Time) (int, map[string]any, http.Header) {
@@ -305,20 +335,20 @@ func (s *Server) conversationsReplies(req apiRequest, _ time.Time) (int, map[str
 	if limit <= 0 {
 		limit = 1000
 	}
-	// The parent always comes first; the range and limit apply to the rest.
-	out := []map[string]any{s.messageJSON(parent)}
-	more := false
-	for _, r := range s.messages {
-		if r.Channel != ch.ID || r.ThreadTS != parentTS || r.TS == parentTS || !inRange(req, r.TS) {
-			continue
-		}
-		if len(out) == limit {
-			more = true
-			break
-		}
-		out = append(out, s.messageJSON(r))
+	start, valid := pageStart(req)
+	if !valid {
+		return fail("invalid_cursor")
 	}
-	return ok(map[string]any{"messages": out, "has_more": more})
+	var msgs []*Message
+	for _, r := range s.messages {
+		if r.Channel == ch.ID && r.ThreadTS == parentTS && r.TS != parentTS && inRange(req, r.TS) {
+			msgs = append(msgs, r)
+		}
+	}
+	// The parent comes first on every page; the range and limit apply to
+	// the replies.
+	withMeta := req.form.Get("include_all_metadata") == "true" || req.form.Get("include_all_metadata") == "1"
+	return s.page(req, msgs, start, limit, s.messageJSON(parent, withMeta))
 }
 
 // checkMessage applies Slack's message limits (text, blocks).
@@ -378,10 +408,42 @@ func (s *Server) chatPostMessage(req apiRequest, _ time.Time) (int, map[string]a
 	if thread != "" && s.message(ch.ID, thread) == nil {
 		return fail("thread_not_found")
 	}
+	meta, code := checkMetadata(req.form.Get("metadata"))
+	if code != "" {
+		return fail(code)
+	}
 	m := &Message{Channel: ch.ID, TS: s.nextTS(), ThreadTS: thread, User: s.cfg.BotUserID, BotID: s.cfg.BotID,
-		Text: req.form.Get("text"), Blocks: blocks, Form: cloneValues(req.form)}
+		Text: req.form.Get("text"), Blocks: blocks, Metadata: meta, Form: cloneValues(req.form)}
 	s.messages = append(s.messages, m)
-	return ok(map[string]any{"channel": ch.ID, "ts": m.TS, "message": s.messageJSON(m)})
+	return ok(map[string]any{"channel": ch.ID, "ts": m.TS, "message": s.messageJSON(m, true)})
+}
+
+// checkMetadata validates chat.postMessage's metadata argument: a JSON
+// object with an event_type (lowercase letters, digits and underscores,
+// as Slack's metadata design guide asks, https://api.slack.com/reference/metadata)
+// and an event_payload object. Slack answers invalid_metadata_format for a
+// value that is not such JSON and invalid_metadata_schema for a wrong shape.
+func checkMetadata(raw string) (json.RawMessage, string) {
+	if raw == "" {
+		return nil, ""
+	}
+	var md struct {
+		EventType    string          `json:"event_type"`
+		EventPayload json.RawMessage `json:"event_payload"`
+	}
+	if err := json.Unmarshal([]byte(raw), &md); err != nil {
+		return nil, "invalid_metadata_format"
+	}
+	var payload map[string]any
+	if md.EventType == "" || json.Unmarshal(md.EventPayload, &payload) != nil || payload == nil {
+		return nil, "invalid_metadata_schema"
+	}
+	for _, r := range md.EventType {
+		if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '_') {
+			return nil, "invalid_metadata_schema"
+		}
+	}
+	return json.RawMessage(raw), ""
 }
 
 func (s *Server) chatUpdate(req apiRequest, _ time.Time) (int, map[string]any, http.Header) {

@@ -167,7 +167,7 @@ func (s *Server) ReactionAdded(eventID, user, reaction, channel, ts string) map[
 func (s *Server) PinAdded(eventID, user, channel, ts string) map[string]any {
 	m, _ := s.Message(channel, ts)
 	s.mu.Lock()
-	msg := s.messageJSON(&m)
+	msg := s.messageJSON(&m, false)
 	s.mu.Unlock()
 	return s.EventCallback(eventID, map[string]any{
 		"type": "pin_added", "user": user, "channel_id": channel,

@@ -89,6 +89,9 @@ type Message struct {
 	Text     string
 	Blocks   json.RawMessage
 	Files    []string
+	// Metadata is the message metadata posted with it ({"event_type":…,
+	// "event_payload":{…}}), or nil.
+	Metadata json.RawMessage
 	// Updates counts chat.update calls on it; Form is the last post or
 	// update's form.
 	Updates int
@@ -132,6 +135,9 @@ type Call struct {
 	At     time.Time
 	Status int    // HTTP status answered
 	Error  string // Slack error code answered, "" when ok
+	// Lost: the call was carried out (unless Error says why not) but its
+	// answer was replaced by a 500 (Fault.AnswerLost).
+	Lost bool
 }
 
 // ResponsePost is one POST to a response_url.
@@ -148,7 +154,21 @@ type Fault struct {
 	Status     int    // HTTP status (429, 500…); 0 means 200 with Error
 	RetryAfter int    // seconds, sent as Retry-After with 429
 	Error      string // Slack error code, for Status 0 (or 429's body)
+	// AnswerLost makes the fake carry the call out and then answer 500, as
+	// when the connection breaks (or the bot is killed) after Slack acted
+	// and before the answer arrived: the caller cannot know it was done.
+	AnswerLost bool
+	// Delay holds the answer back this long (a slow Slack); with no other
+	// field set the call then succeeds. The fake's lock is not held while
+	// it waits.
+	Delay time.Duration
 }
+
+// LostAnswer is a call that Slack carries out but whose answer is lost.
+func LostAnswer() Fault { return Fault{AnswerLost: true} }
+
+// Slow is a call answered (successfully) after d.
+func Slow(d time.Duration) Fault { return Fault{Delay: d} }
 
 // RateLimited is a 429 with Retry-After seconds.
 func RateLimited(seconds int) Fault {
@@ -489,6 +509,35 @@ func (s *Server) FailNext(method string, n int, f Fault) {
 	}
 }
 
+// FailNextIn makes the next n calls of method naming channel (its
+// "channel" or "channel_id" argument) fail with f. They are used before
+// the faults FailNext set for the method as a whole.
+func (s *Server) FailNextIn(method, channel string, n int, f Fault) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	k := faultKey(method, channel)
+	for range n {
+		s.faults[k] = append(s.faults[k], f)
+	}
+}
+
+func faultKey(method, channel string) string { return method + " " + channel }
+
+// takeFault removes and returns the next fault for a call; callers hold s.mu.
+func (s *Server) takeFault(req apiRequest) (Fault, bool) {
+	ch := req.form.Get("channel")
+	if ch == "" {
+		ch = req.form.Get("channel_id")
+	}
+	for _, k := range []string{faultKey(req.method, ch), req.method} {
+		if q := s.faults[k]; len(q) > 0 && (k == req.method || ch != "") {
+			s.faults[k] = q[1:]
+			return q[0], true
+		}
+	}
+	return Fault{}, false
+}
+
 // ClearFaults drops the failures not yet used.
 func (s *Server) ClearFaults() {
 	s.mu.Lock()
@@ -538,12 +587,39 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.mu.Lock()
+	f, faulty := s.takeFault(req)
+	if faulty && f.Delay > 0 {
+		s.mu.Unlock()
+		select {
+		case <-time.After(f.Delay):
+		case <-r.Context().Done():
+		}
+		s.mu.Lock()
+		faulty = f.Status != 0 || f.Error != "" || f.AnswerLost
+	}
 	defer s.mu.Unlock()
 	now := s.cfg.Now()
 	call := Call{Method: req.method, Form: req.form, Header: r.Header.Clone(), At: now}
-	status, body, hdr := s.dispatch(req, now)
+	var (
+		status int
+		body   map[string]any
+		hdr    http.Header
+	)
+	switch {
+	case faulty && f.AnswerLost:
+		status, body, hdr = s.dispatch(req, now)
+		call.Lost = true
+		if ok, _ := body["ok"].(bool); !ok {
+			call.Error, _ = body["error"].(string)
+		}
+		status, body = http.StatusInternalServerError, map[string]any{"ok": false, "error": "answer_lost"}
+	case faulty:
+		status, body, hdr = faultAnswer(f)
+	default:
+		status, body, hdr = s.dispatch(req, now)
+	}
 	call.Status = status
-	if ok, _ := body["ok"].(bool); !ok {
+	if ok, _ := body["ok"].(bool); !ok && call.Error == "" && !call.Lost {
 		call.Error, _ = body["error"].(string)
 	}
 	s.calls = append(s.calls, call)
@@ -631,11 +707,6 @@ func ok(fields map[string]any) (int, map[string]any, http.Header) {
 
 // dispatch answers one call; callers hold s.mu.
 func (s *Server) dispatch(req apiRequest, now time.Time) (int, map[string]any, http.Header) {
-	if q := s.faults[req.method]; len(q) > 0 {
-		f := q[0]
-		s.faults[req.method] = q[1:]
-		return faultAnswer(f)
-	}
 	if req.method == "apps.connections.open" {
 		if req.token != s.cfg.AppToken {
 			return fail("invalid_auth")
@@ -773,8 +844,23 @@ func (s *Server) channelJSON(ch *Channel) map[string]any {
 	}
 }
 
-func (s *Server) messageJSON(m *Message) map[string]any {
+// messageJSON renders a message as conversations.history and .replies
+// return it. Metadata is included only when the caller asked for it
+// (include_all_metadata), as Slack does.
+func (s *Server) messageJSON(m *Message, withMetadata bool) map[string]any {
 	out := map[string]any{"type": "message", "ts": m.TS, "text": m.Text}
+	if withMetadata && len(m.Metadata) > 0 {
+		out["metadata"] = m.Metadata
+	}
+	if len(m.Files) > 0 {
+		files := make([]map[string]any, 0, len(m.Files))
+		for _, id := range m.Files {
+			if f := s.files[id]; f != nil {
+				files = append(files, map[string]any{"id": f.ID, "name": f.Name, "title": f.Title})
+			}
+		}
+		out["files"] = files
+	}
 	if m.User != "" {
 		out["user"] = m.User
 	}
