@@ -49,7 +49,9 @@ func TestOneWebhookCannotFanOutUnbounded(t *testing.T) {
 		Service: e.svc, Client: newClient(e.pd, nil, apiToken, ""), Directory: e.dir, Severities: defaultSeverities,
 		Logger: zap.New(core), Clock: e.clock,
 	})
-	logged := func() int { return logs.FilterLevelExact(zapcore.InfoLevel).Len() + logs.FilterLevelExact(zapcore.WarnLevel).Len() + logs.FilterLevelExact(zapcore.ErrorLevel).Len() }
+	logged := func() int {
+		return logs.FilterLevelExact(zapcore.InfoLevel).Len() + logs.FilterLevelExact(zapcore.WarnLevel).Len() + logs.FilterLevelExact(zapcore.ErrorLevel).Len()
+	}
 	e.runner.Handle(pagerduty.JobEvent, e.worker.HandleEvent)
 	e.runner.Handle(incident.JobPagerUsers, e.worker.HandleUsers)
 	ctx := context.Background()
