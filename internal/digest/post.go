@@ -167,6 +167,9 @@ type PosterConfig struct {
 	Location     *time.Location
 	TemplatesDir string
 	Logger       *zap.Logger
+	// Chart posts the digest's chart (a PNG, see Chart) after the digest,
+	// when Chat is an incident.Uploader.
+	Chart bool
 }
 
 // Poster runs JobPost jobs.
@@ -220,7 +223,7 @@ func (p *Poster) Handle(ctx context.Context, job incident.Job) error {
 		log.Info("digest already posted")
 		return nil
 	}
-	r, err := Generate(ctx, p.cfg.Store, period, Options{TemplatesDir: p.cfg.TemplatesDir, Now: p.cfg.Clock.Now(), Chart: true})
+	r, err := Generate(ctx, p.cfg.Store, period, Options{TemplatesDir: p.cfg.TemplatesDir, Now: p.cfg.Clock.Now(), Chart: p.cfg.Chart})
 	if err != nil {
 		return err
 	}
