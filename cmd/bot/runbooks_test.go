@@ -27,6 +27,7 @@ params:
     required: true
 access:
   requesters:
+    user_groups: ['S0ONCALL']  # in the shell, every user is in every group
     incident_roles: ['commander', 'scribe']
   channels:
     incident_channels_only: true
@@ -44,7 +45,7 @@ steps:
 	files := map[string]string{
 		"touch-marker.yaml": "apiVersion: incidentbot/v1\nkind: Runbook\nid: touch-marker\ntitle: Touch the marker\ndescription: test\nrisk: medium\n" + common,
 		"scale-marker.yaml": "apiVersion: incidentbot/v1\nkind: Runbook\nid: scale-marker\ntitle: Scale the marker\ndescription: test\nrisk: high\n" +
-			"approval:\n  approvers:\n    incident_roles: ['commander']\n  count: 1\n  expires_after: 10m\n" + common +
+			"approval:\n  approvers:\n    user_groups: ['S0LEADS']\n    incident_roles: ['commander']\n  count: 1\n  expires_after: 10m\n" + common +
 			"dry_run:\n  steps:\n    - name: probe\n      argv: ['/bin/echo', 'probe', '{{target}}']\n      timeout: 5s\n",
 	}
 	for name, body := range files {
@@ -212,7 +213,7 @@ func TestRunbookApprovalNeedsASecondPerson(t *testing.T) {
 		t.Fatalf("the requester approved his own request:\n%s", out)
 	}
 	sh.send("/user carol") // no role in the incident
-	if out := sh.send("/approve " + runID); !strings.Contains(out, "not allowed") || len(markerLines(t, marker)) != 0 {
+	if out := sh.send("/approve " + runID); !strings.Contains(out, "not this incident's commander") || len(markerLines(t, marker)) != 0 {
 		t.Fatalf("someone who is not an approver approved:\n%s", out)
 	}
 	sh.send("/user alice") // the commander

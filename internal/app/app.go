@@ -259,11 +259,17 @@ func (a *App) Serve(ctx context.Context, ready func(addr string)) error {
 	return first
 }
 
+// ready is /readyz: the store is open and can commit (a full disk makes
+// every webhook and command fail, so the bot is not ready; it is again by
+// itself once a write commits).
 func (a *App) ready(ctx context.Context) error {
-	return a.store.View(ctx, func(tx incident.Tx) error {
+	if err := a.store.View(ctx, func(tx incident.Tx) error {
 		_, err := tx.PendingJobs()
 		return err
-	})
+	}); err != nil {
+		return err
+	}
+	return a.store.Writable(ctx)
 }
 
 // ShellOptions configure Shell.

@@ -27,6 +27,7 @@ import (
 // Batch recovers for the same reason, see its safelyCall).
 type groupCommit struct {
 	db      *bolt.DB
+	health  commitHealth
 	mu      sync.Mutex
 	queue   []*groupCall
 	running bool
@@ -90,7 +91,7 @@ func (g *groupCommit) loop() {
 // the rest retried, until the remainder commits (or is empty).
 func (g *groupCommit) commit(batch []*groupCall) {
 	for len(batch) > 0 {
-		err := g.db.Update(func(tx *bolt.Tx) error {
+		err := g.health.update(g.db, func(tx *bolt.Tx) error {
 			for i, c := range batch {
 				if err := safelyCall(c.fn, tx); err != nil {
 					return &errGroupMember{index: i, err: err}

@@ -16,7 +16,7 @@ import (
 // minutes, so a week's retention is ample.
 func (s *Store) PruneKeys(prefixes []string, cutoff time.Time, limit int) (int, error) {
 	deleted := 0
-	err := s.db.Update(func(btx *bolt.Tx) error {
+	err := s.update(func(btx *bolt.Tx) error {
 		b := btx.Bucket(bucketKeys)
 		var doomed [][]byte
 		for _, prefix := range prefixes {

@@ -18,7 +18,10 @@ type Card struct {
 	Params        []string      // "name=value", secrets as •••
 	Steps         []PlannedStep // rendered argv of every step, secrets as •••
 	NeedsApproval bool
-	ExpiresAt     time.Time
+	// Approvers says who can approve (Slack mrkdwn from the runbook's
+	// configuration) when NeedsApproval.
+	Approvers string
+	ExpiresAt time.Time
 }
 
 // Text renders the card as inert Slack mrkdwn.
@@ -31,7 +34,7 @@ func (c *Card) Text() string {
 	writeParams(&b, c.Params)
 	writePlan(&b, "Will run", c.Steps)
 	if c.NeedsApproval {
-		b.WriteString("After you confirm, another person must approve.\n")
+		b.WriteString("After you confirm, someone else must approve. Can approve: " + c.Approvers + " (not you).\n")
 	}
 	b.WriteString("Expires at " + c.ExpiresAt.UTC().Format("15:04:05 MST") + " (run " + c.RunID + ").")
 	return b.String()
@@ -52,7 +55,7 @@ type ApprovalRequest struct {
 	Steps          []PlannedStep
 	ApproverGroups []string // S… IDs
 	ApproverUsers  []string // U…/W… IDs
-	ApproverRoles  []string // commander, comms, scribe (in this incident)
+	ApproverRoles  []string // commander, comms, scribe: narrow the users and groups
 	Count          int      // distinct approvals needed
 	ApprovedBy     []string // user IDs so far
 	ExpiresAt      time.Time
@@ -64,17 +67,8 @@ func (a *ApprovalRequest) Text() string {
 	var b strings.Builder
 	b.WriteString("*Approval needed: " + EscapeSlack(a.Title) + "* (" + EscapeSlack(a.RunbookID) + ", risk *" + string(a.Risk) + "*)\n")
 	b.WriteString("Requested by <@" + a.Requester.UserID + ">. ")
-	var who []string
-	for _, g := range a.ApproverGroups {
-		who = append(who, "<!subteam^"+g+">")
-	}
-	for _, u := range a.ApproverUsers {
-		who = append(who, "<@"+u+">")
-	}
-	for _, r := range a.ApproverRoles {
-		who = append(who, "the incident "+r)
-	}
-	b.WriteString("Can approve: " + strings.Join(who, ", ") + " (not the requester). ")
+	b.WriteString("Can approve: " + DescribeMembers(Principals{Users: a.ApproverUsers, UserGroups: a.ApproverGroups, IncidentRoles: a.ApproverRoles}) +
+		" (not <@" + a.Requester.UserID + ">). ")
 	b.WriteString(strconv.Itoa(len(a.ApprovedBy)) + " of " + strconv.Itoa(a.Count) + " approvals.\n")
 	writeParams(&b, a.Params)
 	writePlan(&b, "Will run", a.Steps)
@@ -105,6 +99,7 @@ func (e *Engine) card(req *request) *Card {
 		RunID: req.id, RunbookID: req.rb.ID, Title: req.rb.Title, Description: req.rb.Description,
 		Risk: req.rb.Risk, Params: req.paramDisplay(), Steps: req.plan(req.steps),
 		NeedsApproval: req.approval, ExpiresAt: req.deadline,
+		Approvers: DescribeMembers(req.rb.Approval.approversOrZero()),
 	}
 }
 
@@ -142,4 +137,11 @@ func ListText(rbs []*Runbook) string {
 		b.WriteString("\n" + rb.Usage())
 	}
 	return b.String()
+}
+
+func (a *Approval) approversOrZero() Principals {
+	if a == nil {
+		return Principals{}
+	}
+	return a.Approvers
 }

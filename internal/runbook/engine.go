@@ -74,9 +74,10 @@ type Config struct {
 	// DisableAll is the bot-wide kill switch: every request is refused.
 	DisableAll bool
 	// LocalUsers accepts plain user names ("alice") as caller ids instead of
-	// Slack user ids. Only for the local shell, whose users are names;
-	// `users:` entries in runbooks still have to be Slack ids, so there
-	// access comes from incident roles.
+	// Slack user ids, and counts every such user as a member of every user
+	// group (there is no Slack to ask). Only for the local shell, whose
+	// single operator owns the bot: incident roles still narrow, approvals
+	// still need a different name.
 	LocalUsers bool
 	// KillGrace is the pause between SIGTERM and SIGKILL. Default 5s.
 	KillGrace time.Duration
@@ -203,7 +204,7 @@ func NewEngine(cfg Config) (*Engine, error) {
 		slots:   slots{maxGlobal: cfg.Caps.MaxConcurrentRuns, byKey: map[string]int{}, coolUntil: map[string]time.Time{}},
 		rate:    rateLimiter{limit: cfg.Caps.RequestsPerUserPerMinute, window: time.Minute, hits: map[string][]time.Time{}},
 		auth: &authorizer{
-			teamID: cfg.TeamID, enterpriseID: cfg.EnterpriseID, userID: callerIDShape(cfg.LocalUsers),
+			teamID: cfg.TeamID, enterpriseID: cfg.EnterpriseID, userID: callerIDShape(cfg.LocalUsers), local: cfg.LocalUsers,
 			incidents: cfg.Incidents, members: cfg.GroupMembers,
 			clock: cfg.Clock, cacheTTL: cfg.GroupCacheTTL, timeout: cfg.LookupTimeout,
 			cache: map[string]groupEntry{},
@@ -330,7 +331,7 @@ func (e *Engine) Runbooks(ctx context.Context, inv Invocation) []*Runbook {
 		if !rb.Enabled {
 			continue
 		}
-		if _, err := e.auth.requester(ctx, rb, inv.Caller, inv.ChannelID, inv.IsDM); err == nil {
+		if _, d := e.auth.requester(ctx, rb, inv.Caller, inv.ChannelID, inv.IsDM); d == nil {
 			out = append(out, rb)
 		}
 	}

@@ -89,14 +89,14 @@ func TestRefusalsExecuteNothing(t *testing.T) {
 		{"disabled", requester, chanInc, "off target=a", KindDisabled, "is disabled"},
 		{"invalid file", requester, chanInc, "broken target=a", KindUnknown, "failed validation"},
 		{"unavailable", requester, chanInc, "nowhere target=a", KindUnavailable, "cannot run on this host"},
-		{"no access", outsider, chanInc, "echo target=a", KindDenied, "not allowed"},
+		{"no access", outsider, chanInc, "echo target=a", KindDenied, "not among the people allowed to run it"},
 		{"wrong channel", requester, chanNone, "echo target=a", KindDenied, "open incident"},
 		{"closed incident", requester, chanOld, "echo target=a", KindDenied, "open incident"},
 		{"direct message", requester, "D0DM", "echo target=a", KindDenied, "direct message"},
 		{"other workspace", Caller{TeamID: "T0OTHER", UserID: "UREQ"}, chanInc, "echo target=a", KindDenied, "members of this workspace"},
 		{"guest", Caller{TeamID: team, UserID: "UREQ", IsGuest: true}, chanInc, "echo target=a", KindDenied, "guest"},
 		{"bot", Caller{TeamID: team, UserID: "UREQ", IsBot: true}, chanInc, "echo target=a", KindDenied, "bots"},
-		{"display name is not identity", Caller{TeamID: team, UserID: "UREQ2", DisplayName: "req"}, chanInc, "echo target=a", KindDenied, "not allowed"},
+		{"display name is not identity", Caller{TeamID: team, UserID: "UREQ2", DisplayName: "req"}, chanInc, "echo target=a", KindDenied, "not among the people allowed to run it"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -210,7 +210,7 @@ func (h *harness) confirmSpec(id string) spec {
 	return h.baseSpec(id, script("record.sh"), "{{target}}").with("risk", "medium").with("confirm", true).
 		with("approval", map[string]any{
 			"required_when": []any{map[string]any{"param": "target", "in": []any{"prod"}}},
-			"approvers":     map[string]any{"user_groups": []any{"SAPPROVERS"}, "incident_roles": []any{"commander"}},
+			"approvers":     map[string]any{"user_groups": []any{"SAPPROVERS"}},
 			"count":         1,
 			"expires_after": "10m",
 		})
@@ -327,10 +327,10 @@ func TestApprovalFlow(t *testing.T) {
 		t.Fatalf("submission %+v", sub)
 	}
 	text := sub.Approval.Text()
-	if !strings.Contains(text, "<!subteam^SAPPROVERS>") || !strings.Contains(text, "the incident commander") || !strings.Contains(text, "Requested by <@UREQ>") {
+	if !strings.Contains(text, "Can approve: members of <!subteam^SAPPROVERS> (not <@UREQ>)") || !strings.Contains(text, "Requested by <@UREQ>") {
 		t.Fatalf("approval text %s", text)
 	}
-	// The requester is commander and in SAPPROVERS, yet cannot approve.
+	// The requester is in SAPPROVERS, yet cannot approve.
 	_, err = h.eng.Approve(context.Background(), sub.RunID, requester)
 	if msg := mustUserError(t, err, KindDenied); !strings.Contains(msg, "your own request") {
 		t.Fatalf("message %q", msg)
@@ -475,7 +475,9 @@ func TestVersionChangeAbortsBeforeExec(t *testing.T) {
 
 func TestRoleLostBeforeExecDenies(t *testing.T) {
 	h := newHarness(t)
-	h.write(h.confirmSpec("restart"))
+	s := h.confirmSpec("restart")
+	at(s, "access", "requesters")["incident_roles"] = []any{"commander"}
+	h.write(s)
 	sub, _ := h.submit(requester, chanInc, "restart target=web")
 	h.incidents.setRoles("UREQ") // handed over command
 	_, err := h.eng.Confirm(context.Background(), sub.RunID, requester)

@@ -46,9 +46,9 @@ func (e *Engine) Submit(ctx context.Context, inv Invocation) (*Submission, error
 	if !rb.Enabled {
 		return refuse(EventValidationFailed, userError(KindDisabled, "Runbook "+rb.ID+" is disabled. Nothing was run."))
 	}
-	inc, err := e.auth.requester(ctx, rb, inv.Caller, inv.ChannelID, inv.isDM())
-	if err != nil {
-		return refuse(EventAuthzDenied, deniedError(rb, err))
+	inc, d := e.auth.requester(ctx, rb, inv.Caller, inv.ChannelID, inv.isDM())
+	if d != nil {
+		return refuse(EventAuthzDenied, deniedError(rb, d, ""))
 	}
 	base.IncidentID = inc.ID
 	params, err := rb.Bind(cmd.Args)
@@ -62,6 +62,18 @@ func (e *Engine) Submit(ctx context.Context, inv Invocation) (*Submission, error
 	req, ue := e.newRequest(rb, inv, inc, params, cmd.DryRun, now)
 	if ue != nil {
 		return refuse(EventValidationFailed, ue)
+	}
+	if !req.dryRun {
+		// Everything that can be known now is checked before anyone is
+		// asked to confirm or approve (and again before exec).
+		if ue := e.runnableNow(req, now); ue != nil {
+			return refuse(EventValidationFailed, ue)
+		}
+		if req.approval {
+			if ue := e.approvable(ctx, req); ue != nil {
+				return refuse(EventAuthzDenied, ue)
+			}
+		}
 	}
 	return e.dispatch(ctx, req, now)
 }
@@ -100,8 +112,53 @@ func (e *Engine) unknownRunbook(id string) *UserError {
 	return userError(KindUnknown, "Unknown runbook "+echo(id)+". /incident runbooks lists the ones you can run. Nothing was run.")
 }
 
-func deniedError(rb *Runbook, err error) *UserError {
-	return userError(KindDenied, "Access denied for "+rb.ID+": "+EscapeSlack(err.Error())+". Nothing was run.")
+// deniedError refuses a run of rb. who names the person who lacks the
+// right when it is not the person acting ("" for "you").
+func deniedError(rb *Runbook, d *denial, who string) *UserError {
+	return userError(KindDenied, "Access denied for "+rb.ID+": "+d.about(who)+". Nothing was run.")
+}
+
+// runnableNow refuses a request that could not start now for a reason
+// that will not go away while someone confirms or approves it: the
+// runbook's cooldown for this target, or a run of it already holding the
+// target. The bot-wide cap is transient and only checked at launch.
+func (e *Engine) runnableNow(req *request, now time.Time) *UserError {
+	e.mu.Lock()
+	reason := e.slots.blocked(req.rb, req.key, now)
+	e.mu.Unlock()
+	if reason == "" {
+		return nil
+	}
+	return userError(KindBusy, "Run of "+req.rb.ID+" not requested: "+EscapeSlack(reason)+". Nothing was run and nobody was asked to approve.")
+}
+
+// approvable refuses at once a request nobody else could ever approve:
+// fewer people than approval.count besides the requester are among the
+// configured approvers (users and user-group members).
+func (e *Engine) approvable(ctx context.Context, req *request) *UserError {
+	ap := req.rb.Approval
+	n, err := e.auth.otherMembers(ctx, ap.Approvers, req.caller)
+	if err != nil {
+		return userError(KindDenied, "Run of "+req.rb.ID+" not requested: could not look up who can approve it, so it is refused. Nothing was run.")
+	}
+	if n >= 0 && n < ap.Count {
+		who := DescribeMembers(ap.Approvers)
+		others := "nobody else is"
+		if n > 0 {
+			others = fmt.Sprintf("only %d other person is", n)
+		}
+		return userError(KindDenied, fmt.Sprintf("Run of %s not requested: it needs approval by %d person(s) other than you, and %s among its approvers (%s). "+
+			"Ask the runbook's owners (%s) to add approvers in %s. Nothing was run.",
+			req.rb.ID, ap.Count, others, who, EscapeSlack(orUnknown(req.rb.Owner)), EscapeSlack(req.rb.ID+".yaml")))
+	}
+	return nil
+}
+
+func orUnknown(s string) string {
+	if s == "" {
+		return "unknown"
+	}
+	return s
 }
 
 func unavailableError(rb *Runbook) *UserError {
@@ -182,7 +239,7 @@ func (e *Engine) dispatch(ctx context.Context, req *request, now time.Time) (*Su
 	case !req.dryRun && req.approval:
 		return e.awaitApproval(req), nil
 	default:
-		return e.launch(ctx, req)
+		return e.launch(ctx, req, req.caller)
 	}
 }
 
@@ -200,7 +257,14 @@ func (e *Engine) Confirm(ctx context.Context, runID string, c Caller) (*Submissi
 		return nil, ue
 	}
 	if req.approval {
-		if kind, ue := e.preflight(ctx, req); ue != nil {
+		kind, ue := e.preflight(ctx, req, c)
+		if ue == nil {
+			kind, ue = EventCanceled, e.runnableNow(req, e.clock.Now())
+		}
+		if ue == nil {
+			kind, ue = EventAuthzDenied, e.approvable(ctx, req)
+		}
+		if ue != nil {
 			e.abort(req, kind, ue)
 			return nil, ue
 		}
@@ -208,7 +272,7 @@ func (e *Engine) Confirm(ctx context.Context, runID string, c Caller) (*Submissi
 		return e.awaitApproval(req), nil
 	}
 	e.emit(e.event(req, EventConfirmed))
-	return e.launch(ctx, req)
+	return e.launch(ctx, req, c)
 }
 
 // claim atomically moves a request from state want to starting, after
@@ -330,7 +394,7 @@ func (e *Engine) Approve(ctx context.Context, runID string, c Caller) (*Submissi
 		return &Submission{RunID: req.id, State: StateAwaitingApproval, Approval: progress,
 			Message: fmt.Sprintf("Approved (%d of %d).", len(progress.ApprovedBy), req.rb.Approval.Count)}, nil
 	}
-	return e.launch(ctx, req)
+	return e.launch(ctx, req, c)
 }
 
 func (r *request) approvedBy(c Caller) bool {
@@ -358,12 +422,12 @@ func (e *Engine) approverCheck(ctx context.Context, runID string, c Caller) (*re
 	}
 	e.mu.Unlock()
 	if ue == nil {
-		err := e.auth.identity(c)
-		if err == nil {
-			err = e.auth.grants(ctx, req.rb.Approval.Approvers, c, req.incident.ID)
+		d := e.auth.identity(c)
+		if d == nil {
+			d = e.auth.grants(ctx, req.rb.Approval.Approvers, c, req.incident.ID, "approve")
 		}
-		if err != nil {
-			ue = userError(KindDenied, "You cannot approve "+req.rb.ID+": "+EscapeSlack(err.Error())+".")
+		if d != nil {
+			ue = userError(KindDenied, "You cannot approve or deny run "+req.id+" of "+req.rb.ID+": "+d.about("")+". The request stays open for its approvers.")
 		}
 	}
 	if ue != nil {
@@ -441,7 +505,9 @@ func (e *Engine) Cancel(ctx context.Context, runID string, c Caller) (*Submissio
 // runbook is still the validated version, enabled and installed, that the
 // requester is still authorized from the same incident, and that every
 // approval is bound to this exact request hash.
-func (e *Engine) preflight(ctx context.Context, req *request) (EventKind, *UserError) {
+// by is who acted (the requester, or the approver whose click completes
+// the approvals); a refusal names the requester when it is someone else.
+func (e *Engine) preflight(ctx context.Context, req *request, by Caller) (EventKind, *UserError) {
 	cur, ok := e.cfg.Registry.Lookup(req.rb.ID)
 	switch {
 	case !ok || cur.Version != req.rb.Version:
@@ -454,9 +520,13 @@ func (e *Engine) preflight(ctx context.Context, req *request) (EventKind, *UserE
 	case !req.dryRun && !cur.Available():
 		return EventCanceled, unavailableError(cur)
 	}
-	inc, err := e.auth.requester(ctx, cur, req.caller, req.channelID, req.isDM)
-	if err != nil {
-		return EventAuthzDenied, deniedError(cur, err)
+	inc, d := e.auth.requester(ctx, cur, req.caller, req.channelID, req.isDM)
+	if d != nil {
+		who := ""
+		if !by.same(req.caller) {
+			who = "<@" + req.caller.UserID + ">, who requested run " + req.id + ","
+		}
+		return EventAuthzDenied, deniedError(cur, d, who)
 	}
 	if inc.ID != req.incident.ID {
 		return EventAuthzDenied, userError(KindDenied, "The incident bound to this channel changed since run "+req.id+" was requested. Nothing was run.")
@@ -483,8 +553,8 @@ func (e *Engine) abort(req *request, kind EventKind, ue *UserError) {
 // launch runs the final checks and the running compare-and-set, takes the
 // slots, and starts the run in an engine-owned goroutine. req must have
 // been claimed (state starting) by the caller.
-func (e *Engine) launch(ctx context.Context, req *request) (*Submission, error) {
-	if kind, ue := e.preflight(ctx, req); ue != nil {
+func (e *Engine) launch(ctx context.Context, req *request, by Caller) (*Submission, error) {
+	if kind, ue := e.preflight(ctx, req, by); ue != nil {
 		e.abort(req, kind, ue)
 		return nil, ue
 	}

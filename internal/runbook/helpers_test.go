@@ -282,7 +282,7 @@ func newHarness(t *testing.T, opts ...harnessOpt) *harness {
 			roles:    map[string][]string{"UREQ": {RoleCommander}},
 		},
 		groups: &fakeGroups{members: map[string][]string{
-			"SREQUESTERS": {"UGRP"},
+			"SREQUESTERS": {"UGRP", "UREQ"},
 			"SAPPROVERS":  {"UAPP", "UAPP2", "UREQ"},
 		}},
 		notes: &notifier{results: make(chan Result, 64), closed: make(chan Closed, 64)},
@@ -330,7 +330,7 @@ func (h *harness) baseSpec(id string, argv ...any) spec {
 			map[string]any{"name": "target", "type": "string", "pattern": "^[a-z0-9-]{1,20}$", "required": true},
 		},
 		"access": map[string]any{
-			"requesters": map[string]any{"incident_roles": []any{"commander"}, "user_groups": []any{"SREQUESTERS"}},
+			"requesters": map[string]any{"user_groups": []any{"SREQUESTERS"}},
 		},
 		"limits": map[string]any{"timeout": "30s", "max_concurrent": 1, "concurrency_key": "{{target}}"},
 		"env":    map[string]any{"MARKER": h.marker, "PIDFILE": filepath.Join(h.tmp, "pid")},

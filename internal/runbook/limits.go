@@ -65,6 +65,13 @@ func (s *slots) check(rb *Runbook, key string, dryRun bool, now time.Time) strin
 	if dryRun {
 		return ""
 	}
+	return s.blocked(rb, key, now)
+}
+
+// blocked says why a real run of rb with lock key could not start now for
+// a reason a wait for confirmation or approval will not cure: a run
+// already holding the key, or the cooldown. "" if none.
+func (s *slots) blocked(rb *Runbook, key string, now time.Time) string {
 	if n := s.byKey[key]; n >= rb.Limits.MaxConcurrent {
 		return fmt.Sprintf("%s is already running for %s (at most %d at a time)", rb.ID, key, rb.Limits.MaxConcurrent)
 	}

@@ -344,8 +344,11 @@ func (l *linter) durationRange(f string, ps paramSpec, p *Param) {
 	p.Min, p.Max = formatDuration(lo), formatDuration(hi)
 }
 
-func (l *linter) principals(f string, ps *principalsSpec) Principals {
+// principals reads a users/user_groups/incident_roles block. verb is what
+// it allows ("run", "approve") for the explanation of a refusal.
+func (l *linter) principals(f, verb string, ps *principalsSpec) Principals {
 	if ps == nil {
+		l.fail(f, "must list at least one user or user group (access is denied by default)")
 		return Principals{}
 	}
 	for i, u := range ps.Users {
@@ -363,6 +366,19 @@ func (l *linter) principals(f string, ps *principalsSpec) Principals {
 			l.fail(fmt.Sprintf("%s.incident_roles[%d]", f, i), "%q is not an incident role (commander, comms or scribe)", r)
 		}
 	}
+	switch {
+	case len(ps.Users) == 0 && len(ps.UserGroups) == 0 && len(ps.IncidentRoles) > 0:
+		// The trust model: who may run or approve is fixed by
+		// configuration. Anyone can become commander with `/incident
+		// lead` (and declaring makes you commander), so a role alone
+		// would let anyone in.
+		l.fail(f+".incident_roles", "incident roles alone cannot allow anyone to %s a runbook: anyone can take a role in chat "+
+			"(`/incident lead`, and declaring an incident makes you its commander). List who may %s it in %s.users (Slack user IDs) "+
+			"or %s.user_groups (user-group IDs); incident_roles then narrows that set to those who also hold one of these roles in the incident",
+			verb, verb, f, f)
+	case len(ps.Users) == 0 && len(ps.UserGroups) == 0:
+		l.fail(f, "must list at least one user or user group (access is denied by default)")
+	}
 	return Principals{Users: ps.Users, UserGroups: ps.UserGroups, IncidentRoles: ps.IncidentRoles}
 }
 
@@ -372,10 +388,7 @@ func (l *linter) access(as *accessSpec) Access {
 		l.fail("access", "is required (access is denied by default)")
 		return a
 	}
-	a.Requesters = l.principals("access.requesters", as.Requesters)
-	if a.Requesters.Empty() {
-		l.fail("access.requesters", "must list at least one user, user group or incident role (access is denied by default)")
-	}
+	a.Requesters = l.principals("access.requesters", "run", as.Requesters)
 	if ch := as.Channels; ch != nil {
 		if ch.IncidentChannelsOnly != nil {
 			a.IncidentChannelsOnly = *ch.IncidentChannelsOnly
@@ -393,10 +406,7 @@ func (l *linter) approval(as *approvalSpec, rb *Runbook) *Approval {
 		return nil
 	}
 	a := &Approval{Count: 1}
-	a.Approvers = l.principals("approval.approvers", as.Approvers)
-	if a.Approvers.Empty() {
-		l.fail("approval.approvers", "must list at least one user, user group or incident role")
-	}
+	a.Approvers = l.principals("approval.approvers", "approve", as.Approvers)
 	if as.Count != nil {
 		if *as.Count < 1 || *as.Count > maxApprovers {
 			l.fail("approval.count", "must be from 1 to %d", maxApprovers)

@@ -109,6 +109,13 @@ func TestValidatorReportsPreciseProblems(t *testing.T) {
 		{"user ID shape", func(s spec) { at(s, "access", "requesters")["users"] = []any{"alice"} }, "access.requesters.users[0]", "not a Slack user ID"},
 		{"group ID shape", func(s spec) { at(s, "access", "requesters")["user_groups"] = []any{"G123"} }, "access.requesters.user_groups[0]", "not a Slack user-group ID"},
 		{"unknown role", func(s spec) { at(s, "access", "requesters")["incident_roles"] = []any{"owner"} }, "access.requesters.incident_roles[0]", "not an incident role"},
+		// Incident roles narrow; they never admit anyone on their own.
+		{"requesters by role alone", func(s spec) {
+			s["access"] = map[string]any{"requesters": map[string]any{"incident_roles": []any{"commander"}}}
+		}, "access.requesters.incident_roles", "incident roles alone cannot allow anyone to run a runbook: anyone can take a role in chat (`/incident lead`"},
+		{"approvers by role alone", func(s spec) {
+			at(s, "approval")["approvers"] = map[string]any{"incident_roles": []any{"commander"}}
+		}, "approval.approvers.incident_roles", "List who may approve it in approval.approvers.users (Slack user IDs) or approval.approvers.user_groups"},
 		{"dm with incident only", func(s spec) {
 			at(s, "access")["channels"] = map[string]any{"incident_channels_only": true, "allow_direct_message": true}
 		}, "access.channels.allow_direct_message", "cannot be true"},

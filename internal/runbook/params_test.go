@@ -44,7 +44,7 @@ params:
     pattern: '^[!-~]{1,100}$'
     default: hello
 access:
-  requesters: { incident_roles: ['commander'] }
+  requesters: { user_groups: ['SREQUESTERS'], incident_roles: ['commander'] }
 limits:
   timeout: 1m
 steps:

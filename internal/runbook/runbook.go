@@ -118,16 +118,22 @@ type Param struct {
 	minDur, maxDur time.Duration
 }
 
-// Principals is a set of Slack identities; any match grants (OR).
+// Principals says who may act. The set of people is fixed by
+// configuration: the listed Users and the members of the listed
+// UserGroups (any match). IncidentRoles only narrow that set: when any
+// are listed, the person must also hold one of them in the incident bound
+// to the channel. A role never admits anyone on its own (anyone can take
+// one in chat), and the loader refuses a block that lists only roles.
 type Principals struct {
 	Users         []string // U… / W… user IDs
 	UserGroups    []string // S… user-group IDs
-	IncidentRoles []string // commander, comms, scribe
+	IncidentRoles []string // commander, comms, scribe: narrow, never grant
 }
 
-// Empty reports whether no principal is listed.
+// Empty reports whether p admits nobody: no user and no user group (roles
+// alone admit nobody).
 func (p Principals) Empty() bool {
-	return len(p.Users) == 0 && len(p.UserGroups) == 0 && len(p.IncidentRoles) == 0
+	return len(p.Users) == 0 && len(p.UserGroups) == 0
 }
 
 // Access is who may request a runbook and from where.

@@ -8,16 +8,19 @@ import (
 var (
 	userMention    = regexp.MustCompile(`<@([A-Za-z0-9._-]+)(\|[^>]*)?>`)
 	channelMention = regexp.MustCompile(`<#([A-Za-z0-9._-]+)(\|[^>]*)?>`)
+	groupMention   = regexp.MustCompile(`<!subteam\^([A-Za-z0-9]+)(\|[^>]*)?>`)
 	link           = regexp.MustCompile(`<(https?://[^|>]+)\|([^>]+)>`)
 	bold           = regexp.MustCompile(`\*([^*\n]+)\*`)
 )
 
 // Plain turns the chat markup of the bot's text into plain terminal text:
-// <@alice> becomes @alice, <#inc-1-x> becomes #inc-1-x, links show their
+// <@alice> becomes @alice, <#inc-1-x> becomes #inc-1-x, a user group
+// <!subteam^S1> becomes @S1, links show their
 // address, *bold* loses its stars, and Slack's entities are decoded.
 func Plain(s string) string {
 	s = userMention.ReplaceAllString(s, "@$1")
 	s = channelMention.ReplaceAllString(s, "#$1")
+	s = groupMention.ReplaceAllString(s, "@$1")
 	s = link.ReplaceAllString(s, "$2 ($1)")
 	s = bold.ReplaceAllString(s, "$1")
 	return strings.NewReplacer("&lt;", "<", "&gt;", ">", "&amp;", "&").Replace(s)
