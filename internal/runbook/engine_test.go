@@ -553,8 +553,9 @@ func TestDryRun(t *testing.T) {
 func TestRateLimitPerUser(t *testing.T) {
 	h := newHarness(t)
 	h.write(h.baseSpec("echo", script("record.sh"), "{{target}}"))
+	// Five typos and five dry runs do not lock the commander out: only
+	// what runs (or waits for someone) counts against the 10 per minute.
 	for i := range 10 {
-		// Refused and dry-run requests count too.
 		text := "nope"
 		if i%2 == 0 {
 			text = "echo target=a --dry-run"
@@ -568,7 +569,13 @@ func TestRateLimitPerUser(t *testing.T) {
 			h.result()
 		}
 	}
-	_, err := h.submit(requester, chanInc, "echo target=a")
+	for _, tgt := range []string{"a", "b", "c", "d", "e"} {
+		if _, err := h.submit(requester, chanInc, "echo target="+tgt); err != nil {
+			t.Fatal(err)
+		}
+		h.result()
+	}
+	_, err := h.submit(requester, chanInc, "echo target=f")
 	if msg := mustUserError(t, err, KindRateLimited); !strings.Contains(msg, "at most 10 per minute") {
 		t.Fatalf("message %q", msg)
 	}
@@ -582,7 +589,21 @@ func TestRateLimitPerUser(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.result()
-	if n := len(h.executions()); n != 1 {
+	if n := len(h.executions()); n != 6 {
+		t.Fatalf("%d executions", n)
+	}
+
+	// Refusals have their own, generous limit: probing stays bounded.
+	h.clock.Advance(61 * time.Second)
+	for range 60 {
+		_, err := h.submit(outsider, chanInc, "echo target=a")
+		mustUserError(t, err, KindDenied)
+	}
+	_, err = h.submit(outsider, chanInc, "echo target=a")
+	if msg := mustUserError(t, err, KindRateLimited); !strings.Contains(msg, "Too many refused runbook requests: at most 60 per minute") {
+		t.Fatalf("message %q", msg)
+	}
+	if n := len(h.executions()); n != 6 {
 		t.Fatalf("%d executions", n)
 	}
 }
@@ -720,7 +741,7 @@ func TestRunbooksListsWhatCallerMayRun(t *testing.T) {
 		t.Fatalf("outside an incident: %s", got)
 	}
 	text := ListText(h.eng.Runbooks(context.Background(), Invocation{Caller: requester, ChannelID: chanInc}))
-	if !strings.Contains(text, "*echo*: Test echo (risk low)") || !strings.Contains(text, "Usage: /incident run echo target=TARGET [--dry-run]") {
+	if !strings.Contains(text, "*echo*: Test echo (risk low)") || !strings.Contains(text, "Usage: `/incident run echo target=TARGET [--dry-run]`") {
 		t.Fatalf("list text %s", text)
 	}
 }

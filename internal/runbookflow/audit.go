@@ -234,28 +234,31 @@ func paramText(ps []runbook.AuditParam) string {
 // and the runbook's usage are dropped (the line says it was refused).
 func reasonLine(reason string) string {
 	reason, _, _ = strings.Cut(reason, "\nUsage: ")
-	var head string
+	var head, rest []string
 	var bullets []string
 	for _, line := range strings.Split(reason, "\n") {
 		line = strings.TrimSpace(line)
 		switch {
-		case line == "":
+		case line == "", line == "Nothing was run.":
 		case strings.HasPrefix(line, "• "):
 			bullets = append(bullets, strings.TrimPrefix(line, "• "))
-		case head == "":
-			head = line
+		case len(bullets) == 0 && len(rest) == 0:
+			head = append(head, line)
 		default:
-			head += " " + line
+			rest = append(rest, line)
 		}
 	}
-	for _, tail := range []string{" Nothing was run; request it again.", " Nothing was run.", "Nothing was run."} {
-		head = strings.TrimSuffix(head, tail)
-	}
-	head = strings.TrimSpace(head)
+	s := strings.Join(head, " ")
 	if len(bullets) > 0 {
-		head = strings.TrimSuffix(head, ":") + ": " + strings.Join(bullets, "; ")
+		s = strings.TrimSuffix(s, ":") + ": " + strings.Join(bullets, "; ")
 	}
-	return strings.TrimSuffix(head, ".")
+	if len(rest) > 0 {
+		s += ". " + strings.Join(rest, " ")
+	}
+	for _, tail := range []string{" Nothing was run; request it again.", " Nothing was run."} {
+		s = strings.TrimSuffix(s, tail)
+	}
+	return strings.TrimSuffix(strings.TrimSpace(s), ".")
 }
 
 var mention = regexp.MustCompile(`<(?:@|!subteam\^)([A-Za-z0-9._-]+)(?:\|[^>]*)?>`)
