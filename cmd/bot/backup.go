@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/incidentbot/incident-bot/internal/admin"
 	"github.com/incidentbot/incident-bot/internal/app"
@@ -35,8 +36,9 @@ func backupCmd(configPath string, args []string, stdout, stderr io.Writer) int {
 	return exitOK
 }
 
-// restoreCmd: bot restore FILE. Checks the backup, then replaces BOT_DB
-// (keeping the old file as BOT_DB.before-restore). The bot must be stopped.
+// restoreCmd: bot restore FILE. Checks the backup, then replaces BOT_DB,
+// keeping the old file under a new name (BOT_DB.before-restore-<UTC time>)
+// that it prints. The bot must be stopped.
 func restoreCmd(configPath string, args []string, stdout, stderr io.Writer) int {
 	file, ok := oneFileArg("restore", &configPath, args, stderr, nil)
 	if !ok {
@@ -46,12 +48,15 @@ func restoreCmd(configPath string, args []string, stdout, stderr io.Writer) int 
 	if !ok {
 		return exitConfig
 	}
-	st, err := boltstore.Restore(file, cfg.DB)
+	r, err := boltstore.Restore(file, cfg.DB, time.Now())
 	if err != nil {
 		fmt.Fprintf(stderr, "bot restore: %v\n", err)
 		return exitFail
 	}
-	fmt.Fprintf(stdout, "restored %s from %s: %s (the previous file is %s.before-restore, if there was one)\n", cfg.DB, file, describe(admin.Stats(st)), cfg.DB)
+	fmt.Fprintf(stdout, "restored %s from %s: %s\n", cfg.DB, file, describe(admin.Stats(r.Stats)))
+	if r.Previous != "" {
+		fmt.Fprintf(stdout, "the previous database is kept as %s\n", r.Previous)
+	}
 	return exitOK
 }
 

@@ -10,10 +10,10 @@ import (
 // prunedKeyPrefixes are the idempotency keys that only guard against
 // redelivery within a bounded window: webhook deliveries and event ids
 // (PagerDuty retries for at most 48 hours; Slack retries within minutes and
-// its signatures expire after 5), replayed button clicks. Keys that carry
+// its signatures expire after 5), replayed button clicks and slash commands. Keys that carry
 // state (declarations, timers, posted digests and postmortems, page
 // counters) are kept forever.
-var prunedKeyPrefixes = []string{"pd:webhook:", "pd:event:", "pd:applied:", "slack-event:", "slack-action:"}
+var prunedKeyPrefixes = []string{"pd:webhook:", "pd:event:", "pd:applied:", "slack-event:", "slack-action:", "slack-command:"}
 
 // keyRetention is how long those keys are kept.
 const keyRetention = 7 * 24 * time.Hour

@@ -83,6 +83,7 @@ func (a *App) mountSlack() error {
 	if err != nil {
 		return err
 	}
+	a.runner.Handle(slack.JobButtonClick, h.RunClick)
 	if s.SigningSecret.Set() {
 		a.handlers.SlackCommands = h.Commands()
 		a.handlers.SlackInteractions = h.Interactions()

@@ -103,60 +103,115 @@ func CheckFile(path string, lockTimeout time.Duration) (Stats, error) {
 	return s.Stats()
 }
 
+// Restored says what Restore did.
+type Restored struct {
+	// Stats are the restored database's.
+	Stats Stats
+	// Previous is where the file that was at dst is kept ("" if there was
+	// none).
+	Previous string
+}
+
 // Restore replaces the database at dst with the backup at src after
-// checking the backup. The bot must be stopped: if dst is held by another
-// process Restore fails with ErrLocked and changes nothing. The old file is
-// kept as dst + ".before-restore".
-func Restore(src, dst string) (Stats, error) {
+// checking the backup. The bot must be stopped: if a process holds dst,
+// Restore fails with ErrLocked and changes nothing.
+//
+// dst itself is never opened as a database: the lock is taken as bbolt
+// takes it, without reading a page, so a damaged file, or one a newer
+// version upgraded, can be replaced (that is when a restore is needed). The
+// file that was at dst is copied first to a new file named
+// dst.before-restore-<UTC time> (never overwriting an earlier one), and
+// the backup is copied next to dst and renamed over it, so dst is always
+// either the old file or the whole backup.
+func Restore(src, dst string, now time.Time) (Restored, error) {
 	st, err := CheckFile(src, time.Second)
 	if err != nil {
-		return st, fmt.Errorf("not restoring: %w", err)
+		return Restored{}, fmt.Errorf("not restoring: the backup %s does not check out: %w", src, err)
 	}
-	if _, err := os.Stat(dst); err == nil {
-		// Take the lock to prove nobody is running on dst.
-		held, err := Open(dst, Options{LockTimeout: time.Second})
-		if err != nil {
-			return st, fmt.Errorf("not restoring: %w", err)
+	out := Restored{Stats: st}
+	old, err := os.Open(dst)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		if err := os.MkdirAll(filepath.Dir(dst), 0o700); err != nil {
+			return out, err
 		}
-		defer held.Close()
-		if err := copyFile(dst, dst+".before-restore"); err != nil {
-			return st, fmt.Errorf("keeping the old database: %w", err)
+	case err != nil:
+		return out, fmt.Errorf("not restoring: %w", err)
+	default:
+		defer old.Close() // releases the lock once dst is replaced
+		if err := lockFile(old, true, time.Second); errors.Is(err, errLockTimeout) {
+			return out, fmt.Errorf("not restoring: %w", lockedError(dst))
+		} else if err != nil {
+			return out, fmt.Errorf("not restoring: locking %s: %w", dst, err)
+		}
+		if out.Previous, err = keepPrevious(old, dst, now); err != nil {
+			return out, fmt.Errorf("not restoring: keeping the current database: %w", err)
 		}
 	}
-	tmp := dst + ".restoring"
-	if err := copyFile(src, tmp); err != nil {
-		return st, err
+	in, err := os.Open(src)
+	if err != nil {
+		return out, err
+	}
+	defer in.Close()
+	tmp, err := createCopy(in, filepath.Dir(dst), "."+filepath.Base(dst)+".restoring-*")
+	if err != nil {
+		return out, err
 	}
 	if err := os.Rename(tmp, dst); err != nil {
 		_ = os.Remove(tmp)
-		return st, fmt.Errorf("replacing %s: %w", dst, err)
+		return out, fmt.Errorf("replacing %s: %w", dst, err)
 	}
-	return st, syncDir(filepath.Dir(dst))
+	return out, syncDir(filepath.Dir(dst))
 }
 
-// copyFile copies src to dst (mode 0600) and fsyncs it.
-func copyFile(src, dst string) error {
-	in, err := os.Open(src)
+// keepPrevious copies the file being replaced to a new file named after
+// dst and the time, with a counter if that name is taken.
+func keepPrevious(old *os.File, dst string, now time.Time) (string, error) {
+	base := dst + ".before-restore-" + now.UTC().Format("20060102T150405Z")
+	for i := 1; ; i++ {
+		name := base
+		if i > 1 {
+			name = fmt.Sprintf("%s-%d", base, i)
+		}
+		f, err := os.OpenFile(name, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+		if errors.Is(err, os.ErrExist) && i < 1000 {
+			continue
+		}
+		if err != nil {
+			return "", err
+		}
+		if err := writeAll(f, old); err != nil {
+			_ = os.Remove(name)
+			return "", fmt.Errorf("copying %s to %s: %w", dst, name, err)
+		}
+		return name, nil
+	}
+}
+
+// createCopy copies r to a new temporary file (mode 0600, created
+// exclusively) in dir and returns its name.
+func createCopy(r io.Reader, dir, pattern string) (string, error) {
+	f, err := os.CreateTemp(dir, pattern)
 	if err != nil {
-		return err
+		return "", err
 	}
-	defer in.Close()
-	if err := os.MkdirAll(filepath.Dir(dst), 0o700); err != nil {
-		return err
+	if err := writeAll(f, r); err != nil {
+		_ = os.Remove(f.Name())
+		return "", err
 	}
-	out, err := os.OpenFile(dst, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
-	if err != nil {
-		return err
+	return f.Name(), nil
+}
+
+// writeAll copies r to f, fsyncs and closes f.
+func writeAll(f *os.File, r io.Reader) error {
+	_, err := io.Copy(f, r)
+	if err == nil {
+		err = f.Sync()
 	}
-	if _, err := io.Copy(out, in); err != nil {
-		_ = out.Close()
-		return fmt.Errorf("copying %s to %s: %w", src, dst, err)
+	if cerr := f.Close(); err == nil {
+		err = cerr
 	}
-	if err := out.Sync(); err != nil {
-		_ = out.Close()
-		return err
-	}
-	return out.Close()
+	return err
 }
 
 func syncDir(dir string) error {

@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/incidentbot/incident-bot/internal/boltstore"
 	"github.com/incidentbot/incident-bot/internal/boltstore/bolttest"
@@ -84,7 +86,7 @@ func TestBackupUnderWriteLoadRestoresAConsistentState(t *testing.T) {
 		}
 		last = st.Incidents
 		restored := filepath.Join(dir, fmt.Sprintf("restored-%d.db", i))
-		if _, err := boltstore.Restore(b, restored); err != nil {
+		if _, err := boltstore.Restore(b, restored, time.Now()); err != nil {
 			t.Fatal(err)
 		}
 		rs := bolttest.OpenAt(t, restored)
@@ -116,24 +118,25 @@ func TestRestoreRefusesBadBackupsAndRunningBots(t *testing.T) {
 	if _, err := writeBackupFile(live, backup); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := boltstore.Restore(backup, db); !errors.Is(err, boltstore.ErrLocked) {
+	if _, err := boltstore.Restore(backup, db, time.Now()); !errors.Is(err, boltstore.ErrLocked) {
 		t.Fatalf("restore over a running bot's database: %v, want ErrLocked", err)
 	}
 	_ = live.Close()
 
 	junk := filepath.Join(dir, "junk.db")
 	_ = os.WriteFile(junk, []byte("this is not a database"), 0o600)
-	if _, err := boltstore.Restore(junk, db); err == nil {
+	if _, err := boltstore.Restore(junk, db, time.Now()); err == nil {
 		t.Fatal("restored a junk file")
 	}
 	if _, err := boltstore.CheckFile(db, 0); err != nil {
 		t.Fatalf("the refused restore damaged the database: %v", err)
 	}
-	if _, err := boltstore.Restore(backup, db); err != nil {
+	r, err := boltstore.Restore(backup, db, time.Now())
+	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := os.Stat(db + ".before-restore"); err != nil {
-		t.Fatalf("the previous database was not kept: %v", err)
+	if _, err := os.Stat(r.Previous); err != nil || !strings.HasPrefix(r.Previous, db+".before-restore-") {
+		t.Fatalf("the previous database was not kept: %q, %v", r.Previous, err)
 	}
 }
 

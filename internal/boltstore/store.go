@@ -81,9 +81,12 @@ func Open(path string, opts Options) (*Store, error) {
 	} else if _, err := os.Stat(path); err != nil {
 		return nil, fmt.Errorf("opening database %s: %w", path, err)
 	}
+	if err := preflight(path, opts); err != nil {
+		return nil, err
+	}
 	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: opts.LockTimeout, ReadOnly: opts.ReadOnly, NoFreelistSync: true, FreelistType: bolt.FreelistMapType})
 	if errors.Is(err, berrors.ErrTimeout) {
-		return nil, fmt.Errorf("%w: %s (is `bot serve` running on it? stop it, or use the running bot)", ErrLocked, path)
+		return nil, lockedError(path)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("opening database %s: %w", path, err)
@@ -99,6 +102,30 @@ func Open(path string, opts Options) (*Store, error) {
 		return nil, err
 	}
 	return s, nil
+}
+
+// preflight verifies an existing database file before bbolt opens it (see
+// verifyFile), under a shared lock so that no writer changes it meanwhile.
+// A file that does not exist yet is left for bbolt to create.
+func preflight(path string, opts Options) error {
+	f, err := os.Open(path)
+	if errors.Is(err, os.ErrNotExist) && !opts.ReadOnly {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("opening database %s: %w", path, err)
+	}
+	defer f.Close() // releases the lock
+	if err := lockFile(f, false, opts.LockTimeout); errors.Is(err, errLockTimeout) {
+		return lockedError(path)
+	} else if err != nil {
+		return fmt.Errorf("locking database %s: %w", path, err)
+	}
+	return verifyFile(f, path)
+}
+
+func lockedError(path string) error {
+	return fmt.Errorf("%w: %s (is `bot serve` running on it? stop it, or use the running bot)", ErrLocked, path)
 }
 
 // Path is the database file.

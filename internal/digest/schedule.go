@@ -100,7 +100,10 @@ func (s *Schedule) Prev(t time.Time) (time.Time, bool) {
 }
 
 // WeekDue returns the week whose digest is due at activation t: the last
-// full ISO week before the one that contains t, in the digest's zone.
+// full ISO week before the one that contains t, in the digest's zone. When
+// activations cross a week boundary of that zone (a DST change) two
+// activations can give the same week and the next one skip a week; the
+// Scheduler therefore posts every unposted week up to this one.
 func (s *Schedule) WeekDue(t time.Time) Week {
 	return WeekOf(t.In(s.loc)).Prev()
 }

@@ -65,54 +65,123 @@ func (s *Scheduler) Run(ctx context.Context) error {
 	return nil
 }
 
+// MaxCatchUpWeeks bounds how many weeks one activation posts: after a
+// longer outage (or a schedule that was off for longer) the older weeks are
+// left to `bot digest --week`, and the log says which.
+const MaxCatchUpWeeks = 4
+
 // Fire is what the schedule runs at an activation: it queues the digest of
-// the week due now, unless it is queued or posted already. It reports
-// whether it queued one.
+// the week due now and of every earlier week not posted yet (see
+// enqueueDue), unless they are queued or posted already. It reports whether
+// it queued any.
 func (s *Scheduler) Fire(ctx context.Context) (bool, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.FireTimeout)
 	defer cancel()
 	now := s.cfg.Clock.Now()
-	w := s.cfg.Schedule.WeekDue(now)
-	queued, err := EnqueueWeek(ctx, s.cfg.Store, w, s.cfg.Channel, now)
-	if err == nil && queued {
-		s.log.Info("weekly digest queued", zap.Stringer("week", w))
+	since, err := s.since(ctx, now, false)
+	if err != nil {
+		return false, err
 	}
-	return queued, err
+	return s.enqueueDue(ctx, s.cfg.Schedule.WeekDue(now), since, now, "weekly digest queued")
 }
 
-// CatchUp queues the digest of the last activation before now if it was
-// missed (the bot was down then) and this bot was already running the
-// schedule at that time. On the first run it records that moment instead.
-// It reports whether it queued a digest.
+// CatchUp queues the digests missed while the bot was down: if the last
+// activation before now came after this bot started running the schedule,
+// the week due then and every earlier week not posted yet (see enqueueDue).
+// On the first run it records that moment instead. It reports whether it
+// queued a digest.
 func (s *Scheduler) CatchUp(ctx context.Context) (bool, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.FireTimeout)
 	defer cancel()
 	now := s.cfg.Clock.Now()
-	var since time.Time
-	err := s.cfg.Store.Update(ctx, func(tx incident.Tx) error {
-		raw, ok, err := tx.Key(sinceKey)
-		if err != nil {
-			return err
-		}
-		if ok {
-			return since.UnmarshalText(raw)
-		}
-		since = now
-		text, _ := now.UTC().MarshalText()
-		return tx.PutKey(sinceKey, text, now)
-	})
+	since, err := s.since(ctx, now, true)
 	if err != nil {
-		return false, fmt.Errorf("reading when the digest schedule started: %w", err)
+		return false, err
 	}
-	w, at, due := s.cfg.Schedule.Due(now, since)
+	w, _, due := s.cfg.Schedule.Due(now, since)
 	if !due {
 		return false, nil
 	}
-	queued, err := EnqueueWeek(ctx, s.cfg.Store, w, s.cfg.Channel, now)
-	if err == nil && queued {
-		s.log.Info("missed weekly digest queued", zap.Stringer("week", w), zap.Time("was_due", at))
+	return s.enqueueDue(ctx, w, since, now, "missed weekly digest queued")
+}
+
+// since returns when this bot first ran the schedule; record stores now
+// if nothing is recorded yet (without record, now is returned).
+func (s *Scheduler) since(ctx context.Context, now time.Time, record bool) (time.Time, error) {
+	since := now
+	read := func(tx incident.Tx) error {
+		raw, ok, err := tx.Key(sinceKey)
+		if err != nil || !ok {
+			return err
+		}
+		return since.UnmarshalText(raw)
 	}
-	return queued, err
+	err := s.cfg.Store.View(ctx, read)
+	if err == nil && record && since.Equal(now) {
+		err = s.cfg.Store.Update(ctx, func(tx incident.Tx) error {
+			if err := read(tx); err != nil || !since.Equal(now) {
+				return err
+			}
+			text, _ := now.UTC().MarshalText()
+			return tx.PutKey(sinceKey, text, now)
+		})
+	}
+	if err != nil {
+		return time.Time{}, fmt.Errorf("reading when the digest schedule started: %w", err)
+	}
+	return since, nil
+}
+
+// enqueueDue queues the digest of week due and of the weeks before it back
+// to the newest one whose post is recorded (queued, posted or requested),
+// oldest first, so that each is posted once and in order. An activation's
+// week is not always the one after the previous activation's: a schedule
+// whose time falls on the other side of a week boundary in the digest's
+// zone after a DST change (CRON_TZ=UTC 0 9 * * MON read in America/Adak),
+// an activation that does not exist on the DST day (CRON_TZ=Europe/Berlin
+// 30 2 * * SUN), or downtime over several activations would otherwise skip
+// a week. Weeks that ended before this bot started running the schedule
+// are not posted (a fresh install posts no history), and at most
+// MaxCatchUpWeeks are.
+func (s *Scheduler) enqueueDue(ctx context.Context, due Week, since, now time.Time, msg string) (bool, error) {
+	loc := s.cfg.Schedule.Location()
+	var weeks []Week // newest first
+	older := false
+	err := s.cfg.Store.View(ctx, func(tx incident.Tx) error {
+		weeks, older = weeks[:0], false
+		for w := due; ; w = w.Prev() {
+			if w != due && !w.Period(loc).To.After(since) {
+				return nil
+			}
+			if _, ok, err := tx.Key(WeekKey(w)); err != nil || ok {
+				return err
+			}
+			if len(weeks) == MaxCatchUpWeeks {
+				older = true
+				return nil
+			}
+			weeks = append(weeks, w)
+		}
+	})
+	if err != nil {
+		return false, fmt.Errorf("reading which digests were posted: %w", err)
+	}
+	if older {
+		s.log.Warn("older weekly digests were missed and are not posted; post them with `bot digest --week`",
+			zap.Stringer("before", weeks[len(weeks)-1]), zap.Int("max_catch_up_weeks", MaxCatchUpWeeks))
+	}
+	queuedAny := false
+	for i := len(weeks) - 1; i >= 0; i-- {
+		queued, err := EnqueueWeek(ctx, s.cfg.Store, weeks[i], s.cfg.Channel, now)
+		if err != nil {
+			return queuedAny, err
+		}
+		if queued {
+			queuedAny = true
+			s.log.Info(msg, zap.Stringer("week", weeks[i]))
+		}
+	}
+	return queuedAny, nil
 }
 
 // cronLogger adapts zap to cron's logr-style logger. Cron's routine

@@ -85,10 +85,17 @@ type bot struct {
 	store  *boltstore.Store
 	sched  *Scheduler
 	runner *queue.Runner
+	spec   string
+	loc    *time.Location
 }
 
 func newBot(t *testing.T, now time.Time) *bot {
-	b := &bot{t: t, path: filepath.Join(t.TempDir(), "bot.db"), clock: incidenttest.NewClock(now), chat: &uploadingChat{}}
+	return newBotWith(t, now, DefaultSchedule, time.UTC)
+}
+
+// newBotWith is newBot with a schedule and a digest zone (BOT_TIMEZONE).
+func newBotWith(t *testing.T, now time.Time, spec string, loc *time.Location) *bot {
+	b := &bot{t: t, path: filepath.Join(t.TempDir(), "bot.db"), clock: incidenttest.NewClock(now), chat: &uploadingChat{}, spec: spec, loc: loc}
 	b.start()
 	return b
 }
@@ -102,9 +109,9 @@ func (b *bot) start() {
 	b.t.Cleanup(func() { _ = store.Close() })
 	log := zaptest.NewLogger(b.t)
 	b.store = store
-	b.sched = NewScheduler(SchedulerConfig{Schedule: mustSchedule(b.t, DefaultSchedule, time.UTC), Store: store, Clock: b.clock, Channel: "C0DIGEST", Logger: log})
+	b.sched = NewScheduler(SchedulerConfig{Schedule: mustSchedule(b.t, b.spec, b.loc), Store: store, Clock: b.clock, Channel: "C0DIGEST", Logger: log})
 	b.runner = queue.New(queue.Config{Store: store, Clock: b.clock, Logger: log})
-	poster := NewPoster(PosterConfig{Store: store, Clock: b.clock, Chat: b.chat, Location: time.UTC, Logger: log})
+	poster := NewPoster(PosterConfig{Store: store, Clock: b.clock, Chat: b.chat, Location: b.loc, Logger: log})
 	b.runner.Handle(JobPost, poster.Handle)
 }
 

@@ -45,12 +45,22 @@ func parseSlashCommand(body []byte) (slackapi.SlashCommand, error) {
 type reply struct {
 	Text   string
 	Blocks []slackapi.Block
+	// outcome is the metric outcome (reqOK when empty); not sent.
+	outcome string
 }
 
 type commandAck struct {
 	ResponseType string           `json:"response_type"`
 	Text         string           `json:"text"`
 	Blocks       []slackapi.Block `json:"blocks,omitempty"`
+}
+
+// metricOutcome is the reply's outcome label.
+func (r reply) metricOutcome() string {
+	if r.outcome == "" {
+		return reqOK
+	}
+	return r.outcome
 }
 
 // ack is the body of the acknowledgement (HTTP response or Socket Mode ack
@@ -62,11 +72,52 @@ func (r reply) ack() any {
 	return commandAck{ResponseType: "ephemeral", Text: r.Text, Blocks: r.Blocks}
 }
 
-// command runs a slash command and returns the acknowledgement. If the
-// command finishes within AckTimeout its reply is the acknowledgement;
-// otherwise the acknowledgement says WorkingText and the reply goes to the
-// response_url when the command finishes, however slow the store or Slack.
-func (h *Handler) command(sc slackapi.SlashCommand) reply {
+// Replies to a slash command that was not run.
+const (
+	// DuplicateCommandText answers a slash command delivered again (a
+	// replayed request, a redelivered Socket Mode envelope).
+	DuplicateCommandText = "That command was already received; it runs only once."
+	// UnrecordedCommandText answers a command whose replay record could
+	// not be stored: it did not run, and running it again is safe.
+	UnrecordedCommandText = "I could not record that command, so it did not run. Try again in a moment."
+)
+
+// readOnlyVerbs change nothing, so running one twice is harmless and they
+// need no replay record.
+var readOnlyVerbs = map[command.Verb]bool{
+	command.VerbHelp: true, command.VerbList: true, command.VerbStatus: true,
+	command.VerbTimeline: true, command.VerbRunbooks: true,
+}
+
+// commandKey is the replay key of one slash command invocation. Slack's
+// trigger_id is unique per invocation and comes with every command; when it
+// is missing the caller's fallback (the request's signature over HTTP, the
+// envelope id over Socket Mode) stands in. "" means the command is
+// malformed (an id too long to key a record).
+func commandKey(sc slackapi.SlashCommand, fallback string) string {
+	if len(sc.TeamID) > maxIDLength || len(sc.TriggerID) > maxIDLength || len(fallback) > maxIDLength {
+		return ""
+	}
+	if sc.TriggerID != "" {
+		return "slack-command:" + sc.TeamID + ":trigger:" + sc.TriggerID
+	}
+	if fallback != "" {
+		return "slack-command:" + sc.TeamID + ":" + fallback
+	}
+	return ""
+}
+
+// command runs a slash command and returns the acknowledgement. A command
+// that changes something runs at most once per invocation: its replay key
+// (see commandKey) is recorded durably before it runs, so the same request
+// replayed within the signature window, or an envelope Slack redelivers,
+// even after a restart, answers DuplicateCommandText and does nothing.
+//
+// If the command finishes within AckTimeout its reply is the
+// acknowledgement; otherwise the acknowledgement says WorkingText and the
+// reply goes to the response_url when the command finishes, however slow
+// the store or Slack.
+func (h *Handler) command(sc slackapi.SlashCommand, key string) reply {
 	var (
 		mu       sync.Mutex
 		result   *reply
@@ -74,7 +125,7 @@ func (h *Handler) command(sc slackapi.SlashCommand) reply {
 	)
 	done := make(chan struct{})
 	started := h.goBackground(func(ctx context.Context) {
-		r := h.runCommand(ctx, sc)
+		r := h.runCommand(ctx, sc, key)
 		mu.Lock()
 		late := answered
 		result = &r
@@ -88,7 +139,7 @@ func (h *Handler) command(sc slackapi.SlashCommand) reply {
 		}
 	})
 	if !started {
-		return reply{Text: "The bot is restarting; try again in a moment."}
+		return reply{Text: "The bot is restarting; try again in a moment.", outcome: reqError}
 	}
 	timer := time.NewTimer(h.cfg.AckTimeout)
 	defer timer.Stop()
@@ -106,8 +157,8 @@ func (h *Handler) command(sc slackapi.SlashCommand) reply {
 	return reply{Text: WorkingText}
 }
 
-// runCommand parses and runs one command.
-func (h *Handler) runCommand(ctx context.Context, sc slackapi.SlashCommand) reply {
+// runCommand parses and runs one command, once per replay key.
+func (h *Handler) runCommand(ctx context.Context, sc slackapi.SlashCommand, key string) reply {
 	req := command.Request{
 		Text:      sc.Text,
 		Actor:     incident.Actor{ID: sc.UserID, Name: sc.UserName, Source: incident.SourceSlack},
@@ -117,6 +168,17 @@ func (h *Handler) runCommand(ctx context.Context, sc slackapi.SlashCommand) repl
 	cmd, err := command.Parse(sc.Text, command.Options{})
 	if err != nil {
 		return reply{Text: SafeText(err.Error())}
+	}
+	if !readOnlyVerbs[cmd.Verb] && key != "" {
+		fresh, err := h.claimKey(ctx, key)
+		switch {
+		case err != nil:
+			h.log.Error("cannot record slash command", zap.String("user", sc.UserID), zap.Error(err))
+			return reply{Text: UnrecordedCommandText, outcome: reqError}
+		case !fresh:
+			h.log.Info("ignoring replayed slash command", zap.String("verb", string(cmd.Verb)), zap.String("user", sc.UserID))
+			return reply{Text: DuplicateCommandText, outcome: reqDuplicate}
+		}
 	}
 	if cmd.Verb == command.VerbDeclare && strings.TrimSpace(cmd.Text) == "" {
 		return h.openDeclare(ctx, sc, cmd.Severity)

@@ -168,14 +168,12 @@ func (h *Handler) intake(ctx context.Context, env eventEnvelope, pj pendingJob) 
 		} else if err != nil {
 			return err
 		}
-		if _, seen, err := tx.Key(key); err != nil {
-			return err
-		} else if seen {
-			outcome = reqDuplicate
-			return nil
-		}
 		now := h.cfg.Clock.Now()
-		if err := tx.PutKey(key, nil, now); err != nil {
+		fresh, err := firstTime(tx, key, now)
+		if err != nil || !fresh {
+			if err == nil {
+				outcome = reqDuplicate
+			}
 			return err
 		}
 		p := pj.payload

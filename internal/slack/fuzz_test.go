@@ -247,6 +247,8 @@ func (e *fuzzEnv) serve(t *testing.T, route func(*slack.Handler) http.Handler, c
 	slack.SignRequest(req, secret, e.now, body)
 	rec := httptest.NewRecorder()
 	route(h).ServeHTTP(rec, req)
+	// A click acknowledged is a job stored; run it as the app would.
+	runClicks(t, e.store, h)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := h.Close(ctx); err != nil {

@@ -176,8 +176,16 @@ func (h *Handler) Commands() http.Handler {
 			http.Error(w, "malformed slash command", http.StatusBadRequest)
 			return
 		}
-		resp := h.command(sc)
-		h.metrics.count(kindCommand, reqOK)
+		// Over HTTP the signature is unique per request: it keys a command
+		// without a trigger_id, so a replay of it is refused too.
+		key := commandKey(sc, "sig:"+r.Header.Get("X-Slack-Signature"))
+		if key == "" {
+			h.metrics.count(kindCommand, reqMalformed)
+			http.Error(w, "malformed slash command", http.StatusBadRequest)
+			return
+		}
+		resp := h.command(sc, key)
+		h.metrics.count(kindCommand, resp.metricOutcome())
 		writeJSON(w, resp.ack())
 	})
 }
@@ -193,6 +201,12 @@ func (h *Handler) Interactions() http.Handler {
 		}
 		out, outcome := h.interaction(r.Context(), ic)
 		h.metrics.count(kindInteraction, outcome)
+		if outcome == reqError && out == nil {
+			// Nothing was stored: the person sees the click fail instead
+			// of an acknowledgement for work that will never run.
+			http.Error(w, "try again", http.StatusInternalServerError)
+			return
+		}
 		writeJSON(w, out)
 	})
 }

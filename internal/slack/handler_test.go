@@ -3,6 +3,7 @@ package slack_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -15,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap/zaptest"
 
+	"github.com/incidentbot/incident-bot/internal/boltstore"
 	"github.com/incidentbot/incident-bot/internal/command"
 	"github.com/incidentbot/incident-bot/internal/incident"
 	"github.com/incidentbot/incident-bot/internal/slack"
@@ -29,6 +31,13 @@ type gatedStore struct {
 	incident.Store
 	mu   sync.Mutex
 	gate chan struct{}
+	fail error // every write fails with it (a full disk)
+}
+
+func (g *gatedStore) failWrites(err error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.fail = err
 }
 
 func (g *gatedStore) close() {
@@ -48,8 +57,11 @@ func (g *gatedStore) open() {
 
 func (g *gatedStore) Update(ctx context.Context, fn func(incident.Tx) error) error {
 	g.mu.Lock()
-	gate := g.gate
+	gate, fail := g.gate, g.fail
 	g.mu.Unlock()
+	if fail != nil {
+		return fail
+	}
 	if gate != nil {
 		select {
 		case <-gate:
@@ -62,6 +74,8 @@ func (g *gatedStore) Update(ctx context.Context, fn func(incident.Tx) error) err
 
 type handlerEnv struct {
 	fake    *slacktest.Server
+	client  *slack.Client
+	bolt    *boltstore.Store
 	store   *gatedStore
 	svc     *incident.Service
 	handler *slack.Handler
@@ -76,7 +90,8 @@ func newHandlerEnv(t testing.TB, cfg slack.HandlerConfig, dispatch ...func(*comm
 	fake := slacktest.NewServer(slacktest.Config{})
 	t.Cleanup(fake.Close)
 	fake.AddUser(slacktest.User{ID: "U0ALICE", Name: "alice"})
-	store := &gatedStore{Store: openStore(t)}
+	bolt := openStore(t)
+	store := &gatedStore{Store: bolt}
 	svc := incident.NewService(incident.ServiceConfig{Store: store})
 	if cfg.Logger == nil {
 		cfg.Logger = zaptest.NewLogger(t)
@@ -117,7 +132,7 @@ func newHandlerEnv(t testing.TB, cfg slack.HandlerConfig, dispatch ...func(*comm
 		t.Fatal(err)
 	}
 	got, _ := svc.Get(ctx, incident.Ref{Number: inc.Number})
-	return &handlerEnv{fake: fake, store: store, svc: svc, handler: h, server: srv, reg: reg, channel: got.Chat.ChannelID,
+	return &handlerEnv{fake: fake, client: client, bolt: bolt, store: store, svc: svc, handler: h, server: srv, reg: reg, channel: got.Chat.ChannelID,
 		send: &slacktest.Sender{BaseURL: srv.URL, Secret: secret, Fake: fake}}
 }
 
@@ -327,6 +342,7 @@ func TestRunbookCardAndButtons(t *testing.T) {
 	if r, _ := env.send.Interaction(ctx, click); r.Status != http.StatusOK {
 		t.Fatal(r.Status)
 	}
+	runClicks(t, env.bolt, env.handler)
 	if !env.fake.Wait(5*time.Second, func() bool { return len(env.fake.Responses(resp)) == 1 }) {
 		t.Fatal("no answer to Confirm")
 	}
@@ -345,11 +361,84 @@ func TestRunbookButtonsWithoutRunbooks(t *testing.T) {
 	env := newHandlerEnv(t, slack.HandlerConfig{})
 	resp := env.fake.NewResponseURL()
 	env.send.Interaction(context.Background(), env.fake.BlockAction("U0ALICE", env.channel, "1.2", "runbook_approve", "01RUN", resp))
+	runClicks(t, env.bolt, env.handler)
 	if !env.fake.Wait(5*time.Second, func() bool { return len(env.fake.Responses(resp)) == 1 }) {
 		t.Fatal("no answer")
 	}
 	if got := env.fake.Responses(resp)[0].Text; got != "Runbooks are not configured." {
 		t.Fatalf("answer: %q", got)
+	}
+}
+
+// A click is stored as a job before it is answered: the answer 200 means
+// the click will run even if the bot dies right after sending it, and a
+// click that cannot be stored is answered with an error, not a 200 for
+// work that will never happen.
+func TestButtonClickIsStoredBeforeItIsAnswered(t *testing.T) {
+	env := newHandlerEnv(t, slack.HandlerConfig{})
+	ctx := context.Background()
+	status := func() incident.Status {
+		inc, err := env.svc.Get(ctx, incident.Ref{Number: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return inc.Status
+	}
+	before := status()
+
+	// The disk is full: the click is refused, and nothing was kept.
+	env.store.failWrites(errors.New("no space left on device"))
+	resp := env.fake.NewResponseURL()
+	r, err := env.send.Interaction(ctx, env.fake.BlockAction("U0ALICE", env.channel, "1.2", slack.ActionMitigate, "INC-1", resp))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Status < 500 {
+		t.Fatalf("click that could not be stored answered %d %s, want a 5xx", r.Status, r.Body)
+	}
+	env.store.failWrites(nil)
+	if n := runClicks(t, env.bolt, env.handler); n != 0 || status() != before {
+		t.Fatalf("a refused click ran (%d jobs, status %s)", n, status())
+	}
+	if got := counter(t, env.reg, "incidentbot_slack_requests_total", map[string]string{"kind": "interaction", "outcome": "error"}); got != 1 {
+		t.Errorf("error counter = %v", got)
+	}
+
+	// Stored, answered, then the bot dies before acting: the click is a
+	// job in the store, and the next bot's runner carries it out.
+	click := env.fake.BlockAction("U0ALICE", env.channel, "1.2", slack.ActionMitigate, "INC-1", resp)
+	r, err = env.send.Interaction(ctx, click)
+	if err != nil || r.Status != http.StatusOK {
+		t.Fatalf("click: %v %d %s", err, r.Status, r.Body)
+	}
+	if err := env.handler.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if status() != before {
+		t.Fatalf("status %s: the click ran before its job", status())
+	}
+	next, err := slack.NewHandler(slack.HandlerConfig{
+		Client: env.client, Dispatcher: command.NewDispatcher(command.Config{Service: env.svc}), Service: env.svc,
+		SigningSecret: secret, Logger: zaptest.NewLogger(t),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := runClicks(t, env.bolt, next); n != 1 {
+		t.Fatalf("%d click jobs after the restart, want 1", n)
+	}
+	if status() != incident.StatusMitigated {
+		t.Fatalf("status %s after the stored click ran, want mitigated", status())
+	}
+	if got := env.fake.Responses(resp); len(got) != 1 || !strings.Contains(got[0].Text, "INC-1") {
+		t.Fatalf("answers to the click: %+v", got)
+	}
+	// The same click again (Slack's or anyone's replay): nothing more.
+	if r, _ := env.send.Interaction(ctx, click); r.Status != http.StatusOK {
+		t.Fatalf("replayed click: %d", r.Status)
+	}
+	if n := runClicks(t, env.bolt, next); n != 0 {
+		t.Fatalf("a replayed click queued %d jobs", n)
 	}
 }
 
@@ -375,6 +464,7 @@ func TestFollowupDoneButton(t *testing.T) {
 		if r, _ := env.send.Interaction(ctx, click); r.Status != http.StatusOK {
 			t.Fatal(r.Status)
 		}
+		runClicks(t, env.bolt, env.handler)
 		if !env.fake.Wait(5*time.Second, func() bool { return len(env.fake.Responses(resp)) == 1 }) {
 			t.Fatal("no answer to the Done click")
 		}

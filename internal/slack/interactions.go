@@ -6,8 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"regexp"
 	"strconv"
 	"strings"
+	"time"
 
 	slackapi "github.com/slack-go/slack"
 	"go.uber.org/zap"
@@ -80,55 +82,118 @@ func (h *Handler) interaction(ctx context.Context, ic *slackapi.InteractionCallb
 	return nil, reqOK
 }
 
-// blockAction handles a button click. Only the action id and the value (an
-// incident id or a run id) are taken from the click; who clicked comes
-// from the signed payload. A replayed click (same user, action and
-// action_ts) does nothing the second time.
-func (h *Handler) blockAction(ctx context.Context, ic *slackapi.InteractionCallback, a *slackapi.BlockAction, actor incident.Actor) string {
-	verb, isIncident := buttonVerbs[a.ActionID]
-	isRunbook := a.ActionID == ActionRunbookConfirm || a.ActionID == ActionRunbookCancel ||
-		a.ActionID == ActionRunbookApprove || a.ActionID == ActionRunbookDeny
-	if !isIncident && !isRunbook {
-		return reqOK
-	}
-	if len(ic.Team.ID) > maxIDLength || len(actor.ID) > maxIDLength || len(a.ActionTs) > maxIDLength {
-		return reqMalformed // not Slack's: they key the replay record
-	}
-	key := fmt.Sprintf("slack-action:%s:%s:%s:%s", ic.Team.ID, actor.ID, a.ActionID, a.ActionTs)
-	fresh, err := h.claimKey(ctx, key)
-	switch {
-	case err != nil:
-		h.log.Error("cannot record slack button click", zap.Error(err))
-		return reqError
-	case !fresh:
-		h.log.Info("ignoring replayed slack button click", zap.String("action", a.ActionID), zap.String("user", actor.ID))
-		return reqDuplicate
-	}
-	responseURL := ic.ResponseURL
-	ephemeral := ic.Container.IsEphemeral
-	h.goBackground(func(ctx context.Context) {
-		var text string
-		if isIncident {
-			text = h.runButton(ctx, ic, a, verb, actor)
-		} else {
-			text = h.runRunbookButton(ctx, ic, a, actor)
-		}
-		if text == "" || responseURL == "" {
-			return
-		}
-		// A card shown only to this person (a runbook confirmation) is
-		// replaced by the outcome so its buttons cannot be used again.
-		if err := h.client.Respond(ctx, responseURL, Response{Text: text, ReplaceOriginal: ephemeral && isRunbook}); err != nil {
-			h.log.Warn("cannot answer slack button click", zap.String("action", a.ActionID), zap.Error(err))
-		}
-	})
-	return reqOK
+// clickJob is the payload of a JobButtonClick: what the click asks for and
+// who clicked, as Slack's signed payload says.
+type clickJob struct {
+	ActionID     string         `json:"action_id"`
+	Value        string         `json:"value"`
+	ActionTS     string         `json:"action_ts"`
+	Actor        incident.Actor `json:"actor"`
+	TeamID       string         `json:"team_id,omitempty"`
+	UserTeamID   string         `json:"user_team_id,omitempty"`
+	EnterpriseID string         `json:"enterprise_id,omitempty"`
+	ChannelID    string         `json:"channel_id,omitempty"`
+	ResponseURL  string         `json:"response_url,omitempty"`
+	Ephemeral    bool           `json:"ephemeral,omitempty"`
 }
 
-func (h *Handler) runButton(ctx context.Context, ic *slackapi.InteractionCallback, a *slackapi.BlockAction, verb command.Verb, actor incident.Actor) string {
+// blockAction takes a button click. Only the action id and the value (an
+// incident id or a run id) are taken from the click; who clicked comes
+// from the signed payload. The click is stored as a JobButtonClick in one
+// durable transaction with its replay key (team, user, action and
+// action_ts) before it is acknowledged, as events are: a crash after the
+// 200 cannot lose it, a replayed click does nothing the second time, and a
+// click that could not be stored is answered with an error (never an empty
+// 200) so the person sees that it did not work.
+func (h *Handler) blockAction(ctx context.Context, ic *slackapi.InteractionCallback, a *slackapi.BlockAction, actor incident.Actor) string {
+	_, isIncident := buttonVerbs[a.ActionID]
+	if !isIncident && !isRunbookAction(a.ActionID) {
+		return reqOK
+	}
+	if len(ic.Team.ID) > maxIDLength || len(actor.ID) > maxIDLength || len(a.ActionTs) > maxIDLength || len(a.Value) > maxIDLength {
+		return reqMalformed // not Slack's: they key the replay record and the job
+	}
+	click := clickJob{
+		ActionID: a.ActionID, Value: a.Value, ActionTS: a.ActionTs, Actor: actor,
+		TeamID: ic.Team.ID, UserTeamID: ic.User.TeamID, EnterpriseID: ic.Enterprise.ID, ChannelID: ic.Channel.ID,
+		ResponseURL: ic.ResponseURL, Ephemeral: ic.Container.IsEphemeral,
+	}
+	raw, err := json.Marshal(click)
+	if err != nil {
+		return reqMalformed
+	}
+	key := fmt.Sprintf("slack-action:%s:%s:%s:%s", ic.Team.ID, actor.ID, a.ActionID, a.ActionTs)
+	outcome := reqOK
+	err = update(ctx, h.svc.Store(), func(tx incident.Tx) error {
+		outcome = reqOK
+		now := h.cfg.Clock.Now()
+		fresh, err := firstTime(tx, key, now)
+		if err != nil || !fresh {
+			if err == nil {
+				outcome = reqDuplicate
+			}
+			return err
+		}
+		return tx.Enqueue(&incident.Job{Kind: JobButtonClick, Key: clickJobKey(a.Value), Due: now, Payload: raw, Created: now})
+	})
+	switch {
+	case err != nil:
+		h.log.Error("cannot store slack button click", zap.String("action", a.ActionID), zap.Error(err))
+		return reqError
+	case outcome == reqDuplicate:
+		h.log.Info("ignoring replayed slack button click", zap.String("action", a.ActionID), zap.String("user", actor.ID))
+	}
+	return outcome
+}
+
+var clickKeyShape = regexp.MustCompile(`^[A-Za-z0-9._#-]{1,64}$`)
+
+// clickJobKey orders the clicks on one incident or one run; a value of
+// any other shape (not from a button of ours) needs no order.
+func clickJobKey(value string) string {
+	if !clickKeyShape.MatchString(value) {
+		return ""
+	}
+	return "slack-click:" + value
+}
+
+func isRunbookAction(id string) bool {
+	return id == ActionRunbookConfirm || id == ActionRunbookCancel || id == ActionRunbookApprove || id == ActionRunbookDeny
+}
+
+// RunClick runs a JobButtonClick job: the click's command or runbook
+// action, then the answer to the person who clicked through the click's
+// response_url. The answer is best effort: the job succeeds once the
+// action ran, so a failed answer never runs the action again.
+func (h *Handler) RunClick(ctx context.Context, job incident.Job) error {
+	var c clickJob
+	if err := json.Unmarshal(job.Payload, &c); err != nil || c.ActionID == "" || c.Actor.ID == "" {
+		return incident.Errorf(incident.EINVALID, "bad %s payload %q", JobButtonClick, job.Payload)
+	}
+	var text string
+	isRunbook := isRunbookAction(c.ActionID)
+	if verb, ok := buttonVerbs[c.ActionID]; ok {
+		text = h.runButton(ctx, c, verb)
+	} else if isRunbook {
+		text = h.runRunbookButton(ctx, c)
+	} else {
+		return incident.Errorf(incident.EINVALID, "%s: unknown action %q", JobButtonClick, c.ActionID)
+	}
+	if text == "" || c.ResponseURL == "" {
+		return nil
+	}
+	// A card shown only to this person (a runbook confirmation) is
+	// replaced by the outcome so its buttons cannot be used again.
+	if err := h.client.Respond(ctx, c.ResponseURL, Response{Text: text, ReplaceOriginal: c.Ephemeral && isRunbook}); err != nil {
+		h.log.Warn("cannot answer slack button click", zap.String("action", c.ActionID), zap.Error(err))
+	}
+	return nil
+}
+
+func (h *Handler) runButton(ctx context.Context, c clickJob, verb command.Verb) string {
 	cmd := command.Command{Verb: verb}
-	value := a.Value
-	if a.ActionID == ActionFollowupDone {
+	value := c.Value
+	if c.ActionID == ActionFollowupDone {
 		id, num, _ := strings.Cut(value, "#")
 		f, err := strconv.Atoi(num)
 		if err != nil || f <= 0 {
@@ -141,24 +206,24 @@ func (h *Handler) runButton(ctx context.Context, ic *slackapi.InteractionCallbac
 		return "That button is not for an incident I know."
 	}
 	cmd.Incident = n
-	req := command.Request{Actor: actor, TeamID: ic.Team.ID, ChannelID: ic.Channel.ID}
+	req := command.Request{Actor: c.Actor, TeamID: c.TeamID, ChannelID: c.ChannelID}
 	r := h.disp.Run(ctx, req, cmd)
 	return SafeText(r.Text)
 }
 
-func (h *Handler) runRunbookButton(ctx context.Context, ic *slackapi.InteractionCallback, a *slackapi.BlockAction, actor incident.Actor) string {
+func (h *Handler) runRunbookButton(ctx context.Context, c clickJob) string {
 	if h.cfg.Runbooks == nil {
 		return "Runbooks are not configured."
 	}
-	click := RunbookClick{RunID: a.Value, Actor: actor, TeamID: ic.Team.ID, EnterpriseID: ic.Enterprise.ID, ChannelID: ic.Channel.ID}
+	click := RunbookClick{RunID: c.Value, Actor: c.Actor, TeamID: c.TeamID, EnterpriseID: c.EnterpriseID, ChannelID: c.ChannelID}
 	if click.TeamID == "" {
-		click.TeamID = ic.User.TeamID
+		click.TeamID = c.UserTeamID
 	}
 	var (
 		text string
 		err  error
 	)
-	switch a.ActionID {
+	switch c.ActionID {
 	case ActionRunbookConfirm:
 		text, err = h.cfg.Runbooks.Confirm(ctx, click)
 	case ActionRunbookCancel:
@@ -170,7 +235,7 @@ func (h *Handler) runRunbookButton(ctx context.Context, ic *slackapi.Interaction
 	}
 	if err != nil {
 		if incident.ErrorCode(err) == incident.EINTERNAL {
-			h.log.Error("runbook button failed", zap.String("action", a.ActionID), zap.Error(err))
+			h.log.Error("runbook button failed", zap.String("action", c.ActionID), zap.Error(err))
 		}
 		return SafeText(incident.ErrorMessage(err))
 	}
@@ -222,14 +287,20 @@ func (h *Handler) declareSubmission(ctx context.Context, ic *slackapi.Interactio
 func (h *Handler) claimKey(ctx context.Context, key string) (bool, error) {
 	fresh := false
 	err := update(ctx, h.svc.Store(), func(tx incident.Tx) error {
-		fresh = false
-		if _, ok, err := tx.Key(key); err != nil || ok {
-			return err
-		}
-		fresh = true
-		return tx.PutKey(key, nil, h.cfg.Clock.Now())
+		var err error
+		fresh, err = firstTime(tx, key, h.cfg.Clock.Now())
+		return err
 	})
 	return fresh, err
+}
+
+// firstTime records the idempotency key in tx, stamped now, and reports
+// whether it was new.
+func firstTime(tx incident.Tx, key string, now time.Time) (bool, error) {
+	if _, seen, err := tx.Key(key); err != nil || seen {
+		return false, err
+	}
+	return true, tx.PutKey(key, nil, now)
 }
 
 // batcher is a store that can share one commit among concurrent callers

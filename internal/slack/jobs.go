@@ -25,6 +25,9 @@ const (
 	JobCaptureMessage = "slack.capture_message"
 	// JobMemberJoined records that someone joined the incident channel.
 	JobMemberJoined = "slack.member_joined"
+	// JobButtonClick runs a button click (Handler.RunClick), stored before
+	// the click was acknowledged.
+	JobButtonClick = "slack.button_click"
 )
 
 // eventJob is the payload of both job kinds.

@@ -168,8 +168,16 @@ func (s *SocketMode) handle(ctx context.Context, smc *socketmode.Client, evt soc
 			_ = s.ack(smc, req.EnvelopeID, nil)
 			return
 		}
-		r := s.h.command(sc)
-		s.h.metrics.count(kindCommand, reqOK)
+		// Over Socket Mode a command has no signature; a redelivered
+		// envelope carries the same envelope id.
+		key := commandKey(sc, "envelope:"+req.EnvelopeID)
+		if key == "" {
+			s.h.metrics.count(kindCommand, reqMalformed)
+			_ = s.ack(smc, req.EnvelopeID, nil)
+			return
+		}
+		r := s.h.command(sc, key)
+		s.h.metrics.count(kindCommand, r.metricOutcome())
 		if err := s.ack(smc, req.EnvelopeID, r.ack()); err != nil && r.ack() != nil {
 			s.h.goBackground(func(ctx context.Context) {
 				if err := s.h.client.Respond(ctx, sc.ResponseURL, Response{Text: r.Text, Blocks: r.Blocks}); err != nil {
@@ -186,6 +194,11 @@ func (s *SocketMode) handle(ctx context.Context, smc *socketmode.Client, evt soc
 		}
 		out, outcome := s.h.interaction(ctx, &ic)
 		s.h.metrics.count(kindInteraction, outcome)
+		if outcome == reqError && out == nil {
+			// Not acknowledged: Slack redelivers it, and it was not stored.
+			s.seen.remove(req.EnvelopeID)
+			return
+		}
 		_ = s.ack(smc, req.EnvelopeID, out)
 	}
 }
