@@ -132,9 +132,7 @@ func TestRefusalsExecuteNothing(t *testing.T) {
 	if _, err := os.Stat(pwned); !errors.Is(err, os.ErrNotExist) {
 		t.Fatal("a shell interpreted the value")
 	}
-	if n := len(h.executions()); n != 1 {
-		t.Fatalf("%d executions", n)
-	}
+	h.assertExecutions(1)
 }
 
 // Every grammar and value rejection, replayed through the engine against a
@@ -264,9 +262,7 @@ func TestConfirmationFlow(t *testing.T) {
 	if msg := mustUserError(t, err, KindConflict); !strings.Contains(msg, "already finished") {
 		t.Fatalf("replay message %q", msg)
 	}
-	if n := len(h.executions()); n != 1 {
-		t.Fatalf("%d executions", n)
-	}
+	h.assertExecutions(1)
 	if !h.audit.has(EventConfirmRequested) || !h.audit.has(EventConfirmed) {
 		t.Fatalf("audit %v", h.audit.kinds())
 	}
@@ -368,9 +364,7 @@ func TestApprovalFlow(t *testing.T) {
 		_, err = h.eng.Deny(context.Background(), sub.RunID, c)
 		mustUserError(t, err, KindConflict)
 	}
-	if n := len(h.executions()); n != 1 {
-		t.Fatalf("%d executions", n)
-	}
+	h.assertExecutions(1)
 	var approved Event
 	for _, ev := range h.audit.all() {
 		if ev.Kind == EventApproved {
@@ -420,9 +414,7 @@ func TestApprovalNeedsDistinctApproversAndCanBeDenied(t *testing.T) {
 	}
 	_, err = h.eng.Approve(context.Background(), id, approver2)
 	mustUserError(t, err, KindConflict)
-	if n := len(h.executions()); n != 1 {
-		t.Fatalf("%d executions", n)
-	}
+	h.assertExecutions(1)
 	if !h.audit.has(EventDenied) {
 		t.Fatal("deny not audited")
 	}
@@ -545,9 +537,7 @@ func TestDryRun(t *testing.T) {
 	if res.Planned[0].Argv[0] != "/nonexistent/prog" || res.Steps[0].Skipped == "" || !strings.Contains(res.Output, "probe skipped") {
 		t.Fatalf("result %+v", res)
 	}
-	if n := len(h.executions()); n != 1 {
-		t.Fatalf("%d executions", n)
-	}
+	h.assertExecutions(1)
 }
 
 func TestRateLimitPerUser(t *testing.T) {
@@ -589,9 +579,7 @@ func TestRateLimitPerUser(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.result()
-	if n := len(h.executions()); n != 6 {
-		t.Fatalf("%d executions", n)
-	}
+	h.assertExecutions(6)
 
 	// Refusals have their own, generous limit: probing stays bounded.
 	h.clock.Advance(61 * time.Second)
@@ -603,9 +591,7 @@ func TestRateLimitPerUser(t *testing.T) {
 	if msg := mustUserError(t, err, KindRateLimited); !strings.Contains(msg, "Too many refused runbook requests: at most 60 per minute") {
 		t.Fatalf("message %q", msg)
 	}
-	if n := len(h.executions()); n != 6 {
-		t.Fatalf("%d executions", n)
-	}
+	h.assertExecutions(6)
 }
 
 func TestConcurrencyKeyLockAndMaxConcurrent(t *testing.T) {
@@ -712,9 +698,7 @@ func TestCooldown(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.result()
-	if n := len(h.executions()); n != 3 {
-		t.Fatalf("%d executions", n)
-	}
+	h.assertExecutions(3)
 }
 
 func TestRunbooksListsWhatCallerMayRun(t *testing.T) {

@@ -78,9 +78,7 @@ func TestBareValue(t *testing.T) {
 		!strings.Contains(msg, "`/incident run demo context=staging deployment=DEPLOYMENT`") {
 		t.Fatalf("refusal %q", msg)
 	}
-	if n := len(h.executions()); n != 1 {
-		t.Fatalf("%d executions", n)
-	}
+	h.assertExecutions(1)
 }
 
 // Cooldown is checked before anyone is asked to confirm or approve.
@@ -126,9 +124,7 @@ func TestCooldownCheckedBeforeAsking(t *testing.T) {
 	if msg := mustUserError(t, err, KindBusy); !strings.Contains(msg, "cooldown") {
 		t.Fatalf("refusal %q", msg)
 	}
-	if n := len(h.executions()); n != 2 {
-		t.Fatalf("%d executions", n)
-	}
+	h.assertExecutions(2)
 }
 
 // Outside an incident channel, `runbooks` says where they run and lists
