@@ -52,6 +52,7 @@ func (s Secret) Set() bool { return s != "" }
 // environment variables are listed in envVars.
 type Config struct {
 	Addr            string `yaml:"addr"`
+	MetricsAddr     string `yaml:"metrics_addr"`
 	DB              string `yaml:"db"`
 	AdminSocket     string `yaml:"admin_socket"`
 	RunbooksDir     string `yaml:"runbooks_dir"`
@@ -121,6 +122,7 @@ var validators = []func(c *Config) []string{validateCore, validateSlack, validat
 
 var coreVars = []envVar{
 	strVar("BOT_ADDR", func(c *Config) *string { return &c.Addr }),
+	strVar("BOT_METRICS_ADDR", func(c *Config) *string { return &c.MetricsAddr }),
 	strVar("BOT_DB", func(c *Config) *string { return &c.DB }),
 	strVar("BOT_ADMIN_SOCKET", func(c *Config) *string { return &c.AdminSocket }),
 	strVar("BOT_RUNBOOKS_DIR", func(c *Config) *string { return &c.RunbooksDir }),
@@ -258,6 +260,13 @@ func validateCore(c *Config) []string {
 	add := p.add
 	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
 		add("BOT_ADDR %q is not a listen address like :8080 or 127.0.0.1:8080", c.Addr)
+	}
+	if c.MetricsAddr != "" {
+		if _, port, err := net.SplitHostPort(c.MetricsAddr); err != nil {
+			add("BOT_METRICS_ADDR %q is not a listen address like :9090 or 127.0.0.1:9090", c.MetricsAddr)
+		} else if c.MetricsAddr == c.Addr && port != "0" { // port 0: any free port, twice
+			add("BOT_METRICS_ADDR %q is BOT_ADDR; give the probes and metrics a port of their own, or leave BOT_METRICS_ADDR unset to serve everything on BOT_ADDR", c.MetricsAddr)
+		}
 	}
 	if strings.TrimSpace(c.DB) == "" {
 		add("BOT_DB must name the database file")
