@@ -128,7 +128,7 @@ func Open(cfg config.Config, log *zap.Logger, opts Options) (*App, error) {
 		{"pagerduty webhooks", a.mountPagerDuty},
 		{"admin api", a.mountAdmin},
 	}
-	a.schedulers = append(a.schedulers, a.pruneKeys)
+	a.schedulers = append(a.schedulers, a.prune)
 	for _, s := range steps {
 		if err := s.fn(); err != nil {
 			for _, c := range a.closers { // stop what the earlier steps started
