@@ -29,6 +29,7 @@ import (
 	"github.com/incidentbot/incident-bot/internal/incident"
 	"github.com/incidentbot/incident-bot/internal/postmortem"
 	"github.com/incidentbot/incident-bot/internal/queue"
+	"github.com/incidentbot/incident-bot/internal/runbookflow"
 	"github.com/incidentbot/incident-bot/internal/shell"
 	"github.com/incidentbot/incident-bot/internal/slack"
 )
@@ -70,6 +71,7 @@ type App struct {
 	// Filled by the wiring steps.
 	dispCfg  command.Config
 	disp     *command.Dispatcher
+	runbooks *runbookflow.Flow // nil: no runbooks
 	handlers httpserver.Handlers
 	admin    map[string]http.Handler
 	pm       *postmortem.Service // previews for the admin API
@@ -324,17 +326,17 @@ func (a *App) Shell(ctx context.Context, opts ShellOptions) error {
 		Dispatcher: a.disp,
 		Service:    a.svc,
 		RunJobs: func(ctx context.Context) error {
-			if rb, ok := a.dispCfg.Runbooks.(*runbooks); ok {
+			if a.runbooks != nil {
 				// A run's result is printed before the next prompt.
 				wctx, cancel := context.WithTimeout(ctx, 16*time.Minute)
-				rb.waitIdle(wctx)
+				a.runbooks.WaitIdle(wctx)
 				cancel()
 			}
 			_, err := a.runner.RunDue(ctx)
 			return err
 		},
-		Confirm: a.shellConfirm,
-		Actions: a.shellAction,
+		Confirm: a.shellRunbookConfirm,
+		Actions: a.shellRunbookAction,
 		User:    opts.User,
 		Echo:    opts.Echo,
 	})
