@@ -170,9 +170,13 @@ func (b *limitedBuffer) Write(p []byte) (int, error) {
 //
 //	indent N TEXT   indent every line after the first by N spaces (multi-line
 //	                text inside a list item)
-//	cell TEXT       make TEXT safe inside a Markdown table cell
+//	cell TEXT       make escaped TEXT safe inside a Markdown table cell (| and
+//	                line breaks)
 //	quote TEXT      render TEXT as a Markdown blockquote
 //	join LIST SEP   strings.Join
+//	md TEXT         escape raw text for Markdown (Text): no structure survives
+//	line TEXT       the same on one line (Line), for headings
+//	code TEXT       a code span (Code)
 //	duration D      a time.Duration for people: "45s", "4m 12s", "1h 23m", "2d 3h"
 //	add A B, sub A B   integer arithmetic (numbered lists, "and 3 more")
 func Funcs() template.FuncMap {
@@ -181,6 +185,9 @@ func Funcs() template.FuncMap {
 		"cell":     cell,
 		"quote":    quote,
 		"join":     strings.Join,
+		"md":       Text,
+		"line":     Line,
+		"code":     Code,
 		"duration": Duration,
 		"add":      func(a, b int) int { return a + b },
 		"sub":      func(a, b int) int { return a - b },

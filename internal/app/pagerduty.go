@@ -1,6 +1,7 @@
 package app
 
 import (
+	"context"
 	"fmt"
 
 	"go.uber.org/zap"
@@ -26,6 +27,14 @@ func (a *App) initPagerDuty() error {
 		UpdateReminders: pd.UpdateRemindersBySeverity(),
 		PagerEscalates:  rest,
 	}
+	var client *pagerduty.Client // built below when PagerDuty is configured
+	if rest {
+		// Before escalating an overdue timer, ask PagerDuty whether the
+		// incident is still triggered (a late-delivered trigger).
+		policy.PagerStatus = func(ctx context.Context, id string) (incident.Status, error) {
+			return client.IncidentStatus(ctx, id)
+		}
+	}
 	switch {
 	case rest && pd.DefaultService != "":
 		policy.AutoPage = &incident.PagerTarget{Kind: pagerduty.KindService, ID: pd.DefaultService, Name: "PagerDuty service " + pd.DefaultService}
@@ -44,7 +53,6 @@ func (a *App) initPagerDuty() error {
 	if err != nil {
 		return fmt.Errorf("registering PagerDuty metrics: %w", err)
 	}
-	var client *pagerduty.Client
 	if rest || pd.RoutingKey.Set() {
 		client = pagerduty.NewClient(pagerduty.ClientConfig{
 			Token: pd.APIToken.Value(), From: pd.FromEmail, RoutingKey: pd.RoutingKey.Value(),

@@ -11,6 +11,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/incidentbot/incident-bot/internal/incident"
+	"github.com/incidentbot/incident-bot/templates"
 )
 
 // Request is one command as a chat front end received it.
@@ -210,6 +211,8 @@ func (d *Dispatcher) run(ctx context.Context, req Request, cmd Command) (Reply, 
 		}
 		n := len(inc.Followups)
 		return Reply{Text: fmt.Sprintf("Follow-up #%d recorded on *%s*. Give it an owner with `followup assign %d @someone` and a date with `followup due %d <date>`.", n, inc.ID(), n, n), Incident: inc}, nil
+	case VerbTitle, VerbSummary, VerbImpact, VerbService, VerbStarted:
+		return d.changeFact(ctx, ref, cmd, by)
 	case VerbFollowups:
 		inc, err := svc.Get(ctx, ref)
 		if err != nil {
@@ -248,6 +251,37 @@ func (d *Dispatcher) run(ctx context.Context, req Request, cmd Command) (Reply, 
 		return Reply{Text: text}, err
 	}
 	return Reply{}, errors.New("unhandled verb " + string(cmd.Verb))
+}
+
+func (d *Dispatcher) changeFact(ctx context.Context, ref incident.Ref, cmd Command, by incident.Actor) (Reply, error) {
+	c := incident.FactChange{Fact: cmd.Fact, Text: cmd.Text}
+	if c.Fact == incident.FactStarted {
+		t, err := incident.ParseTime(cmd.Text, d.cfg.Service.Clock().Now(), d.cfg.Location)
+		if err != nil {
+			return Reply{}, err
+		}
+		c.Started = t
+	}
+	inc, err := d.cfg.Service.ChangeFact(ctx, ref, c, by)
+	if err != nil {
+		return Reply{}, err
+	}
+	var text string
+	switch c.Fact {
+	case incident.FactTitle:
+		text = fmt.Sprintf("*%s* is now titled: %s", inc.ID(), inc.Title)
+	case incident.FactSummary, incident.FactImpact:
+		text = fmt.Sprintf("The %s of *%s* is recorded.", c.Fact, inc.ID())
+	case incident.FactServiceAdd, incident.FactServiceRemove:
+		text = fmt.Sprintf("*%s* services: %s.", inc.ID(), strings.Join(inc.Services, ", "))
+		if len(inc.Services) == 0 {
+			text = fmt.Sprintf("*%s* lists no services now.", inc.ID())
+		}
+	case incident.FactStarted:
+		text = fmt.Sprintf("*%s*: the problem started %s, %s before it was detected. Response times are measured from then.",
+			inc.ID(), d.When(inc.StartedAt), templates.Duration(inc.DetectedAt.Sub(inc.StartedAt)))
+	}
+	return Reply{Text: text, Incident: inc}, nil
 }
 
 func (d *Dispatcher) changeFollowup(ctx context.Context, ref incident.Ref, cmd Command, by incident.Actor) (Reply, error) {
@@ -361,6 +395,12 @@ func (d *Dispatcher) StatusText(inc *incident.Incident) string {
 	if inc.Description != "" {
 		fmt.Fprintf(&b, "\n%s", inc.Description)
 	}
+	if inc.Impact != "" {
+		fmt.Fprintf(&b, "\nImpact: %s", inc.Impact)
+	}
+	if len(inc.Services) > 0 {
+		fmt.Fprintf(&b, "\nServices: %s", strings.Join(inc.Services, ", "))
+	}
 	b.WriteString("\nRoles:")
 	for _, r := range incident.Roles {
 		holder := "none"
@@ -368,6 +408,9 @@ func (d *Dispatcher) StatusText(inc *incident.Incident) string {
 			holder = "<@" + u + ">"
 		}
 		fmt.Fprintf(&b, " %s %s;", r, holder)
+	}
+	if !inc.StartedAt.IsZero() {
+		fmt.Fprintf(&b, "\nStarted %s", d.When(inc.StartedAt))
 	}
 	fmt.Fprintf(&b, "\nDetected %s, declared %s by %s", d.When(inc.DetectedAt), d.When(inc.DeclaredAt), inc.DeclaredBy.Mention())
 	if !inc.AcknowledgedAt.IsZero() {
@@ -377,8 +420,23 @@ func (d *Dispatcher) StatusText(inc *incident.Incident) string {
 		fmt.Fprintf(&b, "\nMitigated %s", d.When(inc.MitigatedAt))
 	}
 	if !inc.ResolvedAt.IsZero() {
-		ttr, _ := inc.TimeToResolve()
-		fmt.Fprintf(&b, "\nResolved %s (after %s)", d.When(inc.ResolvedAt), ttr.Round(time.Second))
+		fmt.Fprintf(&b, "\nResolved %s", d.When(inc.ResolvedAt))
+	}
+	var times []string
+	for _, m := range []struct {
+		name string
+		f    func() (time.Duration, bool)
+	}{{"detect", inc.TimeToDetect}, {"acknowledge", inc.TimeToAcknowledge}, {"mitigate", inc.TimeToMitigate}, {"resolve", inc.TimeToResolve}} {
+		if v, ok := m.f(); ok {
+			times = append(times, fmt.Sprintf("to %s %s", m.name, templates.Duration(v)))
+		}
+	}
+	if len(times) > 0 {
+		from := "detection"
+		if !inc.StartedAt.IsZero() {
+			from = "the start"
+		}
+		fmt.Fprintf(&b, "\nTime %s (from %s)", strings.Join(times, ", "), from)
 	}
 	if !inc.LastUpdateAt.IsZero() {
 		fmt.Fprintf(&b, "\nLast status update %s", d.When(inc.LastUpdateAt))
@@ -404,13 +462,20 @@ func (d *Dispatcher) TimelineText(inc *incident.Incident, events []incident.Even
 		events = events[len(events)-max:]
 	}
 	for _, ev := range events {
-		fmt.Fprintf(&b, "\n`%s` %s", d.When(ev.At), ev.Describe())
+		fmt.Fprintf(&b, "\n`%s` %s", d.clock(ev.At), ev.Describe())
 	}
 	return b.String()
 }
 
-// When formats a time in the configured zone.
+// When formats a time in the configured zone, with the zone, so a reader
+// elsewhere knows what it means.
 func (d *Dispatcher) When(t time.Time) string {
+	return t.In(d.cfg.Location).Format("2006-01-02 15:04:05 MST")
+}
+
+// clock formats a time of day for timeline lines, whose heading names the
+// zone.
+func (d *Dispatcher) clock(t time.Time) string {
 	return t.In(d.cfg.Location).Format("2006-01-02 15:04:05")
 }
 

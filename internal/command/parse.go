@@ -34,6 +34,11 @@ const (
 	VerbTimeline   Verb = "timeline"
 	VerbFollowup   Verb = "followup"
 	VerbFollowups  Verb = "followups"
+	VerbTitle      Verb = "title"
+	VerbSummary    Verb = "summary"
+	VerbImpact     Verb = "impact"
+	VerbService    Verb = "service"
+	VerbStarted    Verb = "started"
 	VerbPage       Verb = "page"
 	VerbEscalate   Verb = "escalate"
 	VerbRunbooks   Verb = "runbooks"
@@ -57,6 +62,9 @@ type Command struct {
 	// assign puts the owner in User, due the date as written in Text.
 	Followup   int
 	FollowupOp incident.FollowupOp
+	// Fact is what `title`, `summary`, `impact`, `service add|remove` and
+	// `started` correct; the value is in Text (for started, as written).
+	Fact incident.Fact
 }
 
 // Options adjust parsing to the front end.
@@ -106,6 +114,11 @@ var specs = []spec{
 	{verb: VerbTimeline, usage: "timeline [INC-n]", summary: "Show the timeline.", incident: true, parse: noArgs},
 	{verb: VerbFollowup, aliases: []string{"follow-up", "todo"}, usage: "followup [INC-n] <text> | done <n> | reopen <n> | assign <n> <@user> | due <n> <date>", summary: "Record a follow-up action item for the postmortem, or close, reopen, assign one or give it a due date (2026-12-15, friday, in 3 days, none).", incident: true, parse: parseFollowup},
 	{verb: VerbFollowups, aliases: []string{"follow-ups", "todos"}, usage: "followups [INC-n]", summary: "List the incident's follow-ups, numbered, with owner, due date and state.", incident: true, parse: noArgs},
+	{verb: VerbTitle, aliases: []string{"rename"}, usage: "title [INC-n] <text>", summary: "Correct the title.", incident: true, parse: factText(incident.FactTitle, "Write the new title.")},
+	{verb: VerbSummary, aliases: []string{"description"}, usage: "summary [INC-n] <text>", summary: "Say what happened, for the summary card and the postmortem.", incident: true, parse: factText(incident.FactSummary, "Write the summary.")},
+	{verb: VerbImpact, usage: "impact [INC-n] <text>", summary: "Say who is affected and how.", incident: true, parse: factText(incident.FactImpact, "Describe the impact.")},
+	{verb: VerbService, aliases: []string{"services"}, usage: "service [INC-n] add|remove <name>", summary: "Record a service the incident affects, or remove one.", incident: true, parse: parseService},
+	{verb: VerbStarted, usage: "started [INC-n] <time>", summary: "Record when the problem really began: `25m ago`, `14:05`, `2026-12-01 14:05 UTC`. Response times are measured from it.", incident: true, parse: factText(incident.FactStarted, "Say when the problem started, e.g. `started 25m ago`.")},
 	{verb: VerbPage, usage: "page [INC-n] <service or escalation policy> [message]", summary: "Page a PagerDuty service or escalation policy into the incident.", incident: true, parse: needText("Name the PagerDuty service or escalation policy to page.")},
 	{verb: VerbEscalate, usage: "escalate [INC-n]", summary: "Escalate the linked PagerDuty incident to the next level.", incident: true, parse: noArgs},
 	{verb: VerbRunbooks, usage: "runbooks", summary: "List the runbook actions you may run here.", parse: noArgs},
@@ -309,6 +322,33 @@ func followupNumber(w string) (int, bool) {
 	}
 	n, err := strconv.Atoi(w)
 	return n, err == nil && n > 0
+}
+
+func factText(f incident.Fact, missing string) func(*Command, string, Options) error {
+	return func(c *Command, args string, _ Options) error {
+		if args == "" {
+			return fmt.Errorf("%s", missing)
+		}
+		c.Fact, c.Text = f, args
+		return nil
+	}
+}
+
+func parseService(c *Command, args string, _ Options) error {
+	op, name := splitWord(args)
+	switch strings.ToLower(op) {
+	case "add", "+":
+		c.Fact = incident.FactServiceAdd
+	case "remove", "rm", "delete", "-":
+		c.Fact = incident.FactServiceRemove
+	default:
+		return fmt.Errorf("Say `add` or `remove` and the service, e.g. `service add checkout-api`.")
+	}
+	if name == "" {
+		return fmt.Errorf("Name the service to %s.", strings.ToLower(op))
+	}
+	c.Text = name
+	return nil
 }
 
 func parseSev(c *Command, args string, _ Options) error {

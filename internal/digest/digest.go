@@ -16,13 +16,16 @@
 //   - Reopened: incidents reopened (moved out of resolved) in the period.
 //   - Severity: the worst severity an incident reached, so an incident
 //     downgraded after its peak still counts as it was felt.
+//   - Response times are incident.Incident's (README.md states them): from
+//     the start of the problem (`started`, else detection).
 //   - MTTA: over incidents first acknowledged in the period that were opened
-//     unacknowledged (a PagerDuty trigger); the time from detection to the
-//     first acknowledgement. An incident declared by a person in chat is
-//     acknowledged by that act and has no time to acknowledge. An incident
-//     opened last week and acknowledged this week counts this week.
-//   - MTTR: over the incidents resolved in the period; the time from
-//     detection to that resolution, including any time the incident spent
+//     unacknowledged (a PagerDuty trigger), or whose start was recorded; the
+//     time from the start to the first acknowledgement. An incident declared
+//     by a person in chat is acknowledged by that act and, without a
+//     recorded start, has no time to acknowledge. An incident opened last
+//     week and acknowledged this week counts this week.
+//   - MTTR: over the incidents resolved in the period; the time from the
+//     start to that resolution, including any time the incident spent
 //     resolved before a reopen (the problem was not fixed).
 //   - Median and p90: the median is the middle value (the mean of the two
 //     middle values for an even count); p90 is the nearest-rank percentile,
@@ -75,7 +78,10 @@ type Input struct {
 	Generated time.Time // when the digest is made; bounds "open for"
 }
 
-// Digest is the data digest.md.tmpl receives.
+// Digest is the data digest.md.tmpl receives. Its text fields (titles,
+// follow-ups, services, owners) are escaped for Markdown with templates.Text
+// or templates.Line, and runbook names are code spans, so templates place
+// them as they are (in a table cell through cell).
 type Digest struct {
 	Label     string // "2026-W47" or "2026-11-01 to 2026-11-07"
 	Range     string // "Mon 16 Nov to Sun 22 Nov 2026"
@@ -126,11 +132,12 @@ type Item struct {
 
 // FollowupItem is an open follow-up.
 type FollowupItem struct {
-	Incident string
-	ID       int
-	Text     string
-	Owner    string // chat user id, "" if none
-	Added    time.Time
+	Incident  string
+	ID        int
+	Text      string
+	Owner     string // chat user id, "" if none
+	OwnerName string // the owner for people, escaped for Markdown
+	Added     time.Time
 }
 
 // RunbookUse counts a runbook's runs in the period.
@@ -175,7 +182,7 @@ func Build(in Input) *Digest {
 	for _, r := range in.Records {
 		f := factsOf(r)
 		inc := r.Incident
-		services := inc.Services
+		services := escapeAll(inc.Services)
 		if len(services) == 0 {
 			services = []string{"(none)"}
 		}
@@ -217,19 +224,22 @@ func Build(in Input) *Digest {
 			d.Reopened++
 		}
 		if inc.DeclaredAt.Before(p.To) && f.statusAt(p.To).Open() {
-			d.StillOpen = append(d.StillOpen, f.item(p.To, end.Sub(inc.DetectedAt)))
+			d.StillOpen = append(d.StillOpen, f.item(p.To, end.Sub(inc.Start())))
 		}
 		for _, fu := range inc.Followups {
 			if !fu.Done && fu.CreatedAt.Before(p.To) {
 				d.FollowupsOpen++
-				d.Followups = append(d.Followups, FollowupItem{Incident: inc.ID(), ID: fu.ID, Text: entities.Replace(fu.Text), Owner: fu.Owner, Added: fu.CreatedAt})
+				d.Followups = append(d.Followups, FollowupItem{
+					Incident: inc.ID(), ID: fu.ID, Text: templates.Text(entities.Replace(fu.Text)),
+					Owner: fu.Owner, OwnerName: templates.Line("<@" + fu.Owner + ">"), Added: fu.CreatedAt,
+				})
 			}
 		}
 		for _, ev := range r.Timeline {
 			if ev.Kind != incident.EventRunbookRan || !p.Contains(ev.At) {
 				continue
 			}
-			name := cmp.Or(ev.Data["runbook"], "(unnamed)")
+			name := templates.Code(cmp.Or(ev.Data["runbook"], "(unnamed)"))
 			u := runbooks[name]
 			if u == nil {
 				u = &RunbookUse{Runbook: name}
@@ -274,6 +284,14 @@ func Build(in Input) *Digest {
 	})
 	d.Runbooks = d.Runbooks[:min(len(d.Runbooks), maxRunbooks)]
 	return d
+}
+
+func escapeAll(xs []string) []string {
+	var out []string
+	for _, x := range xs {
+		out = append(out, templates.Line(entities.Replace(x)))
+	}
+	return out
 }
 
 // rows sorts rows by activity, then name.
@@ -465,20 +483,23 @@ func (f facts) resolvedIn(p Period) (time.Duration, bool) {
 		return 0, false
 	}
 	at, ok := f.lastResolution(p.To)
-	if !ok || !p.Contains(at) || at.Before(f.inc.DetectedAt) {
+	if !ok || !p.Contains(at) || at.Before(f.inc.Start()) {
 		return 0, false
 	}
-	return at.Sub(f.inc.DetectedAt), true
+	return at.Sub(f.inc.Start()), true
 }
 
 // acknowledgedIn reports whether the incident's first acknowledgement is in
 // p and counts for MTTA, and its time to acknowledge.
 func (f facts) acknowledgedIn(p Period) (time.Duration, bool) {
-	ack := f.inc.AcknowledgedAt
-	if !f.triggered || ack.IsZero() || !p.Contains(ack) || ack.Before(f.inc.DetectedAt) {
+	if !f.triggered && f.inc.StartedAt.IsZero() {
+		return 0, false // declared by a person: acknowledged by that act
+	}
+	d, ok := f.inc.TimeToAcknowledge()
+	if !ok || !p.Contains(f.inc.AcknowledgedAt) {
 		return 0, false
 	}
-	return ack.Sub(f.inc.DetectedAt), true
+	return d, true
 }
 
 func (f facts) reopenedIn(p Period) bool {
@@ -493,6 +514,6 @@ func (f facts) reopenedIn(p Period) bool {
 func (f facts) item(at time.Time, d time.Duration) Item {
 	return Item{
 		ID: f.inc.ID(), Number: f.inc.Number, Severity: f.worst.String(), Status: string(f.statusAt(at)),
-		Title: entities.Replace(f.inc.Title), Duration: d,
+		Title: templates.Line(entities.Replace(f.inc.Title)), Duration: d,
 	}
 }

@@ -276,7 +276,7 @@ func TestBuildFollowupsAndRunbooks(t *testing.T) {
 	if f := d.Followups[1]; f.Text != "newer & open" {
 		t.Errorf("follow-up text = %q, want Slack's escaping undone", f.Text)
 	}
-	want := []RunbookUse{{"rollback", 3, 2, 1, 0}, {"fetch-logs", 1, 0, 0, 1}}
+	want := []RunbookUse{{"`rollback`", 3, 2, 1, 0}, {"`fetch-logs`", 1, 0, 0, 1}} // code spans, for Markdown
 	if !slices.Equal(d.Runbooks, want) {
 		t.Errorf("runbooks = %+v, want %+v", d.Runbooks, want)
 	}
@@ -293,5 +293,22 @@ func TestBuildCapsLists(t *testing.T) {
 	d := build(records...)
 	if len(d.Longest) != maxLongest || d.Longest[0].ID != "INC-20" || len(d.Followups) != maxFollowups || d.FollowupsOpen != 20 {
 		t.Errorf("longest %d (first %s), follow-ups listed %d of %d", len(d.Longest), d.Longest[0].ID, len(d.Followups), d.FollowupsOpen)
+	}
+}
+
+// TestBuildMeasuresFromTheRecordedStart: an incident declared in chat has
+// no MTTA sample until its start is recorded with `started`; then MTTA and
+// MTTR run from that start.
+func TestBuildMeasuresFromTheRecordedStart(t *testing.T) {
+	at := utc("2026-11-17 10:00")
+	b := declared(t, 1, "chat", incident.SEV2, at)
+	b.resolve(at.Add(time.Hour))
+	if d := build(b.record()); d.MTTA.N != 0 || d.MTTR.N != 1 || d.MTTR.Median != time.Hour {
+		t.Fatalf("without a start: MTTA %+v, MTTR %+v", d.MTTA, d.MTTR)
+	}
+	b.add(b.inc.ChangeFact(incident.FactChange{Fact: incident.FactStarted, Started: at.Add(-20 * time.Minute)}, alice, at.Add(2*time.Hour)))
+	d := build(b.record())
+	if d.MTTA.N != 1 || d.MTTA.Median != 20*time.Minute || d.MTTR.Median != 80*time.Minute {
+		t.Fatalf("with a start: MTTA %+v, MTTR %+v", d.MTTA, d.MTTR)
 	}
 }

@@ -317,7 +317,7 @@ func missingPeople(inc *Incident) []string {
 func SummaryFingerprint(inc *Incident) string {
 	return fingerprint(inc.Title, inc.Description, inc.Severity, inc.Status, inc.Roles, inc.DeclaredAt, inc.DeclaredBy,
 		inc.AcknowledgedAt, inc.MitigatedAt, inc.ResolvedAt, inc.Pager.URL, inc.Pager.Number, inc.Pager.Status,
-		inc.Chat.ChannelID, inc.Services, len(inc.Followups))
+		inc.Chat.ChannelID, inc.Services, len(inc.Followups), inc.Impact, inc.StartedAt)
 }
 
 // AnnounceFingerprint covers everything an announcement may show: the

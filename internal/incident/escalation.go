@@ -61,7 +61,25 @@ type EscalationPolicy struct {
 	// Without it the channel is told, and the pager's own escalation
 	// policy is left to act.
 	PagerEscalates bool
+	// PagerStatus, if set, reads a linked pager incident's current status
+	// (PagerDuty's REST API, configured whenever the bot escalates there).
+	// An overdue acknowledgement timer asks it before escalating: after the
+	// bot's downtime PagerDuty may redeliver a trigger before its
+	// acknowledgement, so the timer, which starts at PagerDuty's created_at,
+	// is overdue at once although the incident was acknowledged long ago.
+	// If the pager says it is no longer triggered the bot does not escalate
+	// and checks again one timeout later (by then the acknowledgement has
+	// arrived and cancelled the timer). If the look-up fails the bot
+	// escalates as it would without it: an outage of the pager's API must
+	// not silence escalation.
+	PagerStatus func(ctx context.Context, pagerIncidentID string) (Status, error)
 }
+
+// AckGrace is the least time the bot waits, from receiving an episode's
+// trigger, before escalating it: a trigger delivered late (after the bot's
+// downtime, PagerDuty redelivers its backlog, not necessarily in order)
+// gives its acknowledgement that long to arrive.
+const AckGrace = time.Minute
 
 // Escalator runs the escalation timers of a Service.
 type Escalator struct {
@@ -82,6 +100,9 @@ type ackTimer struct {
 	Start   time.Time `json:"start"`   // when the episode started
 	Last    time.Time `json:"last"`    // the start, or the last escalation
 	Level   int       `json:"level"`   // the automatic escalation the job makes, from 1
+	// NotBefore is the episode's receipt plus AckGrace: no escalation
+	// before it, however old the trigger.
+	NotBefore time.Time `json:"not_before,omitzero"`
 }
 
 // reminderTimer is the live status-update reminder of an incident.
@@ -144,7 +165,7 @@ func (e *Escalator) Hook() ChangeHook {
 				if ev.Kind == EventDeclared {
 					start = inc.DetectedAt
 				}
-				t := ackTimer{Episode: ev.Seq, Start: start, Last: start, Level: 1}
+				t := ackTimer{Episode: ev.Seq, Start: start, Last: start, Level: 1, NotBefore: now.Add(AckGrace)}
 				if err := e.scheduleAck(tx, inc, &t, now); err != nil {
 					return err
 				}
@@ -199,7 +220,7 @@ func (e *Escalator) scheduleAck(tx Tx, inc *Incident, t *ackTimer, now time.Time
 	if inc.Status == StatusTriggered && timeout > 0 && t.Level <= e.policy.MaxEscalations {
 		payload, _ := json.Marshal(timerJob{Incident: inc.Number, Episode: t.Episode, Level: t.Level})
 		// No job key: a timer due sooner must not wait behind one due later.
-		job := &Job{Kind: JobAckTimeout, Due: t.Last.Add(timeout), Payload: payload}
+		job := &Job{Kind: JobAckTimeout, Due: later(t.Last.Add(timeout), t.NotBefore), Payload: payload}
 		if err := tx.Enqueue(job); err != nil {
 			return err
 		}
@@ -265,6 +286,9 @@ func (e *Escalator) HandleAckTimeout(ctx context.Context, job Job) error {
 	if err != nil {
 		return err
 	}
+	if acked, err := e.pagerAcknowledged(ctx, job, p); err != nil || acked {
+		return err
+	}
 	s := e.svc
 	err = s.store.Update(ctx, func(tx Tx) error {
 		var t ackTimer
@@ -298,6 +322,57 @@ func (e *Escalator) HandleAckTimeout(ctx context.Context, job Job) error {
 		return fmt.Errorf("acknowledgement timeout of %s: %w", FormatID(p.Incident), err)
 	}
 	return nil
+}
+
+// pagerAcknowledged asks the pager (EscalationPolicy.PagerStatus) whether
+// the linked pager incident of a timer that is about to escalate it is
+// still triggered. If it is not, the timer checks again one timeout later
+// and pagerAcknowledged reports true: the job is done. Anything else
+// (no look-up configured, nothing to escalate in the pager, the look-up
+// failed) reports false: escalate as usual.
+func (e *Escalator) pagerAcknowledged(ctx context.Context, job Job, p timerJob) (bool, error) {
+	if e.policy.PagerStatus == nil || !e.policy.PagerEscalates {
+		return false, nil
+	}
+	var pagerID string
+	err := e.svc.store.View(ctx, func(tx Tx) error {
+		var t ackTimer
+		if ok, err := loadTimer(tx, ackTimerKey(p.Incident), &t); err != nil || !ok || t.Job != job.ID {
+			return err
+		}
+		inc, err := tx.Incident(p.Incident)
+		if err != nil {
+			return err
+		}
+		if inc.Status == StatusTriggered {
+			pagerID = inc.Pager.IncidentID
+		}
+		return nil
+	})
+	if err != nil || pagerID == "" {
+		return false, err
+	}
+	status, err := e.policy.PagerStatus(ctx, pagerID)
+	if err != nil || status == StatusTriggered || status == "" {
+		return false, nil
+	}
+	s := e.svc
+	err = s.store.Update(ctx, func(tx Tx) error {
+		var t ackTimer
+		if ok, err := loadTimer(tx, ackTimerKey(p.Incident), &t); err != nil || !ok || t.Job != job.ID {
+			return err // an acknowledgement arrived meanwhile
+		}
+		inc, err := tx.Incident(p.Incident)
+		if err != nil {
+			return err
+		}
+		t.Last = s.clock.Now() // same level, one timeout from now
+		return e.scheduleAck(tx, inc, &t, t.Last)
+	})
+	if err != nil {
+		return false, fmt.Errorf("acknowledgement timeout of %s: %w", FormatID(p.Incident), err)
+	}
+	return true, nil
 }
 
 // escalation decides what escalation t.Level of inc does, changes inc

@@ -356,3 +356,39 @@ func TestReplacedTimersLeaveNoJobsBehind(t *testing.T) {
 		t.Fatal("the rescheduled timers did not fire")
 	}
 }
+
+// TestAckTimeoutAsksThePagerFirst: a trigger delivered late is not escalated
+// within AckGrace of its receipt; after that, an incident the pager says is
+// acknowledged is not escalated (and is asked again one timeout later),
+// and a failed look-up does not silence escalation.
+func TestAckTimeoutAsksThePagerFirst(t *testing.T) {
+	p := escalationPolicy(3)
+	answer := incident.StatusAcknowledged
+	var lookupErr error
+	asked := 0
+	p.PagerStatus = func(_ context.Context, id string) (incident.Status, error) {
+		asked++
+		if id != "PGR0VU2" {
+			t.Errorf("asked about %q", id)
+		}
+		return answer, lookupErr
+	}
+	e := newEscalationEnv(t, p)
+	trig := pdEvent("e1", incident.PagerTriggered, pdT0.Add(-20*time.Minute))
+	trig.Incident.CreatedAt = trig.OccurredAt // SEV1, 5 minutes: overdue on arrival
+	e.apply(trig)
+
+	if a := e.at(incident.AckGrace - time.Second); len(a) != 0 || asked != 0 {
+		t.Fatalf("within the grace: escalated %+v, asked %d times", a, asked)
+	}
+	if a := e.at(incident.AckGrace); len(a) != 0 || asked != 1 {
+		t.Fatalf("acknowledged in the pager: escalated %+v, asked %d times", a, asked)
+	}
+	if a := e.at(incident.AckGrace + 4*time.Minute); len(a) != 0 || asked != 1 {
+		t.Fatalf("asked again before one timeout: escalated %+v, asked %d times", a, asked)
+	}
+	lookupErr, answer = errors.New("pagerduty: 503"), ""
+	if a := e.at(incident.AckGrace + 5*time.Minute); len(a) != 1 || a[0].Op != incident.PagerOpEscalate || asked != 2 {
+		t.Fatalf("look-up failed: escalated %+v (want one escalation), asked %d times", a, asked)
+	}
+}

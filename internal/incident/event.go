@@ -28,6 +28,7 @@ const (
 	EventPostmortemDrafted EventKind = "postmortem_drafted"
 	EventFollowupAdded     EventKind = "followup_added"
 	EventFollowupChanged   EventKind = "followup_changed"
+	EventFactChanged       EventKind = "fact_changed" // title, summary, impact, services, start corrected
 	EventChannelCreated    EventKind = "channel_created"
 	EventError             EventKind = "error" // an outside call failed in a way people should know about
 )
@@ -41,6 +42,7 @@ const (
 //	role_assigned     role, user, previous
 //	message_pinned    author (user id), channel, ts (message id)
 //	followup_added    id
+//	fact_changed      fact (title, summary, impact, service_added, service_removed, started), from, to (started: RFC 3339)
 //	followup_changed  id, change ("done", "reopened", "assigned", "due"), owner, previous_owner, due
 //	postmortem_drafted version
 //	page_sent         target, pager_incident, url
@@ -96,6 +98,8 @@ func (e Event) Describe() string {
 		return fmt.Sprintf("%s joined the channel", who)
 	case EventFollowupAdded:
 		return fmt.Sprintf("Follow-up #%s added by %s: %s", d["id"], who, e.Text)
+	case EventFactChanged:
+		return withText(fmt.Sprintf("%s %s", who, FactChangeText(d)), e.Text)
 	case EventFollowupChanged:
 		return fmt.Sprintf("Follow-up #%s %s by %s: %s", d["id"], FollowupChangeText(d, func(id string) string { return "<@" + id + ">" }), who, e.Text)
 	case EventPostmortemDrafted:

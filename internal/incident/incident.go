@@ -219,7 +219,8 @@ func (f Followup) Overdue(now time.Time, loc *time.Location) bool {
 type Incident struct {
 	Number      int64             `json:"number"`
 	Title       string            `json:"title"`
-	Description string            `json:"description,omitempty"`
+	Description string            `json:"description,omitempty"` // the summary: `summary <text>` or the declare form
+	Impact      string            `json:"impact,omitempty"`
 	Severity    Severity          `json:"severity"`
 	Status      Status            `json:"status"`
 	Source      Source            `json:"source"`
@@ -230,6 +231,9 @@ type Incident struct {
 	Followups   []Followup        `json:"followups,omitempty"`
 	Labels      map[string]string `json:"labels,omitempty"`
 
+	// StartedAt is when the problem really began, as people later say
+	// with `started`; zero when nobody said. See Start.
+	StartedAt      time.Time `json:"started_at,omitzero"`
 	DetectedAt     time.Time `json:"detected_at"` // when the problem was first seen (pager trigger time, or declaration)
 	DeclaredAt     time.Time `json:"declared_at"` // when the bot opened the incident
 	AcknowledgedAt time.Time `json:"acknowledged_at,omitzero"`
@@ -340,19 +344,62 @@ func WorstSeverity(inc *Incident, events []Event) Severity {
 	return worst
 }
 
-// TimeToAcknowledge is the time from detection to the first acknowledgement.
+// The response times. They are defined once, here, and README.md states
+// the same definitions; every report (status, postmortem, digest) uses
+// these methods. Each is false when it does not apply.
+//
+//   - Start is when the problem began: StartedAt if someone said (`started`),
+//     else DetectedAt.
+//   - Time to detect: StartedAt to DetectedAt, only when StartedAt is set.
+//   - Time to acknowledge: Start to the first acknowledgement. An incident a
+//     person declared is acknowledged by that act, so without StartedAt it
+//     has no time to acknowledge (not 0 s); with StartedAt it is the time
+//     from the start to the declaration.
+//   - Time to mitigate: Start to mitigation; an incident resolved without
+//     `mitigate` has no time to mitigate.
+//   - Time to resolve: Start to the (last) resolution.
+
+// Start is when the problem began: StartedAt, or DetectedAt when nobody
+// said.
+func (inc *Incident) Start() time.Time {
+	if !inc.StartedAt.IsZero() {
+		return inc.StartedAt
+	}
+	return inc.DetectedAt
+}
+
+// AcknowledgedOnDeclare reports whether the incident was acknowledged by
+// being declared (a person opened it), not by someone answering a page.
+func (inc *Incident) AcknowledgedOnDeclare() bool {
+	return !inc.AcknowledgedAt.IsZero() && inc.AcknowledgedAt.Equal(inc.DeclaredAt)
+}
+
+// TimeToDetect is the time from the start of the problem to its
+// detection, known only when StartedAt is set.
+func (inc *Incident) TimeToDetect() (time.Duration, bool) {
+	if inc.StartedAt.IsZero() {
+		return 0, false
+	}
+	return span(inc.StartedAt, inc.DetectedAt)
+}
+
+// TimeToAcknowledge is the time from the start to the first
+// acknowledgement (see above for declared incidents).
 func (inc *Incident) TimeToAcknowledge() (time.Duration, bool) {
-	return span(inc.DetectedAt, inc.AcknowledgedAt)
+	if inc.StartedAt.IsZero() && inc.AcknowledgedOnDeclare() {
+		return 0, false
+	}
+	return span(inc.Start(), inc.AcknowledgedAt)
 }
 
-// TimeToMitigate is the time from detection to mitigation.
+// TimeToMitigate is the time from the start to mitigation.
 func (inc *Incident) TimeToMitigate() (time.Duration, bool) {
-	return span(inc.DetectedAt, inc.MitigatedAt)
+	return span(inc.Start(), inc.MitigatedAt)
 }
 
-// TimeToResolve is the time from detection to the (last) resolution.
+// TimeToResolve is the time from the start to the (last) resolution.
 func (inc *Incident) TimeToResolve() (time.Duration, bool) {
-	return span(inc.DetectedAt, inc.ResolvedAt)
+	return span(inc.Start(), inc.ResolvedAt)
 }
 
 func span(from, to time.Time) (time.Duration, bool) {

@@ -81,7 +81,7 @@ func (inc *Incident) Mitigate(by Actor, at time.Time, text string) (Event, error
 }
 
 // Resolve closes an open incident. An incident resolved without an explicit
-// mitigation counts as mitigated at the same moment.
+// mitigation has no mitigation time: none is invented.
 func (inc *Incident) Resolve(by Actor, at time.Time, text string) (Event, error) {
 	if inc.Status == StatusResolved {
 		return Event{}, Errorf(ECONFLICT, "%s is already resolved.", inc.ID())
@@ -89,9 +89,6 @@ func (inc *Incident) Resolve(by Actor, at time.Time, text string) (Event, error)
 	from := inc.Status
 	inc.Status = StatusResolved
 	inc.ResolvedAt = at
-	if inc.MitigatedAt.IsZero() {
-		inc.MitigatedAt = at
-	}
 	return inc.statusEvent(from, by, at, text), nil
 }
 
@@ -148,20 +145,6 @@ func (inc *Incident) AssignRole(role Role, user string, by Actor, at time.Time) 
 		data["previous"] = prev
 	}
 	return inc.newEvent(EventRoleAssigned, by, at, "", data), nil
-}
-
-// SetTitle renames the incident.
-func (inc *Incident) SetTitle(title string, by Actor, at time.Time) (Event, error) {
-	title = strings.TrimSpace(title)
-	if title == "" {
-		return Event{}, Errorf(EINVALID, "The title cannot be empty.")
-	}
-	if title == inc.Title {
-		return Event{}, Errorf(ECONFLICT, "%s already has that title.", inc.ID())
-	}
-	prev := inc.Title
-	inc.Title = title
-	return inc.newEvent(EventNote, by, at, "Title changed to: "+title, map[string]string{"previous_title": prev}), nil
 }
 
 // AddFollowup records an action item for the postmortem.

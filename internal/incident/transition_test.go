@@ -110,8 +110,46 @@ func TestKeyTimesAndReopenKeepsFirstAcknowledgement(t *testing.T) {
 	if d, _ := inc.TimeToResolve(); d != 90*time.Minute {
 		t.Errorf("MTTR after reopen = %s, want 90m (to the final resolution)", d)
 	}
-	if d, _ := inc.TimeToMitigate(); d != 90*time.Minute {
-		t.Errorf("resolving without mitigating should count as mitigated then; got %s", d)
+	if d, ok := inc.TimeToMitigate(); ok || !inc.MitigatedAt.IsZero() {
+		t.Errorf("resolving without mitigating invented a mitigation after %s", d)
+	}
+}
+
+// TestResponseTimesFromStart: with `started` set, every response time is
+// measured from it and time to detect exists; a person's declaration is
+// no 0 s acknowledgement.
+func TestResponseTimesFromStart(t *testing.T) {
+	declared := &Incident{Number: 3, Status: StatusAcknowledged, DetectedAt: t0, DeclaredAt: t0, AcknowledgedAt: t0, AcknowledgedBy: alice}
+	if d, ok := declared.TimeToAcknowledge(); ok {
+		t.Errorf("a declared incident has a time to acknowledge of %s", d)
+	}
+	if _, ok := declared.TimeToDetect(); ok {
+		t.Error("time to detect without a start")
+	}
+	mustMove(t)(declared.ChangeFact(FactChange{Fact: FactStarted, Started: t0.Add(-25 * time.Minute)}, alice, t0.Add(time.Hour)))
+	mustMove(t)(declared.Mitigate(alice, t0.Add(20*time.Minute), ""))
+	mustMove(t)(declared.Resolve(alice, t0.Add(35*time.Minute), ""))
+	for name, f := range map[string]func() (time.Duration, bool){
+		"detect": declared.TimeToDetect, "acknowledge": declared.TimeToAcknowledge,
+		"mitigate": declared.TimeToMitigate, "resolve": declared.TimeToResolve,
+	} {
+		want := map[string]time.Duration{"detect": 25 * time.Minute, "acknowledge": 25 * time.Minute, "mitigate": 45 * time.Minute, "resolve": time.Hour}[name]
+		if d, ok := f(); !ok || d != want {
+			t.Errorf("time to %s = %s, %v; want %s", name, d, ok, want)
+		}
+	}
+
+	paged := newIncident(StatusTriggered)
+	mustMove(t)(paged.Acknowledge(alice, t0.Add(4*time.Minute)))
+	if d, ok := paged.TimeToAcknowledge(); !ok || d != 4*time.Minute {
+		t.Errorf("paged: time to acknowledge %s, %v", d, ok)
+	}
+	// A start after detection or in the future is refused.
+	if _, err := paged.ChangeFact(FactChange{Fact: FactStarted, Started: t0.Add(time.Minute)}, alice, t0.Add(time.Hour)); ErrorCode(err) != EINVALID {
+		t.Errorf("start after detection: %v", err)
+	}
+	if _, err := paged.ChangeFact(FactChange{Fact: FactStarted, Started: t0.Add(2 * time.Hour)}, alice, t0.Add(time.Hour)); ErrorCode(err) != EINVALID {
+		t.Errorf("start in the future: %v", err)
 	}
 }
 

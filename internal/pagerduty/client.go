@@ -399,6 +399,30 @@ func (c *Client) FindIncidentByKey(ctx context.Context, key string) (Incident, b
 	return Incident{}, false, nil
 }
 
+// GetIncident reads an incident's current state (GET /incidents/{id}).
+func (c *Client) GetIncident(ctx context.Context, id string) (Incident, error) {
+	cctx, info := withCall(ctx)
+	in, err := c.pd.GetIncidentWithContext(cctx, id)
+	if err := classify("GET /incidents/{id}", info, err); err != nil {
+		return Incident{}, err
+	}
+	return fromPD(in), nil
+}
+
+// IncidentStatus returns a PagerDuty incident's current status
+// (incident.EscalationPolicy.PagerStatus).
+func (c *Client) IncidentStatus(ctx context.Context, id string) (incident.Status, error) {
+	in, err := c.GetIncident(ctx, id)
+	if err != nil {
+		return "", err
+	}
+	switch st := incident.Status(in.Status); st {
+	case incident.StatusTriggered, incident.StatusAcknowledged, incident.StatusResolved:
+		return st, nil
+	}
+	return "", fmt.Errorf("PagerDuty incident %s has an unknown status %q", id, in.Status)
+}
+
 // Escalate moves an incident to an escalation level (bulk PUT /incidents:
 // go-pagerduty has no single-incident PUT).
 func (c *Client) Escalate(ctx context.Context, id string, level int) error {

@@ -325,11 +325,7 @@ func (d *Delivery) PagerEvent(sev Severities) incident.PagerEvent {
 		if data.Priority != nil {
 			pi.Priority = incident.CleanLine(data.Priority.Summary)
 		}
-		for i := range data.Assignees {
-			if u := user(&data.Assignees[i]); u.ID != "" {
-				pi.Assignees = append(pi.Assignees, u)
-			}
-		}
+		pi.Assignees = d.assignees()
 		if cb := data.ConferenceBridge; cb != nil {
 			pi.ConferenceURL, pi.ConferenceNumber = incident.CleanLine(cb.ConferenceURL), incident.CleanLine(string(cb.ConferenceNumber))
 		}
@@ -352,6 +348,31 @@ func (d *Delivery) PagerEvent(sev Severities) incident.PagerEvent {
 		out.ResponderState = data.State
 	}
 	out.Incident = pi
+	return out
+}
+
+// MaxInvitesPerEvent bounds the PagerDuty users one webhook event asks
+// the bot to invite (the first assignees listed, without repeats). A real
+// incident has a handful; a payload with thousands would otherwise cost a
+// user look-up each. The rest are counted in the log, once per event.
+const MaxInvitesPerEvent = 20
+
+// assignees returns the incident's distinct assignees, at most
+// MaxInvitesPerEvent of them.
+func (d *Delivery) assignees() []incident.PagerUser {
+	var out []incident.PagerUser
+	seen := map[string]bool{}
+	for i := range d.Data.Assignees {
+		u := user(&d.Data.Assignees[i])
+		if u.ID == "" || seen[u.ID] {
+			continue
+		}
+		if len(out) == MaxInvitesPerEvent {
+			break
+		}
+		seen[u.ID] = true
+		out = append(out, u)
+	}
 	return out
 }
 

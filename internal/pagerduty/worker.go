@@ -56,8 +56,9 @@ type Worker struct {
 }
 
 type cachedEmail struct {
-	email string
-	at    time.Time
+	email   string
+	at      time.Time
+	missing bool // PagerDuty answered 404
 }
 
 // maxCachedEmails bounds the email cache.
@@ -94,6 +95,10 @@ func (w *Worker) HandleEvent(ctx context.Context, job incident.Job) error {
 		return nil
 	}
 	ev := d.PagerEvent(w.cfg.Severities)
+	if n := len(d.Data.Assignees); n > MaxInvitesPerEvent {
+		w.log.Warn("PagerDuty event lists more assignees than are invited", zap.String("event_id", ev.ID),
+			zap.Int("assignees", n), zap.Int("invited_at_most", MaxInvitesPerEvent))
+	}
 	inc, err := w.cfg.Service.ApplyPagerEvent(ctx, ev)
 	if err != nil {
 		return err
@@ -104,9 +109,11 @@ func (w *Worker) HandleEvent(ctx context.Context, job incident.Job) error {
 }
 
 // HandleUsers runs a pager.users job: each PagerDuty user is resolved to
-// an email (GET /users/{id}, cached) and then to a chat user, and the ones
-// found are added to the incident, so the chat sync invites them. Users
-// without an email or a chat account are skipped (and logged).
+// an email (GET /users/{id}, cached, and so is a user PagerDuty does not
+// know) and then to a chat user, and the ones found are added to the
+// incident, so the chat sync invites them. Users without an email or a
+// chat account are skipped. One job costs at most MaxInvitesPerEvent
+// look-ups of each kind and one log line, whatever its payload holds.
 func (w *Worker) HandleUsers(ctx context.Context, job incident.Job) error {
 	var p incident.PagerUsersJob
 	if err := json.Unmarshal(job.Payload, &p); err != nil || p.Incident == 0 {
@@ -117,27 +124,43 @@ func (w *Worker) HandleUsers(ctx context.Context, job incident.Job) error {
 		log.Debug("not resolving PagerDuty users: no REST API token or no chat directory", zap.Int("users", len(p.Users)))
 		return nil
 	}
+	users := p.Users
+	if len(users) > MaxInvitesPerEvent { // a job stored before the cap
+		users = users[:MaxInvitesPerEvent]
+	}
 	var ids []string
-	for _, u := range p.Users {
+	var unknown, noEmail, noChat, unreadable int
+	for _, u := range users {
 		email, err := w.email(ctx, u.ID)
 		if _, retry := incident.IsRetryable(err); retry {
 			return err
-		} else if err != nil {
-			log.Warn("cannot read PagerDuty user", zap.String("pager_user", u.ID), zap.Error(err))
-			continue
 		}
-		if email == "" {
-			log.Info("PagerDuty user has no email", zap.String("pager_user", u.ID))
+		switch {
+		case errors.Is(err, errNoSuchUser):
+			unknown++
+			continue
+		case err != nil:
+			unreadable++
+			log.Debug("cannot read PagerDuty user", zap.String("pager_user", u.ID), zap.Error(err))
+			continue
+		case email == "":
+			noEmail++
 			continue
 		}
 		id, err := w.cfg.Directory.LookupUserByEmail(ctx, email)
 		if _, retry := incident.IsRetryable(err); retry {
 			return err
 		} else if err != nil {
-			log.Info("no chat user for PagerDuty user", zap.String("pager_user", u.ID), zap.String("name", u.Name), zap.Error(err))
+			noChat++
+			log.Debug("no chat user for PagerDuty user", zap.String("pager_user", u.ID), zap.String("name", u.Name), zap.Error(err))
 			continue
 		}
 		ids = append(ids, id)
+	}
+	if len(ids) < len(p.Users) {
+		log.Info("some PagerDuty users were not invited", zap.Int("users", len(p.Users)), zap.Int("invited", len(ids)),
+			zap.Int("unknown_to_pagerduty", unknown), zap.Int("unreadable", unreadable), zap.Int("no_email", noEmail),
+			zap.Int("no_chat_user", noChat), zap.Int("over_the_limit", len(p.Users)-len(users)))
 	}
 	if len(ids) == 0 {
 		return nil
@@ -146,24 +169,35 @@ func (w *Worker) HandleUsers(ctx context.Context, job incident.Job) error {
 	return err
 }
 
+// errNoSuchUser: PagerDuty does not know the user (404); remembered like
+// an email, so a repeated unknown id costs one look-up per EmailTTL.
+var errNoSuchUser = errors.New("PagerDuty does not know this user")
+
 func (w *Worker) email(ctx context.Context, userID string) (string, error) {
 	now := w.cfg.Clock.Now()
 	w.mu.Lock()
 	c, ok := w.emails[userID]
 	w.mu.Unlock()
 	if ok && now.Sub(c.at) < w.cfg.EmailTTL {
+		if c.missing {
+			return "", errNoSuchUser
+		}
 		return c.email, nil
 	}
 	email, err := w.cfg.Client.UserEmail(ctx, userID)
-	if err != nil {
+	missing := notFound(err)
+	if err != nil && !missing {
 		return "", err
 	}
 	w.mu.Lock()
 	if len(w.emails) >= maxCachedEmails {
 		clear(w.emails)
 	}
-	w.emails[userID] = cachedEmail{email: email, at: now}
+	w.emails[userID] = cachedEmail{email: email, at: now, missing: missing}
 	w.mu.Unlock()
+	if missing {
+		return "", errNoSuchUser
+	}
 	return email, nil
 }
 

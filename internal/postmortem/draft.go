@@ -28,12 +28,19 @@ import (
 )
 
 // Data is what postmortem.md.tmpl receives. Times and durations are
-// pre-formatted in the configured time zone; Incident and Events give custom
-// templates the raw values.
+// pre-formatted in the configured time zone. Every string that holds what
+// people or PagerDuty wrote (titles, text, names, services, labels) is
+// already escaped for Markdown with templates.Text (Title with
+// templates.Line; runbook names are code spans), so a template can place
+// it as inline text or, through cell, in a table cell, and it adds no
+// structure. Incident and Events give custom templates the raw values,
+// unescaped: a template that uses them must escape them itself (md, line,
+// code).
 type Data struct {
 	ID          string // "INC-7"
 	Title       string
-	Description string
+	Description string // the summary people wrote (`summary`), or ""
+	Impact      string // the impact people wrote (`impact`), or ""
 	// Severity is the current severity; WorstSeverity the worst it reached.
 	Severity      string
 	WorstSeverity string
@@ -52,8 +59,16 @@ type Data struct {
 	Reopened      int
 
 	KeyTimes []KeyTime
-	// Durations from detection; "" when the moment has not happened.
-	TimeToAcknowledge, TimeToMitigate, TimeToResolve string
+	// The response times (incident.Incident.TimeToDetect and the others,
+	// defined in README.md): from the start of the problem (`started`, else
+	// detection); "" when one does not apply or has not happened.
+	TimeToDetect, TimeToAcknowledge, TimeToMitigate, TimeToResolve string
+	// StartedSet says the start was recorded with `started`; otherwise the
+	// times are measured from detection.
+	StartedSet bool
+	// AckByDeclaring: a person declared the incident, which acknowledged it.
+	AckByDeclaring bool
+	DetectedAt     string
 
 	Timeline   []Day
 	EventCount int
@@ -93,9 +108,9 @@ type Link struct {
 
 // KeyTime is one of the moments the metrics derive from.
 type KeyTime struct {
-	Name  string // Detected, Declared, Acknowledged, Mitigated, Resolved
+	Name  string // Started (when recorded), Detected, Declared, Acknowledged, Mitigated, Resolved
 	At    string // "" when it has not happened
-	Since string // time since detection, "" for detection itself or when unknown
+	Since string // time since the start of the problem, "" for the start itself or when unknown
 }
 
 // Day groups the timeline by calendar day in the configured zone.
@@ -170,24 +185,28 @@ func Build(inc *incident.Incident, events []incident.Event, opts Options) *Data 
 		return t.In(loc).Format(timeFormat)
 	}
 	d := &Data{
-		ID:          inc.ID(),
-		Title:       inc.Title,
-		Description: inc.Description,
-		Severity:    inc.Severity.String(),
-		Status:      string(inc.Status),
-		Source:      sourceName(inc.Source),
-		DeclaredBy:  ppl.actor(inc.DeclaredBy),
-		Services:    inc.Services,
-		Reopened:    inc.Reopened,
-		EventCount:  len(events),
-		Version:     opts.Version,
-		Generated:   when(opts.Now),
-		Zone:        loc.String(),
-		Incident:    raw,
-		Events:      rawEvents,
+		ID:             inc.ID(),
+		Title:          templates.Line(inc.Title),
+		Description:    templates.Text(inc.Description),
+		Impact:         templates.Text(inc.Impact),
+		StartedSet:     !inc.StartedAt.IsZero(),
+		AckByDeclaring: inc.AcknowledgedOnDeclare(),
+		DetectedAt:     when(inc.DetectedAt),
+		Severity:       inc.Severity.String(),
+		Status:         string(inc.Status),
+		Source:         sourceName(inc.Source),
+		DeclaredBy:     ppl.actor(inc.DeclaredBy),
+		Services:       escapeAll(inc.Services),
+		Reopened:       inc.Reopened,
+		EventCount:     len(events),
+		Version:        opts.Version,
+		Generated:      when(opts.Now),
+		Zone:           loc.String(),
+		Incident:       raw,
+		Events:         rawEvents,
 	}
 	if inc.Chat.ChannelName != "" {
-		d.Channel = "#" + inc.Chat.ChannelName
+		d.Channel = "#" + templates.Text(inc.Chat.ChannelName)
 	}
 	for _, r := range incident.Roles {
 		d.Roles = append(d.Roles, Holder{Role: string(r), Person: ppl.person(inc.Roles[r])})
@@ -201,28 +220,33 @@ func Build(inc *incident.Incident, events []incident.Event, opts Options) *Data 
 	for _, ev := range events {
 		switch ev.Kind {
 		case incident.EventDeclared:
-			d.SeverityChanges = append(d.SeverityChanges, Change{At: when(ev.At), By: ppl.actor(ev.Actor), To: ev.Data["severity"]})
-			d.StatusChanges = append(d.StatusChanges, Change{At: when(ev.At), By: ppl.actor(ev.Actor), To: ev.Data["status"]})
+			d.SeverityChanges = append(d.SeverityChanges, Change{At: when(ev.At), By: ppl.actor(ev.Actor), To: templates.Line(ev.Data["severity"])})
+			d.StatusChanges = append(d.StatusChanges, Change{At: when(ev.At), By: ppl.actor(ev.Actor), To: templates.Line(ev.Data["status"])})
 		case incident.EventSeverityChanged:
-			d.SeverityChanges = append(d.SeverityChanges, Change{At: when(ev.At), By: ppl.actor(ev.Actor), From: ev.Data["from"], To: ev.Data["to"], Text: ev.Text})
+			d.SeverityChanges = append(d.SeverityChanges, Change{At: when(ev.At), By: ppl.actor(ev.Actor), From: templates.Line(ev.Data["from"]), To: templates.Line(ev.Data["to"]), Text: templates.Text(ev.Text)})
 		case incident.EventStatusChanged:
-			d.StatusChanges = append(d.StatusChanges, Change{At: when(ev.At), By: ppl.actor(ev.Actor), From: ev.Data["from"], To: ev.Data["to"], Text: ev.Text})
+			d.StatusChanges = append(d.StatusChanges, Change{At: when(ev.At), By: ppl.actor(ev.Actor), From: templates.Line(ev.Data["from"]), To: templates.Line(ev.Data["to"]), Text: templates.Text(ev.Text)})
 		case incident.EventRunbookRan:
 			d.Runbooks = append(d.Runbooks, runbookRun(ev, when(ev.At), ppl))
 		}
 	}
 	d.WorstSeverity = worst.String()
 
-	d.KeyTimes = []KeyTime{
-		{Name: "Detected", At: when(inc.DetectedAt)},
-		{Name: "Declared", At: when(inc.DeclaredAt), Since: since(inc.DetectedAt, inc.DeclaredAt)},
-		{Name: "Acknowledged", At: when(inc.AcknowledgedAt), Since: since(inc.DetectedAt, inc.AcknowledgedAt)},
-		{Name: "Mitigated", At: when(inc.MitigatedAt), Since: since(inc.DetectedAt, inc.MitigatedAt)},
-		{Name: "Resolved", At: when(inc.ResolvedAt), Since: since(inc.DetectedAt, inc.ResolvedAt)},
+	start := inc.Start()
+	if d.StartedSet {
+		d.KeyTimes = append(d.KeyTimes, KeyTime{Name: "Started", At: when(inc.StartedAt)})
 	}
-	d.TimeToAcknowledge = since(inc.DetectedAt, inc.AcknowledgedAt)
-	d.TimeToMitigate = since(inc.DetectedAt, inc.MitigatedAt)
-	d.TimeToResolve = since(inc.DetectedAt, inc.ResolvedAt)
+	d.KeyTimes = append(d.KeyTimes,
+		KeyTime{Name: "Detected", At: when(inc.DetectedAt), Since: since(start, inc.DetectedAt, d.StartedSet)},
+		KeyTime{Name: "Declared", At: when(inc.DeclaredAt), Since: since(start, inc.DeclaredAt, true)},
+		KeyTime{Name: "Acknowledged", At: when(inc.AcknowledgedAt), Since: since(start, inc.AcknowledgedAt, true)},
+		KeyTime{Name: "Mitigated", At: when(inc.MitigatedAt), Since: since(start, inc.MitigatedAt, true)},
+		KeyTime{Name: "Resolved", At: when(inc.ResolvedAt), Since: since(start, inc.ResolvedAt, true)},
+	)
+	d.TimeToDetect = duration(inc.TimeToDetect())
+	d.TimeToAcknowledge = duration(inc.TimeToAcknowledge())
+	d.TimeToMitigate = duration(inc.TimeToMitigate())
+	d.TimeToResolve = duration(inc.TimeToResolve())
 
 	for _, ev := range events {
 		t := ev.At.In(loc)
@@ -237,7 +261,7 @@ func Build(inc *incident.Incident, events []incident.Event, opts Options) *Data 
 
 	for _, f := range inc.Followups {
 		fu := Followup{
-			ID: f.ID, Text: f.Text, Owner: ppl.person(f.Owner), Due: f.Due, By: ppl.actor(f.CreatedBy),
+			ID: f.ID, Text: templates.Text(f.Text), Owner: ppl.person(f.Owner), Due: templates.Line(f.Due), By: ppl.actor(f.CreatedBy),
 			At: when(f.CreatedAt), Done: f.Done, DoneAt: when(f.DoneAt),
 			Overdue: !opts.Now.IsZero() && f.Overdue(opts.Now, loc),
 		}
@@ -251,11 +275,32 @@ func Build(inc *incident.Incident, events []incident.Event, opts Options) *Data 
 		d.ReviewMore = len(d.Review) - MaxFindings
 		d.Review = d.Review[:MaxFindings]
 	}
+	for i := range d.Review {
+		f := &d.Review[i]
+		// Where is made of describe's escaped names and the bot's words.
+		f.Phrase, f.Quote = templates.Line(f.Phrase), templates.Line(f.Quote)
+		f.Rule, f.Suggestion = templates.Line(f.Rule), templates.Line(f.Suggestion)
+	}
 	return d
 }
 
-func since(from, to time.Time) string {
-	if from.IsZero() || to.IsZero() || to.Before(from) {
+func escapeAll(xs []string) []string {
+	var out []string
+	for _, x := range xs {
+		out = append(out, templates.Line(x))
+	}
+	return out
+}
+
+func duration(d time.Duration, ok bool) string {
+	if !ok {
+		return ""
+	}
+	return templates.Duration(d)
+}
+
+func since(from, to time.Time, show bool) string {
+	if !show || from.IsZero() || to.IsZero() || to.Before(from) {
 		return ""
 	}
 	return templates.Duration(to.Sub(from))
@@ -280,6 +325,7 @@ func sourceName(s incident.Source) string {
 func pagerLinks(inc *incident.Incident, events []incident.Event) []Link {
 	var out []Link
 	add := func(label, url string) {
+		url = linkTarget(url)
 		if url == "" || slices.ContainsFunc(out, func(l Link) bool { return l.URL == url }) {
 			return
 		}
@@ -293,19 +339,32 @@ func pagerLinks(inc *incident.Incident, events []incident.Event) []Link {
 		if p.ServiceName != "" {
 			label += " (" + p.ServiceName + ")"
 		}
-		add(label, p.URL)
+		add(templates.Line(label), p.URL)
 	}
 	for _, ev := range events {
 		if ev.Kind == incident.EventPageSent || ev.Kind == incident.EventPagerEvent {
-			add("PagerDuty incident "+cmp.Or(ev.Data["pager_incident"], "link"), ev.Data["url"])
+			add(templates.Line("PagerDuty incident "+cmp.Or(ev.Data["pager_incident"], "link")), ev.Data["url"])
 		}
 	}
 	return out
 }
 
+// linkTarget returns url if it is an http(s) URL, with the characters that
+// could end a Markdown link destination percent-encoded, and "" otherwise
+// (a javascript: link from a webhook is dropped, not linked).
+func linkTarget(url string) string {
+	lower := strings.ToLower(url)
+	if !strings.HasPrefix(lower, "https://") && !strings.HasPrefix(lower, "http://") {
+		return ""
+	}
+	return strings.NewReplacer(" ", "%20", "(", "%28", ")", "%29", "<", "%3C", ">", "%3E", "\n", "%0A", "\r", "%0D", "\t", "%09", "\\", "%5C", "`", "%60", "[", "%5B", "]", "%5D").Replace(url)
+}
+
+// runbookRun describes a runbook_ran event; Runbook is a code span and the
+// other fields are escaped.
 func runbookRun(ev incident.Event, at string, ppl people) RunbookRun {
 	r := RunbookRun{
-		At: at, Runbook: ev.Data["runbook"], Outcome: ev.Data["outcome"], ExitCode: ev.Data["exit_code"],
+		At: at, Runbook: templates.Code(ev.Data["runbook"]), Outcome: templates.Line(ev.Data["outcome"]), ExitCode: templates.Line(ev.Data["exit_code"]),
 		DryRun: ev.Data["dry_run"] == "true", By: ppl.actor(ev.Actor),
 	}
 	if ms, err := strconv.ParseInt(ev.Data["duration_ms"], 10, 64); err == nil {
@@ -323,15 +382,18 @@ func runDuration(d time.Duration) string {
 }
 
 // describe renders an event for the timeline: its kind, who did it, and
-// what happened. People's text is kept verbatim.
+// what happened. People's text is kept verbatim, escaped for Markdown;
+// the markup around it is the bot's.
 func describe(ev incident.Event, ppl people) (kind, who, text string) {
 	d := ev.Data
+	val := func(k string) string { return templates.Line(d[k]) }
 	who = ppl.actor(ev.Actor)
+	body := templates.Text(ev.Text)
 	with := func(s string) string {
-		if strings.TrimSpace(ev.Text) == "" {
+		if body == "" {
 			return s
 		}
-		return s + ": " + ev.Text
+		return s + ": " + body
 	}
 	switch ev.Kind {
 	case incident.EventDeclared:
@@ -339,41 +401,41 @@ func describe(ev incident.Event, ppl people) (kind, who, text string) {
 		if d["status"] == string(incident.StatusTriggered) {
 			state = "unacknowledged"
 		}
-		return "Declared", who, fmt.Sprintf("%s, %s: %s", d["severity"], state, ev.Text)
+		return "Declared", who, fmt.Sprintf("%s, %s: %s", val("severity"), state, body)
 	case incident.EventStatusChanged:
-		s := fmt.Sprintf("%s → %s", d["from"], d["to"])
+		s := fmt.Sprintf("%s → %s", val("from"), val("to"))
 		if d["from"] == string(incident.StatusResolved) {
 			s = "reopened (" + s + ")"
 		}
 		return "Status", who, with(s)
 	case incident.EventSeverityChanged:
-		return "Severity", who, with(fmt.Sprintf("%s → %s", d["from"], d["to"]))
+		return "Severity", who, with(fmt.Sprintf("%s → %s", val("from"), val("to")))
 	case incident.EventRoleAssigned:
-		s := fmt.Sprintf("%s is now the %s", ppl.person(d["user"]), d["role"])
+		s := fmt.Sprintf("%s is now the %s", ppl.person(d["user"]), val("role"))
 		if prev := d["previous"]; prev != "" {
 			s += fmt.Sprintf(" (was %s)", ppl.person(prev))
 		}
 		return "Role", who, s
 	case incident.EventNote:
-		return "Note", who, ev.Text
+		return "Note", who, body
 	case incident.EventStatusUpdate:
-		return "Status update", who, ev.Text
+		return "Status update", who, body
 	case incident.EventMessagePinned:
 		if a := d["author"]; a != "" {
 			who = ppl.person(a)
 		}
-		return "Pinned message", who, ev.Text
+		return "Pinned message", who, body
 	case incident.EventMemberJoined:
 		return "Joined", who, "joined the channel"
 	case incident.EventPageSent:
-		s := "paged " + cmp.Or(d["target"], "PagerDuty")
-		if u := d["url"]; u != "" {
+		s := "paged " + cmp.Or(val("target"), "PagerDuty")
+		if u := linkTarget(d["url"]); u != "" {
 			s += " (" + u + ")"
 		}
 		return "Page", who, with(s)
 	case incident.EventEscalated:
 		s := "escalated"
-		if l := d["level"]; l != "" {
+		if l := val("level"); l != "" {
 			s += " to level " + l
 		}
 		switch d["reason"] {
@@ -384,19 +446,19 @@ func describe(ev incident.Event, ppl people) (kind, who, text string) {
 		}
 		return "Escalation", who, with(s)
 	case incident.EventReminder:
-		return "Reminder", who, ev.Text
+		return "Reminder", who, body
 	case incident.EventRunbookRequested:
-		s := "`" + d["runbook"] + "`"
+		s := templates.Code(d["runbook"])
 		if dec := d["decision"]; dec != "" {
-			s += " " + strings.ReplaceAll(dec, "_", " ")
+			s += " " + templates.Line(strings.ReplaceAll(dec, "_", " "))
 		}
 		if r := d["reason"]; r != "" {
-			s += " (" + r + ")"
+			s += " (" + templates.Line(r) + ")"
 		}
 		return "Runbook request", who, with(s)
 	case incident.EventRunbookRan:
 		r := runbookRun(ev, "", ppl)
-		s := "`" + r.Runbook + "` " + cmp.Or(r.Outcome, "finished")
+		s := r.Runbook + " " + cmp.Or(r.Outcome, "finished")
 		var facts []string
 		if r.ExitCode != "" {
 			facts = append(facts, "exit "+r.ExitCode)
@@ -412,19 +474,38 @@ func describe(ev incident.Event, ppl people) (kind, who, text string) {
 		}
 		return "Runbook", who, with(s)
 	case incident.EventPagerEvent:
-		return "PagerDuty", who, with(cmp.Or(d["type"], "event"))
+		return "PagerDuty", who, with(cmp.Or(val("type"), "event"))
 	case incident.EventPostmortemDrafted:
-		return "Postmortem", who, "draft version " + d["version"]
+		return "Postmortem", who, "draft version " + val("version")
 	case incident.EventFollowupAdded:
-		return "Follow-up", who, fmt.Sprintf("#%s: %s", d["id"], ev.Text)
+		return "Follow-up", who, fmt.Sprintf("#%s: %s", val("id"), body)
+	case incident.EventFactChanged:
+		s := templates.Line(incident.FactChangeText(d))
+		if incident.Fact(d["fact"]) == incident.FactTitle && d["from"] != "" {
+			s += " (was: " + templates.Line(d["from"]) + ")"
+		}
+		return "Correction", who, with(s)
 	case incident.EventFollowupChanged:
-		return "Follow-up", who, fmt.Sprintf("#%s %s: %s", d["id"], incident.FollowupChangeText(d, ppl.person), ev.Text)
+		return "Follow-up", who, fmt.Sprintf("#%s %s: %s", val("id"), incident.FollowupChangeText(escapedData(d), ppl.person), body)
 	case incident.EventChannelCreated:
-		return "Channel", who, ev.Text
+		return "Channel", who, body
 	case incident.EventError:
-		return "Problem", who, ev.Text
+		return "Problem", who, body
 	}
-	return string(ev.Kind), who, ev.Text
+	return templates.Line(string(ev.Kind)), who, body
+}
+
+// escapedData returns a copy of d with every value escaped for Markdown
+// except user ids, which people.person escapes when it names them.
+func escapedData(d map[string]string) map[string]string {
+	out := make(map[string]string, len(d))
+	for k, v := range d {
+		out[k] = v
+		if k != "owner" && k != "previous_owner" {
+			out[k] = templates.Line(v)
+		}
+	}
+	return out
 }
 
 // people names the chat users of an incident. The store keeps user ids;
@@ -452,16 +533,18 @@ func peopleOf(inc *incident.Incident, events []incident.Event) people {
 
 // person names a chat user: their display name when known, otherwise a
 // mention that Slack resolves when the text is pasted there.
+// The name is escaped for Markdown.
 func (p people) person(id string) string {
 	if id == "" {
 		return ""
 	}
 	if n := p[id]; n != "" {
-		return n
+		return templates.Line(n)
 	}
-	return "<@" + id + ">"
+	return templates.Line("<@" + id + ">")
 }
 
+// actor names who made a change, escaped for Markdown.
 func (p people) actor(a incident.Actor) string {
 	switch a.Source {
 	case incident.SourceSlack, incident.SourceShell:
@@ -469,11 +552,11 @@ func (p people) actor(a incident.Actor) string {
 			return p.person(a.ID)
 		}
 	case incident.SourcePagerDuty:
-		return cmp.Or(a.Name, a.ID, "someone") + " (PagerDuty)"
+		return templates.Line(cmp.Or(a.Name, a.ID, "someone")) + " (PagerDuty)"
 	case incident.SourceBot:
 		return "incident-bot"
 	}
-	return cmp.Or(a.Name, a.ID, string(a.Source))
+	return templates.Line(cmp.Or(a.Name, a.ID, string(a.Source)))
 }
 
 // names returns the known display names and ids, longest first, for

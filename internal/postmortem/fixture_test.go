@@ -55,6 +55,8 @@ func fixture() (*incident.Incident, []incident.Event) {
 		Roles:       map[incident.Role]string{incident.RoleCommander: "U01ALICE", incident.RoleComms: "U03CAROL"},
 		Members:     []string{"U01ALICE", "U02BOB", "U03CAROL"},
 		Services:    []string{"checkout-api", "payments-db"},
+		Impact:      "About 30% of checkout payments failed for an hour; no data was lost.",
+		StartedAt:   at("09:55:00"),
 		Followups: []incident.Followup{
 			{ID: 1, Text: "Add a canary stage for checkout deploys", Owner: "U01ALICE", Due: "2026-11-20", CreatedBy: alice, CreatedAt: at("10:30:00")},
 			{ID: 2, Text: "Alert on DB connection saturation above 80% | page the DB on-call", Owner: "U02BOB", CreatedBy: bob, CreatedAt: at("10:31:00"), Done: true, DoneAt: at("11:04:00"), DoneBy: bob},
@@ -105,6 +107,8 @@ func fixture() (*incident.Incident, []incident.Event) {
 		ev("11:02:40", incident.EventFollowupChanged, alice, "Add a canary stage for checkout deploys", map[string]string{"id": "1", "change": "due", "due": "2026-11-20"}),
 		ev("11:03:00", incident.EventFollowupAdded, carol, "Raise the pool size default", map[string]string{"id": "3"}),
 		ev("11:04:00", incident.EventFollowupChanged, bob, "Alert on DB connection saturation above 80% | page the DB on-call", map[string]string{"id": "2", "change": "done"}),
+		ev("11:04:30", incident.EventFactChanged, alice, "", map[string]string{"fact": "started", "to": "2026-11-20T09:55:00Z"}),
+		ev("11:04:40", incident.EventFactChanged, carol, "About 30% of checkout payments failed for an hour; no data was lost.", map[string]string{"fact": "impact", "to": "About 30% of checkout payments failed for an hour; no data was lost."}),
 		ev("11:05:00", incident.EventNote, carol, "It was nobody's fault; the root cause was the pool limit.", nil),
 	}
 	for i := range events {

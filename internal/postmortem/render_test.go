@@ -53,7 +53,7 @@ func TestCustomTemplateOverridesBuiltin(t *testing.T) {
 	if r.Warning != nil {
 		t.Fatalf("unexpected warning: %v", r.Warning)
 	}
-	want := "# INC-7: Checkout payments failing\nWorst SEV1, resolved after 1h 4m.\n- Add a canary stage for checkout deploys\n- Alert on DB connection saturation above 80% | page the DB on-call\n- Raise the pool size default\n"
+	want := "# INC-7: Checkout payments failing\nWorst SEV1, resolved after 1h 7m.\n- Add a canary stage for checkout deploys\n- Alert on DB connection saturation above 80% | page the DB on-call\n- Raise the pool size default\n"
 	if string(r.Body) != want {
 		t.Errorf("custom template output:\n%s\nwant:\n%s", r.Body, want)
 	}
@@ -73,7 +73,7 @@ func TestBrokenTemplateFallsBackToBuiltin(t *testing.T) {
 		{"parse error", "# {{.ID}}\n\n{{if}}x{{end}}\n", 3, "missing value for if"},
 		{"unclosed action", "# {{.ID}}\n\nok line\n{{range .Timeline}}\nnever closed\n", 6, "unexpected EOF"},
 		{"unknown function", "# {{.ID}}\n{{shout .Title}}\n", 2, `function "shout" not defined`},
-		{"unknown field", "# {{.ID}}\n\n\n{{.Impact}}\n", 4, "can't evaluate field Impact"},
+		{"unknown field", "# {{.ID}}\n\n\n{{.Blame}}\n", 4, "can't evaluate field Blame"},
 		{"index out of range", "{{.ID}}\n{{index .Followups 9}}\n", 2, "index out of range"},
 		{"renders nothing", "{{/* all commented out */}}\n  \n", 0, "rendered nothing"},
 	}
@@ -185,7 +185,7 @@ func TestRenderOpenUnacknowledgedIncident(t *testing.T) {
 		"| Status | triggered |",
 		"| Acknowledged | not yet |  |",
 		"**Time to acknowledge:** n/a · **Time to mitigate:** n/a · **Time to resolve:** n/a",
-		"and acknowledged (not yet).",
+		"and not acknowledged yet.",
 		"- **commander:** nobody",
 		"- **Participants:** none recorded",
 		"- [ ] _action_, owner: _who?_, due: _when?_",

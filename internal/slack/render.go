@@ -328,11 +328,20 @@ func renderSummary(inc *incident.Incident) Rendered {
 	if inc.Description != "" {
 		blocks = append(blocks, section(EscapeText(inc.Description)))
 	}
+	if inc.Impact != "" {
+		blocks = append(blocks, section(cut("*Impact:* "+SafeText(inc.Impact), MaxSectionText)))
+	}
 	fields := []*slackapi.TextBlockObject{
 		mrkdwn("*Commander*\n" + roleHolder(inc, incident.RoleCommander)),
 		mrkdwn("*Comms*\n" + roleHolder(inc, incident.RoleComms)),
 		mrkdwn("*Scribe*\n" + roleHolder(inc, incident.RoleScribe)),
 		mrkdwn(cut("*Declared*\n"+slackDate(inc.DeclaredAt, "{date_short_pretty} {time}")+" by "+EscapeText(inc.DeclaredBy.Mention()), MaxFieldText)),
+	}
+	if !inc.StartedAt.IsZero() {
+		fields = append(fields, mrkdwn("*Started*\n"+slackDate(inc.StartedAt, "{date_short_pretty} {time}")))
+	}
+	if len(inc.Services) > 0 {
+		fields = append(fields, mrkdwn(cut("*Services*\n"+SafeText(strings.Join(inc.Services, ", ")), MaxFieldText)))
 	}
 	if !inc.ResolvedAt.IsZero() && !inc.Status.Open() {
 		fields = append(fields, mrkdwn("*Resolved*\n"+slackDate(inc.ResolvedAt, "{date_short_pretty} {time}")))

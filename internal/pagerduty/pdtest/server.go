@@ -334,6 +334,13 @@ func (s *Server) serve(w http.ResponseWriter, req *http.Request) {
 		s.createIncident(r, req, body)
 	case "GET /incidents":
 		s.listIncidents(r, req)
+	case "GET /incidents/{id}":
+		inc := s.find(id)
+		if inc == nil {
+			r.error(http.StatusNotFound, 2100, "Not Found")
+			return
+		}
+		r.json(http.StatusOK, map[string]any{"incident": s.incidentJSON(inc)})
 	case "PUT /incidents":
 		s.updateIncidents(r, req, body)
 	case "PUT /incidents/{id}":
