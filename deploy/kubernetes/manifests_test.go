@@ -5,6 +5,7 @@ package kubernetes_test
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path"
@@ -28,8 +29,16 @@ type object struct {
 		UpdateStrategy struct{ Type string } `yaml:"updateStrategy"`
 		Strategy       struct{ Type string } `yaml:"strategy"`
 		Template       struct {
+			Metadata struct {
+				Annotations map[string]string `yaml:"annotations"`
+			} `yaml:"metadata"`
 			Spec podSpec `yaml:"spec"`
 		} `yaml:"template"`
+		// Service
+		Ports []struct {
+			Port       int `yaml:"port"`
+			TargetPort any `yaml:"targetPort"`
+		} `yaml:"ports"`
 		VolumeClaimTemplates []struct {
 			Metadata struct{ Name string } `yaml:"metadata"`
 		} `yaml:"volumeClaimTemplates"`
@@ -118,6 +127,7 @@ func TestManifests(t *testing.T) {
 	var (
 		workload *object
 		config   map[string]string
+		services []object
 	)
 	for i, o := range objs {
 		switch o.Kind {
@@ -128,6 +138,8 @@ func TestManifests(t *testing.T) {
 			workload = &objs[i]
 		case "ConfigMap":
 			config = o.Data
+		case "Service":
+			services = append(services, o)
 		case "Secret":
 			t.Errorf("a Secret with values is part of the rendered manifests (%s); create it out of band", o.Metadata.Name)
 		}
@@ -157,21 +169,47 @@ func TestManifests(t *testing.T) {
 	if sc.ReadOnlyRootFilesystem == nil || !*sc.ReadOnlyRootFilesystem || sc.AllowPrivilegeEscalation == nil || *sc.AllowPrivilegeEscalation {
 		t.Errorf("read-only root filesystem and no privilege escalation required")
 	}
-	// Probes on the port BOT_ADDR listens on.
-	port := strings.TrimPrefix(config["BOT_ADDR"], ":")
-	portName := ""
-	for _, p := range c.Ports {
-		if p.Name != "" && strings.TrimSpace(port) == strconv.Itoa(p.ContainerPort) {
-			portName = p.Name
+	// The probes and metrics are on BOT_METRICS_ADDR's port, which no
+	// Service exposes; the Services expose BOT_ADDR's port, the routes
+	// Slack and PagerDuty call.
+	portName := func(addr string) (name, number string) {
+		number = addr[strings.LastIndex(addr, ":")+1:]
+		for _, p := range c.Ports {
+			if p.Name != "" && strings.TrimSpace(number) == strconv.Itoa(p.ContainerPort) {
+				return p.Name, number
+			}
 		}
+		t.Fatalf("no named container port matches the address %q", addr)
+		return "", ""
 	}
-	if portName == "" {
-		t.Fatalf("no container port matches BOT_ADDR %q", config["BOT_ADDR"])
+	if config["BOT_METRICS_ADDR"] == "" {
+		t.Fatal("BOT_METRICS_ADDR is unset: the probes and /metrics would share the exposed listener")
+	}
+	publicName, publicPort := portName(config["BOT_ADDR"])
+	opsName, opsPort := portName(config["BOT_METRICS_ADDR"])
+	if opsPort == publicPort {
+		t.Fatal("BOT_METRICS_ADDR and BOT_ADDR share a port")
 	}
 	for name, pr := range map[string]*probe{"/healthz": c.LivenessProbe, "/readyz": c.ReadinessProbe} {
-		if pr == nil || pr.HTTPGet.Path != name || (pr.HTTPGet.Port != portName && pr.HTTPGet.Port != port) {
-			t.Errorf("probe %s missing or on the wrong port: %+v", name, pr)
+		if pr == nil || pr.HTTPGet.Path != name || (pr.HTTPGet.Port != opsName && fmt.Sprint(pr.HTTPGet.Port) != opsPort) {
+			t.Errorf("probe %s missing or not on BOT_METRICS_ADDR's port %s: %+v", name, opsName, pr)
 		}
+	}
+	if got := workload.Spec.Template.Metadata.Annotations["prometheus.io/port"]; got != opsPort {
+		t.Errorf("prometheus.io/port is %q, want BOT_METRICS_ADDR's port %s", got, opsPort)
+	}
+	exposed := false
+	for _, svc := range services {
+		for _, p := range svc.Spec.Ports {
+			target := fmt.Sprint(p.TargetPort)
+			if target == opsName || target == opsPort {
+				t.Errorf("Service %s exposes the metrics port (%s)", svc.Metadata.Name, target)
+			}
+			exposed = exposed || target == publicName || target == publicPort
+		}
+	}
+	if !exposed {
+		t.Errorf("no Service exposes BOT_ADDR's port %s", publicName)
 	}
 	// Secrets come from a Secret; the ConfigMap holds none.
 	var fromSecret bool

@@ -29,6 +29,7 @@ import (
 	"github.com/incidentbot/incident-bot/internal/incident"
 	"github.com/incidentbot/incident-bot/internal/postmortem"
 	"github.com/incidentbot/incident-bot/internal/queue"
+	"github.com/incidentbot/incident-bot/internal/runbookflow"
 	"github.com/incidentbot/incident-bot/internal/shell"
 	"github.com/incidentbot/incident-bot/internal/slack"
 )
@@ -70,6 +71,7 @@ type App struct {
 	// Filled by the wiring steps.
 	dispCfg  command.Config
 	disp     *command.Dispatcher
+	runbooks *runbookflow.Flow // nil: no runbooks
 	handlers httpserver.Handlers
 	admin    map[string]http.Handler
 	pm       *postmortem.Service // previews for the admin API
@@ -128,7 +130,7 @@ func Open(cfg config.Config, log *zap.Logger, opts Options) (*App, error) {
 		{"pagerduty webhooks", a.mountPagerDuty},
 		{"admin api", a.mountAdmin},
 	}
-	a.schedulers = append(a.schedulers, a.pruneKeys)
+	a.schedulers = append(a.schedulers, a.prune)
 	for _, s := range steps {
 		if err := s.fn(); err != nil {
 			for _, c := range a.closers { // stop what the earlier steps started
@@ -177,18 +179,21 @@ func (a *App) Dispatcher() *command.Dispatcher { return a.disp }
 // closes the store. ready, if not nil, is called with the bound HTTP address
 // once the bot is serving.
 func (a *App) Serve(ctx context.Context, ready func(addr string)) error {
-	srv, err := httpserver.New(httpserver.Config{
-		Addr:     a.cfg.Addr,
-		Logger:   a.log,
-		Ready:    a.ready,
-		Handlers: a.handlers,
-	})
+	// With BOT_METRICS_ADDR the probes and metrics get a listener of their
+	// own, and BOT_ADDR serves only what Slack and PagerDuty call.
+	servers, err := a.httpServers()
 	if err != nil {
 		return err
 	}
+	srv := servers[0]
+	closeAll := func() {
+		for _, s := range servers {
+			_ = s.Close()
+		}
+	}
 	adminLn, err := admin.Listen(a.cfg.AdminSocket)
 	if err != nil {
-		_ = srv.Close()
+		closeAll()
 		return err
 	}
 	adminSrv, err := httpserver.New(httpserver.Config{
@@ -198,11 +203,15 @@ func (a *App) Serve(ctx context.Context, ready func(addr string)) error {
 		Extra:    a.admin,
 	})
 	if err != nil {
-		_ = srv.Close()
+		closeAll()
 		_ = adminLn.Close()
 		return err
 	}
-	a.log.Info("serving", zap.String("addr", srv.Addr().String()), zap.String("admin_socket", a.cfg.AdminSocket), zap.String("db", a.cfg.DB))
+	fields := []zap.Field{zap.String("addr", srv.Addr().String()), zap.String("admin_socket", a.cfg.AdminSocket), zap.String("db", a.cfg.DB)}
+	if len(servers) > 1 {
+		fields = append(fields, zap.String("metrics_addr", servers[1].Addr().String()))
+	}
+	a.log.Info("serving", fields...)
 
 	failed := make(chan error, 1)
 	fail := func(err error) {
@@ -221,7 +230,9 @@ func (a *App) Serve(ctx context.Context, ready func(addr string)) error {
 	defer stopRunner()
 
 	var ingress, scheds sync.WaitGroup
-	ingress.Go(func() { fail(srv.Serve(ingressCtx)) })
+	for _, s := range servers {
+		ingress.Go(func() { fail(s.Serve(ingressCtx)) })
+	}
 	ingress.Go(func() { fail(adminSrv.Serve(ingressCtx)) })
 	for _, run := range a.ingress {
 		ingress.Go(func() { fail(run(ingressCtx)) })
@@ -262,6 +273,32 @@ func (a *App) Serve(ctx context.Context, ready func(addr string)) error {
 // ready is /readyz: the store is open and can commit (a full disk makes
 // every webhook and command fail, so the bot is not ready; it is again by
 // itself once a write commits).
+// httpServers binds the HTTP listeners: BOT_ADDR with every route, or,
+// with BOT_METRICS_ADDR, BOT_ADDR with the inbound routes and
+// BOT_METRICS_ADDR with the probes and metrics (in that order).
+func (a *App) httpServers() ([]*httpserver.Server, error) {
+	cfg := httpserver.Config{Addr: a.cfg.Addr, Logger: a.log, Ready: a.ready, Handlers: a.handlers}
+	if a.cfg.MetricsAddr == "" {
+		srv, err := httpserver.New(cfg)
+		if err != nil {
+			return nil, err
+		}
+		return []*httpserver.Server{srv}, nil
+	}
+	cfg.Routes = httpserver.InboundRoutes
+	srv, err := httpserver.New(cfg)
+	if err != nil {
+		return nil, err
+	}
+	cfg.Addr, cfg.Routes, cfg.Logger = a.cfg.MetricsAddr, httpserver.OpsRoutes, a.log.Named("metrics")
+	ops, err := httpserver.New(cfg)
+	if err != nil {
+		_ = srv.Close()
+		return nil, fmt.Errorf("BOT_METRICS_ADDR: %w", err)
+	}
+	return []*httpserver.Server{srv, ops}, nil
+}
+
 func (a *App) ready(ctx context.Context) error {
 	if err := a.store.View(ctx, func(tx incident.Tx) error {
 		_, err := tx.PendingJobs()
@@ -289,17 +326,17 @@ func (a *App) Shell(ctx context.Context, opts ShellOptions) error {
 		Dispatcher: a.disp,
 		Service:    a.svc,
 		RunJobs: func(ctx context.Context) error {
-			if rb, ok := a.dispCfg.Runbooks.(*runbooks); ok {
+			if a.runbooks != nil {
 				// A run's result is printed before the next prompt.
 				wctx, cancel := context.WithTimeout(ctx, 16*time.Minute)
-				rb.waitIdle(wctx)
+				a.runbooks.WaitIdle(wctx)
 				cancel()
 			}
 			_, err := a.runner.RunDue(ctx)
 			return err
 		},
-		Confirm: a.shellConfirm,
-		Actions: a.shellAction,
+		Confirm: a.shellRunbookConfirm,
+		Actions: a.shellRunbookAction,
 		User:    opts.User,
 		Echo:    opts.Echo,
 	})

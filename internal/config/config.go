@@ -52,6 +52,7 @@ func (s Secret) Set() bool { return s != "" }
 // environment variables are listed in envVars.
 type Config struct {
 	Addr            string `yaml:"addr"`
+	MetricsAddr     string `yaml:"metrics_addr"`
 	DB              string `yaml:"db"`
 	AdminSocket     string `yaml:"admin_socket"`
 	RunbooksDir     string `yaml:"runbooks_dir"`
@@ -60,6 +61,9 @@ type Config struct {
 	Timezone        string `yaml:"timezone"`
 	LogFormat       string `yaml:"log_format"`
 	LogLevel        string `yaml:"log_level"`
+	// Retention is how long dead-lettered jobs and runbook run records
+	// are kept before they are pruned (BOT_RETENTION, default 30d).
+	Retention Retention `yaml:"retention"`
 
 	Slack     Slack     `yaml:"slack"`
 	PagerDuty PagerDuty `yaml:"pagerduty"`
@@ -80,6 +84,7 @@ func Defaults() Config {
 		Timezone:     "UTC",
 		LogFormat:    "json",
 		LogLevel:     "info",
+		Retention:    DefaultRetention,
 		Slack:        Slack{APIURL: "https://slack.com/api/"},
 		PagerDuty: PagerDuty{
 			APIURL:    "https://api.pagerduty.com",
@@ -114,13 +119,14 @@ func parseVar(name string, f func(c *Config, value string) error) envVar {
 // envVars lists every environment variable the bot reads, core first, then
 // each integration's (declared in its own file). The names are part of the
 // public interface.
-var envVars = slices.Concat(coreVars, slackVars, pagerDutyVars, runbookVars, digestVars)
+var envVars = slices.Concat(coreVars, retentionVars, slackVars, pagerDutyVars, runbookVars, digestVars)
 
 // validators check each part of the configuration; each returns problems.
 var validators = []func(c *Config) []string{validateCore, validateSlack, validatePagerDuty, validateRunbooks, validateDigest}
 
 var coreVars = []envVar{
 	strVar("BOT_ADDR", func(c *Config) *string { return &c.Addr }),
+	strVar("BOT_METRICS_ADDR", func(c *Config) *string { return &c.MetricsAddr }),
 	strVar("BOT_DB", func(c *Config) *string { return &c.DB }),
 	strVar("BOT_ADMIN_SOCKET", func(c *Config) *string { return &c.AdminSocket }),
 	strVar("BOT_RUNBOOKS_DIR", func(c *Config) *string { return &c.RunbooksDir }),
@@ -258,6 +264,13 @@ func validateCore(c *Config) []string {
 	add := p.add
 	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
 		add("BOT_ADDR %q is not a listen address like :8080 or 127.0.0.1:8080", c.Addr)
+	}
+	if c.MetricsAddr != "" {
+		if _, port, err := net.SplitHostPort(c.MetricsAddr); err != nil {
+			add("BOT_METRICS_ADDR %q is not a listen address like :9090 or 127.0.0.1:9090", c.MetricsAddr)
+		} else if c.MetricsAddr == c.Addr && port != "0" { // port 0: any free port, twice
+			add("BOT_METRICS_ADDR %q is BOT_ADDR; give the probes and metrics a port of their own, or leave BOT_METRICS_ADDR unset to serve everything on BOT_ADDR", c.MetricsAddr)
+		}
 	}
 	if strings.TrimSpace(c.DB) == "" {
 		add("BOT_DB must name the database file")

@@ -163,3 +163,19 @@ func TestAdminSocketMustNotNameAFile(t *testing.T) {
 		}
 	}
 }
+
+func TestMetricsAddr(t *testing.T) {
+	cfg, err := Load("", fakeSource(map[string]string{"BOT_METRICS_ADDR": "127.0.0.1:9090"}, nil))
+	if err != nil || cfg.MetricsAddr != "127.0.0.1:9090" || cfg.Addr != ":8080" {
+		t.Fatalf("%+v, %v", cfg, err)
+	}
+	if cfg, err := Load("", fakeSource(nil, nil)); err != nil || cfg.MetricsAddr != "" {
+		t.Fatalf("default: %q, %v", cfg.MetricsAddr, err)
+	}
+	for value, want := range map[string]string{"9090": "not a listen address", ":8080": "is BOT_ADDR"} {
+		_, err := Load("", fakeSource(map[string]string{"BOT_METRICS_ADDR": value}, nil))
+		if err == nil || !strings.Contains(err.Error(), "BOT_METRICS_ADDR") || !strings.Contains(err.Error(), want) {
+			t.Errorf("BOT_METRICS_ADDR=%s: %v, want %q", value, err, want)
+		}
+	}
+}

@@ -41,6 +41,9 @@ type PostRecord struct {
 	Period  string    `json:"period"`
 	Channel string    `json:"channel,omitempty"`
 	At      time.Time `json:"at"`
+	// Began is when the first post whose outcome is unknown began (state
+	// posting): an interrupted post is looked for since then.
+	Began time.Time `json:"began,omitzero"`
 }
 
 // Posted returns the record of key, and false if there is none.
@@ -193,10 +196,12 @@ func NewPoster(cfg PosterConfig) *Poster {
 //
 // The post's state is recorded around the call: "posting" before it,
 // "posted" or "failed" after it. A retry of a posted digest does nothing and
-// a retry after a failed call posts. The residual window is a crash (or a
-// failed store write) after the chat platform accepted the post and before
-// "posted" was recorded: the retry finds "posting" and posts again, saying
-// so, rather than risk a week without a digest.
+// a retry after a failed call posts. A retry that finds "posting" (a kill,
+// or a lost answer, after the call began) first looks in the channel for
+// the digest shared since the post began (incident.Finder; the file's
+// title names its period) and records it as posted if it is there. Only a
+// chat that cannot look (or a look-up the platform refuses) posts again,
+// saying so, rather than risk a week without a digest.
 func (p *Poster) Handle(ctx context.Context, job incident.Job) error {
 	var pl postPayload
 	if err := json.Unmarshal(job.Payload, &pl); err != nil || pl.Key == "" || pl.Channel == "" {
@@ -228,25 +233,44 @@ func (p *Poster) Handle(ctx context.Context, job incident.Job) error {
 		log.Warn("custom digest template failed; used the built-in one", zap.Error(r.Warning))
 	}
 	summary := r.Summary()
+	// began is when the first attempt whose outcome is unknown began: the
+	// look-up window, kept across further interrupted attempts.
+	began := p.cfg.Clock.Now()
 	if rec.State == StatePosting {
-		log.Warn("an earlier post of this digest was interrupted; posting it again")
-		summary += "\n_(Sent again: an earlier post of this digest was interrupted and may have arrived too.)_"
+		began = rec.At
+		if !rec.Began.IsZero() {
+			began = rec.Began
+		}
+		found, looked, err := p.find(ctx, pl.Channel, r, began)
+		if err != nil {
+			return err
+		}
+		if found {
+			log.Info("an interrupted post of this digest went through; recording it")
+			return p.record(ctx, pl, period, StatePosted, time.Time{})
+		}
+		if !looked {
+			log.Warn("an earlier post of this digest was interrupted; posting it again")
+			summary += "\n_(Sent again: an earlier post of this digest was interrupted and may have arrived too.)_"
+		}
 	}
 	mark := func(ctx context.Context, state string) error {
-		err := p.cfg.Store.Update(ctx, func(tx incident.Tx) error {
-			return putRecord(tx, pl.Key, PostRecord{State: state, Period: period.Label(), Channel: pl.Channel, At: p.cfg.Clock.Now()})
-		})
-		if err != nil {
-			return fmt.Errorf("recording digest state %s: %w", state, err)
+		b := time.Time{}
+		if state == StatePosting {
+			b = began
 		}
-		return nil
+		return p.record(ctx, pl, period, state, b)
 	}
 	if err := mark(ctx, StatePosting); err != nil {
 		return err
 	}
 	if err := p.post(ctx, pl.Channel, r, summary); err != nil {
-		if merr := mark(context.WithoutCancel(ctx), StateFailed); merr != nil {
-			log.Error("recording a failed digest post", zap.Error(merr))
+		// A failure after which the post may have gone through (a timeout,
+		// a lost answer, a 5xx) leaves "posting", so the retry looks first.
+		if incident.Certain(err) {
+			if merr := mark(context.WithoutCancel(ctx), StateFailed); merr != nil {
+				log.Error("recording a failed digest post", zap.Error(merr))
+			}
 		}
 		return fmt.Errorf("posting the digest of %s: %w", period.Label(), err)
 	}
@@ -257,12 +281,56 @@ func (p *Poster) Handle(ctx context.Context, job incident.Job) error {
 	return nil
 }
 
+// record writes the post's state under its key.
+func (p *Poster) record(ctx context.Context, pl postPayload, period Period, state string, began time.Time) error {
+	err := p.cfg.Store.Update(ctx, func(tx incident.Tx) error {
+		return putRecord(tx, pl.Key, PostRecord{State: state, Period: period.Label(), Channel: pl.Channel, At: p.cfg.Clock.Now(), Began: began})
+	})
+	if err != nil {
+		return fmt.Errorf("recording digest state %s: %w", state, err)
+	}
+	return nil
+}
+
+// find looks for the digest r in channel since began, as it would be
+// posted: a file with its title, or a message with its key. looked is
+// false when the chat cannot look.
+func (p *Poster) find(ctx context.Context, channel string, r Rendered, began time.Time) (found, looked bool, err error) {
+	f, ok := p.cfg.Chat.(incident.Finder)
+	if !ok {
+		return false, false, nil
+	}
+	if _, up := p.cfg.Chat.(incident.Uploader); up {
+		// A title is not unique (an operator may ask for a week's digest
+		// again), so the window opens only a little before the attempt.
+		found, err = f.FindFile(ctx, channel, "", fileTitle(r), began.Add(-fileSkew))
+	} else {
+		var id string
+		id, err = f.FindPost(ctx, channel, "", postKey(r), began.Add(-incident.FindSkew))
+		found = id != ""
+	}
+	if err != nil {
+		return false, false, fmt.Errorf("looking for an interrupted post of the digest of %s: %w", r.Digest.Label, err)
+	}
+	return found, true, nil
+}
+
+// fileSkew allows for the chat platform's clock being behind ours when an
+// interrupted upload is looked for by its title.
+const fileSkew = 5 * time.Second
+
+func fileTitle(r Rendered) string { return "Incident digest " + r.Digest.Label }
+
+func postKey(r Rendered) incident.PostKey {
+	return incident.PostKey{Kind: incident.PostDigest, Period: r.Digest.Label}
+}
+
 func (p *Poster) post(ctx context.Context, channel string, r Rendered, summary string) error {
 	if up, ok := p.cfg.Chat.(incident.Uploader); ok {
 		return up.Upload(ctx, channel, incident.File{
-			Name: r.FileName(), Title: "Incident digest " + r.Digest.Label, Content: r.Body, Comment: summary,
+			Name: r.FileName(), Title: fileTitle(r), Content: r.Body, Comment: summary,
 		})
 	}
-	_, err := p.cfg.Chat.Post(ctx, channel, incident.Message{Kind: incident.MessageText, Text: summary + "\n\n" + string(r.Body)})
+	_, err := p.cfg.Chat.Post(ctx, channel, incident.Message{Kind: incident.MessageText, Text: summary + "\n\n" + string(r.Body), Key: postKey(r)})
 	return err
 }

@@ -26,6 +26,21 @@ type Handlers struct {
 	Metrics           http.Handler // GET /metrics
 }
 
+// Routes selects which routes a Server registers.
+type Routes int
+
+const (
+	// AllRoutes: the inbound routes, the probes and the metrics on one
+	// listener (BOT_METRICS_ADDR unset).
+	AllRoutes Routes = iota
+	// InboundRoutes: only what Slack and PagerDuty call (/slack/*,
+	// /webhooks/*), for the listener exposed to them.
+	InboundRoutes
+	// OpsRoutes: only /healthz, /readyz and /metrics (BOT_METRICS_ADDR),
+	// for the kubelet and Prometheus.
+	OpsRoutes
+)
+
 // Config configures a Server.
 type Config struct {
 	// Addr is the TCP address to bind (":8080").
@@ -38,6 +53,8 @@ type Config struct {
 	// Ready reports whether the bot can take traffic (/readyz); nil: ready.
 	Ready    func(ctx context.Context) error
 	Handlers Handlers
+	// Routes selects the routes to serve (default AllRoutes).
+	Routes Routes
 	// Extra registers further routes (the admin API on the Unix socket).
 	Extra map[string]http.Handler
 	// ShutdownTimeout bounds the graceful shutdown (default 10s).
@@ -83,19 +100,23 @@ func New(cfg Config) (*Server, error) {
 // routes registers every route of the bot.
 func (s *Server) routes() *http.ServeMux {
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		_, _ = w.Write([]byte("ok\n"))
-	})
-	mux.HandleFunc("GET /readyz", s.readyz)
 	h := s.cfg.Handlers
-	for pattern, handler := range map[string]http.Handler{
-		"POST /slack/commands":     h.SlackCommands,
-		"POST /slack/interactions": h.SlackInteractions,
-		"POST /slack/events":       h.SlackEvents,
-		"POST /webhooks/pagerduty": h.PagerDutyWebhook,
-		"GET /metrics":             h.Metrics,
-	} {
+	routes := map[string]http.Handler{}
+	if s.cfg.Routes != InboundRoutes {
+		routes["GET /healthz"] = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+			_, _ = w.Write([]byte("ok\n"))
+		})
+		routes["GET /readyz"] = http.HandlerFunc(s.readyz)
+		routes["GET /metrics"] = h.Metrics
+	}
+	if s.cfg.Routes != OpsRoutes {
+		routes["POST /slack/commands"] = h.SlackCommands
+		routes["POST /slack/interactions"] = h.SlackInteractions
+		routes["POST /slack/events"] = h.SlackEvents
+		routes["POST /webhooks/pagerduty"] = h.PagerDutyWebhook
+	}
+	for pattern, handler := range routes {
 		if handler != nil {
 			mux.Handle(pattern, handler)
 		}

@@ -123,3 +123,49 @@ func TestShutdownWaitsForInFlightRequests(t *testing.T) {
 	}
 	<-stopped
 }
+
+// TestRoutesSplitBetweenListeners: with BOT_METRICS_ADDR the public
+// listener serves only the inbound routes and the other only the probes
+// and metrics.
+func TestRoutesSplitBetweenListeners(t *testing.T) {
+	ok := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write([]byte("handled")) })
+	h := Handlers{SlackCommands: ok, SlackInteractions: ok, SlackEvents: ok, PagerDutyWebhook: ok, Metrics: ok}
+	public, stopPublic := start(t, Config{Addr: "127.0.0.1:0", Handlers: h, Routes: InboundRoutes})
+	defer stopPublic()
+	ops, stopOps := start(t, Config{Addr: "127.0.0.1:0", Handlers: h, Routes: OpsRoutes})
+	defer stopOps()
+	all, stopAll := start(t, Config{Addr: "127.0.0.1:0", Handlers: h})
+	defer stopAll()
+	call := func(base, route string) int {
+		method, path, _ := strings.Cut(route, " ")
+		req, _ := http.NewRequest(method, base+path, nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	for _, route := range []string{"GET /healthz", "GET /readyz", "GET /metrics"} {
+		if code := call(public, route); code != http.StatusNotFound {
+			t.Errorf("public listener: %s = %d, want 404", route, code)
+		}
+		if code := call(ops, route); code != http.StatusOK {
+			t.Errorf("metrics listener: %s = %d, want 200", route, code)
+		}
+		if code := call(all, route); code != http.StatusOK {
+			t.Errorf("single listener: %s = %d, want 200", route, code)
+		}
+	}
+	for _, route := range []string{"POST /slack/commands", "POST /slack/interactions", "POST /slack/events", "POST /webhooks/pagerduty"} {
+		if code := call(public, route); code != http.StatusOK {
+			t.Errorf("public listener: %s = %d, want 200", route, code)
+		}
+		if code := call(ops, route); code != http.StatusNotFound {
+			t.Errorf("metrics listener: %s = %d, want 404", route, code)
+		}
+		if code := call(all, route); code != http.StatusOK {
+			t.Errorf("single listener: %s = %d, want 200", route, code)
+		}
+	}
+}

@@ -46,6 +46,85 @@ type Message struct {
 	Events   []Event
 	Text     string
 	ThreadID string // reply in this thread (message id), if set
+	// Key names the message so that it can be found again after a post
+	// whose outcome a kill or a lost answer hid (see Finder). Adapters
+	// attach it to the message where the platform keeps it (Slack: message
+	// metadata); the zero Key attaches nothing.
+	Key PostKey
+}
+
+// PostKey names a message the bot posts: the incident (or the digest's
+// period), what kind of message it is, and which one. Two messages never
+// share a key.
+type PostKey struct {
+	Incident string `json:"incident,omitempty"` // "INC-7"; empty for messages of no incident
+	Kind     string `json:"kind"`               // PostSummary, PostAnnouncement, PostEvents, PostUpdateCopy, PostDigest…
+	Seq      string `json:"seq,omitempty"`      // which one of its kind: the timeline sequence numbers it tells ("13-15")
+	Period   string `json:"period,omitempty"`   // the digest's period ("2026-W48")
+}
+
+// PostKey kinds.
+const (
+	PostSummary      = "summary"
+	PostAnnouncement = "announcement"
+	PostEvents       = "events"
+	PostUpdateCopy   = "update_copy" // a status update's copy in the announcement's thread
+	PostDigest       = "digest"
+)
+
+// IsZero reports whether k names nothing.
+func (k PostKey) IsZero() bool { return k == PostKey{} }
+
+func (k PostKey) String() string {
+	parts := []string{}
+	for _, p := range []string{k.Incident, k.Kind, k.Seq, k.Period} {
+		if p != "" {
+			parts = append(parts, p)
+		}
+	}
+	return strings.Join(parts, " ")
+}
+
+// Finder is implemented by chats that can find what the bot posted. When
+// the outcome of a post is unknown (the bot was killed, or the answer was
+// lost, between the call and recording the message's id), the chat sync
+// looks for the message before posting it again, so that a person sees it
+// once.
+type Finder interface {
+	// FindPost returns the id of the bot's own message with this key in
+	// channelID (among the replies to threadID when it is set) posted at
+	// or after since, or "" when there is none.
+	FindPost(ctx context.Context, channelID, threadID string, key PostKey, since time.Time) (string, error)
+	// FindFile reports whether the bot shared a file with this title in
+	// channelID (in threadID when set) at or after since.
+	FindFile(ctx context.Context, channelID, threadID, title string, since time.Time) (bool, error)
+}
+
+// FindSkew widens a look-up's window back from when the post began: the
+// platform stamps messages with its own clock, which may be behind ours.
+const FindSkew = 2 * time.Minute
+
+// OutcomeUnknown marks err as the failure of an outside call that may
+// have been carried out all the same: a timeout, a broken connection, a
+// 5xx. Adapters mark such failures; any other failure means the other side
+// refused the call, so it certainly did nothing.
+func OutcomeUnknown(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &outcomeUnknownError{err}
+}
+
+type outcomeUnknownError struct{ err error }
+
+func (e *outcomeUnknownError) Error() string { return e.err.Error() }
+func (e *outcomeUnknownError) Unwrap() error { return e.err }
+
+// Certain reports whether a failed outside call certainly did nothing
+// (see OutcomeUnknown).
+func Certain(err error) bool {
+	var u *outcomeUnknownError
+	return !errors.As(err, &u)
 }
 
 // Chat is what the chat sync needs from the chat platform. Adapters map
@@ -216,9 +295,105 @@ func (c *ChatSync) saveChat(ctx context.Context, n int64, fn func(*ChatRef)) (*I
 		return tx.PutIncident(inc)
 	})
 	if err != nil {
-		return nil, fmt.Errorf("saving chat state of %s: %w", FormatID(n), err)
+		return nil, &chatStateError{fmt.Errorf("saving chat state of %s: %w", FormatID(n), err)}
 	}
 	return out, nil
+}
+
+// chatStateError is a failure to record chat progress in the store (a
+// full disk, a shutdown): never a refusal by the chat platform, so it
+// must not give up an optional destination.
+type chatStateError struct{ err error }
+
+func (e *chatStateError) Error() string { return e.err.Error() }
+func (e *chatStateError) Unwrap() error { return e.err }
+
+// refusedForGood reports whether err is the chat platform refusing a call
+// for good (not a rate limit, an outage or a store failure of ours).
+func refusedForGood(err error) bool {
+	var se *chatStateError
+	_, retry := IsRetryable(err)
+	return err != nil && !retry && !errors.As(err, &se)
+}
+
+// Slots of ChatRef.Sending: one post of each may be under way at a time.
+const (
+	slotSummary  = "summary"
+	slotAnnounce = "announce"
+	slotEvents   = "events"
+	slotShare    = "share"
+)
+
+// settle resolves the post recorded under slot whose outcome is unknown,
+// if any: the bot looks for the message (Finder) and, if it is there,
+// records it with apply; if it is not, the record is dropped and the
+// caller posts afresh. A chat that cannot look posts again.
+func (c *ChatSync) settle(ctx context.Context, inc *Incident, slot string, apply func(r *ChatRef, id string, s Sending)) (*Incident, error) {
+	s, ok := inc.Chat.Sending[slot]
+	if !ok {
+		return inc, nil
+	}
+	id := ""
+	if f, can := c.Chat.(Finder); can {
+		var err error
+		id, err = f.FindPost(ctx, s.Channel, s.Thread, s.Key, s.Since.Add(-FindSkew))
+		if _, retry := IsRetryable(err); retry {
+			return inc, fmt.Errorf("looking for an interrupted post (%s) of %s: %w", s.Key, inc.ID(), err)
+		}
+		// Any other failure to look (the channel is gone, no access):
+		// post again; the post meets the same refusal and deals with it.
+	}
+	settled, err := c.saveChat(ctx, inc.Number, func(r *ChatRef) {
+		cur, still := r.Sending[slot]
+		if !still || cur.Key != s.Key {
+			return
+		}
+		if id != "" {
+			apply(r, id, s)
+		}
+		delete(r.Sending, slot)
+	})
+	if err != nil {
+		return inc, err
+	}
+	return settled, nil
+}
+
+// postOnce posts m as the message want names, recorded under slot: the
+// record is saved before the call and replaced by record's result right
+// after it, one outside call between two saves. A kill or a lost answer
+// in between leaves the record for settle. A failure that certainly posted
+// nothing drops the record.
+func (c *ChatSync) postOnce(ctx context.Context, inc *Incident, slot string, want Sending, m Message, record func(r *ChatRef, id string)) (*Incident, error) {
+	n := inc.Number
+	want.Since = c.Clock.Now()
+	begun, err := c.saveChat(ctx, n, func(r *ChatRef) {
+		if r.Sending == nil {
+			r.Sending = map[string]Sending{}
+		}
+		r.Sending[slot] = want
+	})
+	if err != nil {
+		return inc, err
+	}
+	m.Key, m.ThreadID = want.Key, want.Thread
+	id, err := c.Chat.Post(ctx, want.Channel, m)
+	if err != nil {
+		if Certain(err) {
+			if _, serr := c.saveChat(context.WithoutCancel(ctx), n, func(r *ChatRef) { delete(r.Sending, slot) }); serr != nil {
+				return begun, errors.Join(err, serr)
+			}
+		}
+		return begun, err
+	}
+	done, err := c.saveChat(context.WithoutCancel(ctx), n, func(r *ChatRef) {
+		record(r, id)
+		delete(r.Sending, slot)
+	})
+	if err != nil {
+		return begun, err
+	}
+	return done, nil
 }
 
 // createChannel creates the incident's channel exactly once.
@@ -333,37 +508,50 @@ func fingerprint(parts ...any) string {
 }
 
 func (c *ChatSync) syncSummary(ctx context.Context, inc *Incident) (*Incident, error) {
+	inc, err := c.settle(ctx, inc, slotSummary, func(r *ChatRef, id string, _ Sending) {
+		if r.SummaryID == "" {
+			r.SummaryID, r.SummaryShows = id, "" // found: updated below to show the incident as it is now
+		}
+	})
+	if err != nil {
+		return inc, err
+	}
 	shows := SummaryFingerprint(inc)
 	if inc.Chat.SummaryID != "" && inc.Chat.SummaryShows == shows {
 		return inc, nil
 	}
 	m := Message{Kind: MessageSummary, Incident: inc}
 	rev := inc.Revision
-	posted := func(id string) func(r *ChatRef) {
-		return func(r *ChatRef) { r.SummaryID, r.SummaryRev, r.SummaryShows = id, rev, shows }
+	post := func(what string) (*Incident, error) {
+		out, err := c.postOnce(ctx, inc, slotSummary, Sending{Key: PostKey{Incident: inc.ID(), Kind: PostSummary}, Channel: inc.Chat.ChannelID}, m,
+			func(r *ChatRef, id string) { r.SummaryID, r.SummaryRev, r.SummaryShows = id, rev, shows })
+		if err != nil {
+			return out, fmt.Errorf("%s summary of %s: %w", what, inc.ID(), err)
+		}
+		return out, nil
 	}
 	if inc.Chat.SummaryID == "" {
-		id, err := c.Chat.Post(ctx, inc.Chat.ChannelID, m)
-		if err != nil {
-			return inc, fmt.Errorf("posting summary of %s: %w", inc.ID(), err)
-		}
-		return c.saveChat(ctx, inc.Number, posted(id))
+		return post("posting")
 	}
-	err := c.Chat.Update(ctx, inc.Chat.ChannelID, inc.Chat.SummaryID, m)
+	err = c.Chat.Update(ctx, inc.Chat.ChannelID, inc.Chat.SummaryID, m)
 	if ErrorCode(err) == ENOTFOUND { // somebody deleted it: post a new one
-		id, err := c.Chat.Post(ctx, inc.Chat.ChannelID, m)
-		if err != nil {
-			return inc, fmt.Errorf("reposting summary of %s: %w", inc.ID(), err)
-		}
-		return c.saveChat(ctx, inc.Number, posted(id))
+		return post("reposting")
 	}
 	if err != nil {
 		return inc, fmt.Errorf("updating summary of %s: %w", inc.ID(), err)
 	}
-	return c.saveChat(ctx, inc.Number, posted(inc.Chat.SummaryID))
+	return c.saveChat(ctx, inc.Number, func(r *ChatRef) { r.SummaryRev, r.SummaryShows = rev, shows })
 }
 
 func (c *ChatSync) syncAnnouncement(ctx context.Context, inc *Incident) (*Incident, error) {
+	inc, err := c.settle(ctx, inc, slotAnnounce, func(r *ChatRef, id string, s Sending) {
+		if r.AnnounceID == "" {
+			r.AnnounceCh, r.AnnounceID, r.AnnounceShows = s.Channel, id, ""
+		}
+	})
+	if err != nil {
+		return inc, err
+	}
 	ch := inc.Chat.AnnounceCh
 	if ch == "" {
 		ch = c.AnnounceChannel
@@ -384,11 +572,14 @@ func (c *ChatSync) syncAnnouncement(ctx context.Context, inc *Incident) (*Incide
 		}
 		// Somebody deleted it: announce again.
 	}
-	id, err := c.Chat.Post(ctx, ch, m)
+	out, err := c.postOnce(ctx, inc, slotAnnounce, Sending{Key: PostKey{Incident: inc.ID(), Kind: PostAnnouncement}, Channel: ch}, m,
+		func(r *ChatRef, id string) {
+			r.AnnounceCh, r.AnnounceID, r.AnnounceRev, r.AnnounceShows = ch, id, rev, shows
+		})
 	if err != nil {
-		return c.announceFailed(ctx, inc, ch, fmt.Errorf("announcing %s: %w", inc.ID(), err))
+		return c.announceFailed(ctx, out, ch, fmt.Errorf("announcing %s: %w", inc.ID(), err))
 	}
-	return c.saveChat(ctx, inc.Number, func(r *ChatRef) { r.AnnounceCh, r.AnnounceID, r.AnnounceRev, r.AnnounceShows = ch, id, rev, shows })
+	return out, nil
 }
 
 // announceFailed keeps a refused announcement from stalling the incident's
@@ -396,7 +587,7 @@ func (c *ChatSync) syncAnnouncement(ctx context.Context, inc *Incident) (*Incide
 // wrong announce channel, no access) is told in the incident's channel and
 // the announcement is given up for this incident.
 func (c *ChatSync) announceFailed(ctx context.Context, inc *Incident, ch string, err error) (*Incident, error) {
-	if _, retry := IsRetryable(err); retry {
+	if !refusedForGood(err) {
 		return inc, err
 	}
 	return c.optionalFailed(ctx, inc, ch, "announce-failed",
@@ -434,15 +625,21 @@ func (c *ChatSync) optionalFailed(ctx context.Context, inc *Incident, ch, key, t
 }
 
 // postEvents tells the events recorded since the last post, a batch per
-// message, oldest first.
+// message, oldest first, each message once: its progress (PostedSeq) is
+// saved right after the one outside call that posts it.
 func (c *ChatSync) postEvents(ctx context.Context, inc *Incident) (*Incident, error) {
 	max := c.MaxEventsPerMessage
 	if max <= 0 {
 		max = 20
 	}
 	for {
+		var err error
+		inc, err = c.settle(ctx, inc, slotEvents, func(r *ChatRef, _ string, s Sending) { r.PostedSeq = maxSeq(r.PostedSeq, s.Last) })
+		if err != nil {
+			return inc, err
+		}
 		var pending []Event
-		err := c.Store.View(ctx, func(tx Tx) error {
+		err = c.Store.View(ctx, func(tx Tx) error {
 			var err error
 			pending, err = tx.EventsAfter(inc.Number, inc.Chat.PostedSeq)
 			return err
@@ -464,19 +661,27 @@ func (c *ChatSync) postEvents(ctx context.Context, inc *Incident) (*Incident, er
 				batch = append(batch, ev)
 			}
 		}
-		// One outside call, then its progress is saved: the thread copies
-		// of status updates are a separate outbox (shareUpdates), so a
-		// copy that must wait, or fails, never makes this post again.
-		if len(batch) > 0 {
-			if _, err := c.Chat.Post(ctx, inc.Chat.ChannelID, Message{Kind: MessageEvents, Incident: inc, Events: batch}); err != nil {
-				return inc, fmt.Errorf("telling %d events in %s: %w", len(batch), inc.ID(), err)
+		if len(batch) == 0 { // only quiet events: nothing to tell
+			if inc, err = c.saveChat(ctx, inc.Number, func(r *ChatRef) { r.PostedSeq = maxSeq(r.PostedSeq, last) }); err != nil {
+				return inc, err
 			}
+			continue
 		}
-		if inc, err = c.saveChat(ctx, inc.Number, func(r *ChatRef) { r.PostedSeq = last }); err != nil {
-			return inc, err
+		// The thread copies of status updates are a separate outbox
+		// (shareUpdates), so a copy that must wait, or fails, never makes
+		// this post again.
+		key := PostKey{Incident: inc.ID(), Kind: PostEvents, Seq: fmt.Sprintf("%d-%d", batch[0].Seq, last)}
+		out, err := c.postOnce(ctx, inc, slotEvents, Sending{Key: key, Channel: inc.Chat.ChannelID, Last: last},
+			Message{Kind: MessageEvents, Incident: inc, Events: batch},
+			func(r *ChatRef, _ string) { r.PostedSeq = maxSeq(r.PostedSeq, last) })
+		if err != nil {
+			return out, fmt.Errorf("telling %d events in %s: %w", len(batch), inc.ID(), err)
 		}
+		inc = out
 	}
 }
+
+func maxSeq(a, b int64) int64 { return max(a, b) }
 
 // shareUpdates copies the status updates told in the incident's channel
 // into its announcement's thread, each once, in order, after the channel
@@ -485,6 +690,10 @@ func (c *ChatSync) postEvents(ctx context.Context, inc *Incident) (*Incident, er
 // removed, the message refused) is said once in the incident's channel
 // and copies stop there, rather than block the incident's channel.
 func (c *ChatSync) shareUpdates(ctx context.Context, inc *Incident) (*Incident, error) {
+	inc, err := c.settle(ctx, inc, slotShare, func(r *ChatRef, _ string, s Sending) { r.SharedSeq = maxSeq(r.SharedSeq, s.Last) })
+	if err != nil {
+		return inc, err
+	}
 	shared := inc.Chat.SharedSeq
 	if shared == 0 {
 		// Recorded by a version that copied updates along with the
@@ -512,22 +721,23 @@ func (c *ChatSync) shareUpdates(ctx context.Context, inc *Incident) (*Incident, 
 			if ev.Kind != EventStatusUpdate || ev.Quiet {
 				continue
 			}
-			m := Message{Kind: MessageEvents, Incident: inc, Events: []Event{ev}, ThreadID: inc.Chat.AnnounceID}
-			if _, err := c.Chat.Post(ctx, inc.Chat.AnnounceCh, m); err != nil {
+			seq := ev.Seq
+			key := PostKey{Incident: inc.ID(), Kind: PostUpdateCopy, Seq: strconv.FormatInt(seq, 10)}
+			out, err := c.postOnce(ctx, inc, slotShare, Sending{Key: key, Channel: inc.Chat.AnnounceCh, Thread: inc.Chat.AnnounceID, Last: seq},
+				Message{Kind: MessageEvents, Incident: inc, Events: []Event{ev}},
+				func(r *ChatRef, _ string) { r.SharedSeq = maxSeq(r.SharedSeq, seq) })
+			if err != nil {
 				err = fmt.Errorf("sharing a status update of %s: %w", inc.ID(), err)
-				if _, retry := IsRetryable(err); retry {
-					return inc, err
+				if !refusedForGood(err) {
+					return out, err
 				}
-				return c.optionalFailed(ctx, inc, inc.Chat.AnnounceCh, "share-failed",
+				return c.optionalFailed(ctx, out, inc.Chat.AnnounceCh, "share-failed",
 					fmt.Sprintf("I could not copy status updates of %s into the announcement's thread in <#%s>: %s. Later updates are told here only.", inc.ID(), inc.Chat.AnnounceCh, ErrorMessage(err)))
 			}
-			seq := ev.Seq
-			if inc, err = c.saveChat(ctx, inc.Number, func(r *ChatRef) { r.SharedSeq = max(r.SharedSeq, seq) }); err != nil {
-				return inc, err
-			}
+			inc = out
 		}
 	}
-	return c.saveChat(ctx, inc.Number, func(r *ChatRef) { r.SharedSeq = max(r.SharedSeq, upTo) })
+	return c.saveChat(ctx, inc.Number, func(r *ChatRef) { r.SharedSeq = maxSeq(r.SharedSeq, upTo) })
 }
 
 // ChannelName is the name of incident n's channel: "inc-<n>-<slug of title>"

@@ -171,9 +171,23 @@ type ChatRef struct {
 	// copied along with the channel post (so up to PostedSeq).
 	SharedSeq   int64 `json:"shared_seq,omitempty"`
 	BookmarkSet bool  `json:"bookmark_set,omitempty"`
+	// Sending records the posts begun and not yet recorded, by slot
+	// (summary, announce, events, share): a kill or a lost answer may have
+	// left such a post in the channel without its id here, so the next
+	// sync looks for it before posting it again.
+	Sending map[string]Sending `json:"sending,omitempty"`
 	// AnnounceFailed stops retrying an announcement the platform refused
 	// for good (a wrong announce channel); the refusal is on the timeline.
 	AnnounceFailed bool `json:"announce_failed,omitempty"`
+}
+
+// Sending is a post begun and not yet recorded (ChatRef.Sending).
+type Sending struct {
+	Key     PostKey   `json:"key"`
+	Channel string    `json:"channel"`
+	Thread  string    `json:"thread,omitempty"`
+	Since   time.Time `json:"since"`          // when the post began
+	Last    int64     `json:"last,omitempty"` // events and copies: the last timeline event it tells
 }
 
 // PagerRef links an incident to a PagerDuty incident.

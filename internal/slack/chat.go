@@ -159,7 +159,7 @@ func batchRejected(err error) bool {
 	return false
 }
 
-func msgOptions(r Rendered, threadTS string) []slackapi.MsgOption {
+func msgOptions(r Rendered, threadTS string, key incident.PostKey) []slackapi.MsgOption {
 	opts := []slackapi.MsgOption{
 		slackapi.MsgOptionText(r.Text, false),
 		slackapi.MsgOptionBlocks(r.Blocks...),
@@ -169,36 +169,186 @@ func msgOptions(r Rendered, threadTS string) []slackapi.MsgOption {
 	if threadTS != "" {
 		opts = append(opts, slackapi.MsgOptionTS(threadTS))
 	}
+	if !key.IsZero() {
+		opts = append(opts, slackapi.MsgOptionMetadata(postMetadata(key)))
+	}
 	return opts
 }
 
-// Post implements incident.Chat: it renders m as Block Kit and posts it.
-// If the bot is not in a public channel (the announce channel, say) it
-// joins and tries once more.
-func (c *Client) Post(ctx context.Context, channelID string, m incident.Message) (string, error) {
-	return c.post(ctx, channelID, Render(m), m.ThreadID)
+// MetadataEventType is the event_type of the message metadata the bot
+// attaches to what it posts. Slack's guide for metadata event types
+// (https://api.slack.com/reference/metadata, "Payload structure") asks for
+// lowercase letters, digits and underscores, named <resource>_<past tense>.
+const MetadataEventType = "incident_bot_message_posted"
+
+// postMetadata is a post's message metadata (chat.postMessage "metadata":
+// {"event_type", "event_payload"}, https://docs.slack.dev/messaging/message-metadata).
+// The payload names the message: incident, kind, sequence or period. It
+// is a few short strings, far from any size limit, and not shown to
+// people. Posting it needs no scope beyond chat:write; reading it back
+// (conversations.history/.replies with include_all_metadata) needs
+// channels:history, which the bot has; private channels (a private
+// announce channel) would need groups:history, which it does not ask for,
+// so there a look-up fails and the bot posts again (see FindPost).
+func postMetadata(k incident.PostKey) slackapi.SlackMetadata {
+	p := map[string]any{"kind": k.Kind}
+	for name, v := range map[string]string{"incident": k.Incident, "seq": k.Seq, "period": k.Period} {
+		if v != "" {
+			p[name] = v
+		}
+	}
+	return slackapi.SlackMetadata{EventType: MetadataEventType, EventPayload: p}
 }
 
-func (c *Client) post(ctx context.Context, channelID string, r Rendered, threadTS string) (string, error) {
-	ts, err := c.postOnce(ctx, channelID, r, threadTS)
+// keyOf reads back the key of a message's metadata, if it is ours.
+func keyOf(md slackapi.SlackMetadata) (incident.PostKey, bool) {
+	if md.EventType != MetadataEventType {
+		return incident.PostKey{}, false
+	}
+	str := func(name string) string { v, _ := md.EventPayload[name].(string); return v }
+	k := incident.PostKey{Incident: str("incident"), Kind: str("kind"), Seq: str("seq"), Period: str("period")}
+	return k, k.Kind != ""
+}
+
+// Post implements incident.Chat: it renders m as Block Kit and posts it,
+// with m.Key as message metadata. If the bot is not in a public channel
+// (the announce channel, say) it joins and tries once more.
+func (c *Client) Post(ctx context.Context, channelID string, m incident.Message) (string, error) {
+	return c.post(ctx, channelID, Render(m), m.ThreadID, m.Key)
+}
+
+func (c *Client) post(ctx context.Context, channelID string, r Rendered, threadTS string, key incident.PostKey) (string, error) {
+	ts, err := c.postOnce(ctx, channelID, r, threadTS, key)
 	if SlackCode(err) == "not_in_channel" {
 		if jerr := c.join(ctx, channelID); jerr != nil {
 			c.log.Warn("cannot join channel to post", zap.String("channel", channelID), zap.Error(jerr))
 			return "", fmt.Errorf("%w: %w", incident.Errorf(incident.EINVALID, "The bot is not in <#%s>; invite it with `/invite @incident-bot`.", channelID), err)
 		}
-		return c.postOnce(ctx, channelID, r, threadTS)
+		return c.postOnce(ctx, channelID, r, threadTS, key)
 	}
 	return ts, err
 }
 
-func (c *Client) postOnce(ctx context.Context, channelID string, r Rendered, threadTS string) (string, error) {
+func (c *Client) postOnce(ctx context.Context, channelID string, r Rendered, threadTS string, key incident.PostKey) (string, error) {
 	var ts string
 	err := c.call(ctx, "chat.postMessage", channelID, func(ctx context.Context) error {
 		var err error
-		_, ts, err = c.api.PostMessageContext(ctx, channelID, msgOptions(r, threadTS)...)
+		_, ts, err = c.api.PostMessageContext(ctx, channelID, msgOptions(r, threadTS, key)...)
 		return err
 	})
 	return ts, err
+}
+
+// findPages bounds a look-up: at most this many pages of findPage
+// messages posted since the post began. A channel where more than that
+// was posted in the window is searched only as far as that.
+const (
+	findPages = 10
+	findPage  = 200
+)
+
+// FindPost implements incident.Finder: it pages through the channel's
+// history (or the thread's replies) posted since, with
+// include_all_metadata, for the bot's own message whose metadata carries
+// key. A look-up Slack refuses for a reason other than a rate limit or an
+// outage (no access to a private channel's history, say) is logged and
+// reported as not found: the caller then posts again, a possible repeat
+// rather than a message lost.
+func (c *Client) FindPost(ctx context.Context, channelID, threadID string, key incident.PostKey, since time.Time) (string, error) {
+	ts := ""
+	err := c.scan(ctx, channelID, threadID, since, func(m slackapi.Message) bool {
+		if k, ok := keyOf(m.Metadata); ok && k == key && c.ours(m) {
+			ts = m.Timestamp
+			return true
+		}
+		return false
+	})
+	return ts, c.lookupErr(err, channelID, key.String())
+}
+
+// FindFile implements incident.Finder: the bot's own message sharing a
+// file with this title, posted since. (files.completeUploadExternal takes
+// no metadata, so an upload is found by its title.)
+func (c *Client) FindFile(ctx context.Context, channelID, threadID, title string, since time.Time) (bool, error) {
+	found := false
+	err := c.scan(ctx, channelID, threadID, since, func(m slackapi.Message) bool {
+		for _, f := range m.Files {
+			if f.Title == title && c.ours(m) {
+				found = true
+			}
+		}
+		return found
+	})
+	return found, c.lookupErr(err, channelID, title)
+}
+
+// ours reports whether the bot posted m (when auth.test has told who the
+// bot is; otherwise any bot's message with our metadata or title).
+func (c *Client) ours(m slackapi.Message) bool {
+	bot := c.BotUserID()
+	return m.BotID != "" && (bot == "" || m.User == "" || m.User == bot)
+}
+
+func (c *Client) lookupErr(err error, channelID, what string) error {
+	if err == nil {
+		return nil
+	}
+	if _, retry := incident.IsRetryable(err); retry && SlackCode(err) != "missing_scope" {
+		return err
+	}
+	c.log.Warn("cannot look for an interrupted post; posting it again", zap.String("channel", channelID), zap.String("post", what), zap.Error(err))
+	return nil
+}
+
+// scan calls match on the messages posted in channelID (or among the
+// replies to threadID) since, newest first for a channel, until match
+// says it found what it looked for.
+func (c *Client) scan(ctx context.Context, channelID, threadID string, since time.Time, match func(slackapi.Message) bool) error {
+	oldest := fmt.Sprintf("%d.%06d", since.Unix(), since.Nanosecond()/1000)
+	if since.IsZero() || since.Unix() < 0 {
+		oldest = ""
+	}
+	cursor := ""
+	for range findPages {
+		var (
+			msgs []slackapi.Message
+			next string
+		)
+		var err error
+		if threadID == "" {
+			err = c.call(ctx, "conversations.history", channelID, func(ctx context.Context) error {
+				resp, err := c.api.GetConversationHistoryContext(ctx, &slackapi.GetConversationHistoryParameters{
+					ChannelID: channelID, Oldest: oldest, Inclusive: true, Limit: findPage, Cursor: cursor, IncludeAllMetadata: true,
+				})
+				if err != nil {
+					return err
+				}
+				msgs, next = resp.Messages, resp.ResponseMetaData.NextCursor
+				return nil
+			})
+		} else {
+			err = c.call(ctx, "conversations.replies", channelID, func(ctx context.Context) error {
+				var err error
+				msgs, _, next, err = c.api.GetConversationRepliesContext(ctx, &slackapi.GetConversationRepliesParameters{
+					ChannelID: channelID, Timestamp: threadID, Oldest: oldest, Inclusive: true, Limit: findPage, Cursor: cursor, IncludeAllMetadata: true,
+				})
+				return err
+			})
+		}
+		if err != nil {
+			return err
+		}
+		for _, m := range msgs {
+			if match(m) {
+				return nil
+			}
+		}
+		if next == "" {
+			return nil
+		}
+		cursor = next
+	}
+	return nil
 }
 
 func (c *Client) join(ctx context.Context, channelID string) error {
@@ -288,13 +438,20 @@ func (c *Client) PostEphemeral(ctx context.Context, channelID, user, text string
 // PostThread posts text (through SafeText) as a reply in a thread (or in
 // the channel when threadTS is empty) and returns its ts.
 func (c *Client) PostThread(ctx context.Context, channelID, threadTS, text string) (string, error) {
-	return c.post(ctx, channelID, renderText(text), threadTS)
+	return c.post(ctx, channelID, renderText(text), threadTS, incident.PostKey{})
 }
 
 // PostCard posts a runbook card (in a thread when threadTS is set) and
 // returns its ts. Its text is posted as it is; see Card.
 func (c *Client) PostCard(ctx context.Context, channelID, threadTS string, card Card) (string, error) {
-	return c.post(ctx, channelID, RenderCard(card), threadTS)
+	return c.post(ctx, channelID, RenderCard(card), threadTS, incident.PostKey{})
+}
+
+// PostApprovalRequest posts a runbook's approval request (mrkdwn text) in
+// a thread with Approve and Deny buttons carrying only runID.
+func (c *Client) PostApprovalRequest(ctx context.Context, channelID, threadTS, runID, text string) error {
+	_, err := c.PostCard(ctx, channelID, threadTS, Card{Text: text, RunID: runID, Buttons: ApproveButtons})
+	return err
 }
 
 // UpdateCard replaces a card posted earlier, e.g. with its final state and

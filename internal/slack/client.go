@@ -79,6 +79,7 @@ var (
 	_ incident.Chat       = (*Client)(nil)
 	_ incident.Bookmarker = (*Client)(nil)
 	_ incident.Uploader   = (*Client)(nil)
+	_ incident.Finder     = (*Client)(nil)
 )
 
 // NewClient returns a client for the bot token in cfg.
@@ -263,7 +264,8 @@ func (c *Client) classify(method string, err error) (string, error) {
 			c.limits.block(method, time.Second)
 			return outcomeRateLimited, incident.Retryable(fmt.Errorf("slack %s: %w", method, err), 0)
 		case sc.Code >= 500:
-			return outcomeServerError, incident.Retryable(fmt.Errorf("slack %s: %w", method, err), 0)
+			// Slack may have carried the call out before it failed.
+			return outcomeServerError, incident.Retryable(incident.OutcomeUnknown(fmt.Errorf("slack %s: %w", method, err)), 0)
 		}
 		// A 404 means the API URL is wrong, not that something is missing.
 		return outcomeClientError, fmt.Errorf("slack %s: %w (check SLACK_API_URL)", method, err)
@@ -293,11 +295,14 @@ func (c *Client) classify(method string, err error) (string, error) {
 	var ne net.Error
 	var ue *url.Error
 	if errors.As(err, &ne) || errors.As(err, &ue) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
-		return outcomeNetwork, incident.Retryable(fmt.Errorf("slack %s: %w", method, err), 0)
+		// The request may have reached Slack, and been carried out,
+		// before the connection broke or the time ran out.
+		return outcomeNetwork, incident.Retryable(incident.OutcomeUnknown(fmt.Errorf("slack %s: %w", method, err)), 0)
 	}
-	// A body that is not JSON and other surprises: retried a bounded number
-	// of times by the queue.
-	return outcomeServerError, fmt.Errorf("slack %s: %w", method, err)
+	// A body that is not JSON and other surprises (a proxy's error page):
+	// retried a bounded number of times by the queue; what Slack did is
+	// unknown.
+	return outcomeServerError, incident.OutcomeUnknown(fmt.Errorf("slack %s: %w", method, err))
 }
 
 // SlackCode returns the Slack error code in err's chain, or "".

@@ -197,3 +197,108 @@ func TestChannelCreationSurvivesAFailedWrite(t *testing.T) {
 		t.Errorf("%d channels, want 1", n)
 	}
 }
+
+// Issue 17: when Slack carried out a post but its answer was lost (a kill
+// or a broken connection between the call and recording the message), the
+// retry finds the message by its metadata instead of posting it again:
+// every summary card, announcement, timeline message and status-update
+// copy is in Slack once.
+func TestLostAnswerIsNotPostedAgain(t *testing.T) {
+	alice := incident.Actor{ID: "U0ALICE", Source: incident.SourceSlack}
+	cases := []struct {
+		name string
+		// lose arranges for the answer to the post under test to be lost,
+		// and makes the incident change that needs it.
+		lose func(t *testing.T, w *syncWorld)
+		// in is the channel and thread to count in, sub the text.
+		in  func(w *syncWorld) (channel, thread string)
+		sub string
+	}{
+		{name: "timeline message", sub: "checking the load balancer",
+			lose: func(t *testing.T, w *syncWorld) {
+				w.fake.FailNextIn("chat.postMessage", w.inc.Chat.ChannelID, 1, slacktest.LostAnswer())
+				if _, err := w.svc.AddNote(context.Background(), incident.Ref{Number: w.inc.Number}, "checking the load balancer", alice); err != nil {
+					t.Fatal(err)
+				}
+			},
+			in: func(w *syncWorld) (string, string) { return w.inc.Chat.ChannelID, "" }},
+		{name: "status update copy", sub: "rolled back",
+			lose: func(t *testing.T, w *syncWorld) {
+				w.fake.FailNextIn("chat.postMessage", w.announce, 1, slacktest.LostAnswer())
+				if _, err := w.svc.PostStatusUpdate(context.Background(), incident.Ref{Number: w.inc.Number}, "rolled back", alice); err != nil {
+					t.Fatal(err)
+				}
+			},
+			in: func(w *syncWorld) (string, string) { return w.announce, w.inc.Chat.AnnounceID }},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			w := newSyncWorld(t)
+			tc.lose(t, w)
+			err := w.sync.Sync(context.Background(), w.inc.Number)
+			if _, retry := incident.IsRetryable(err); !retry {
+				t.Fatalf("sync with the answer lost = %v, want a retryable error", err)
+			}
+			if err := w.runJob(t); err != nil {
+				t.Fatalf("retry: %v", err)
+			}
+			ch, thread := tc.in(w)
+			if n := w.count(ch, thread, tc.sub); n != 1 {
+				t.Errorf("%q is in Slack %d times, want once", tc.sub, n)
+			}
+			if got := w.get(t); len(got.Chat.Sending) != 0 {
+				t.Errorf("posts still recorded as under way: %+v", got.Chat.Sending)
+			}
+		})
+	}
+	// The first posts: the summary card and the announcement.
+	for _, first := range []string{"summary", "announcement"} {
+		t.Run(first, func(t *testing.T) {
+			fake := slacktest.NewServer(slacktest.Config{})
+			defer fake.Close()
+			client, err := slack.NewClient(slack.ClientConfig{Token: fake.BotToken(), APIURL: fake.APIURL(), Logger: zaptest.NewLogger(t), Rates: fastRates()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			announce := fake.AddChannel("incidents", false, fake.BotUserID())
+			store := openStore(t)
+			svc := incident.NewService(incident.ServiceConfig{Store: store})
+			sync := &incident.ChatSync{Store: store, Chat: client, Clock: incident.SystemClock, AnnounceChannel: announce}
+			inc, err := svc.Declare(context.Background(), incident.Declaration{Title: "Checkout is down", By: incident.BotActor})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if first == "summary" {
+				fake.FailNext("chat.postMessage", 1, slacktest.LostAnswer())
+			} else {
+				fake.FailNextIn("chat.postMessage", announce, 1, slacktest.LostAnswer())
+			}
+			for range 3 {
+				if err = sync.Sync(context.Background(), inc.Number); err == nil {
+					break
+				}
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, _ := svc.Get(context.Background(), incident.Ref{Number: inc.Number})
+			cards, anns := 0, 0
+			for _, m := range fake.Messages(got.Chat.ChannelID) {
+				if strings.HasPrefix(m.Text, "INC-1 SEV") {
+					cards++
+				}
+			}
+			for _, m := range fake.Messages(announce) {
+				if strings.HasPrefix(m.Text, "INC-1 ") && m.ThreadTS == "" {
+					anns++
+				}
+			}
+			if cards != 1 || anns != 1 {
+				t.Errorf("%d summary cards and %d announcements, want one each", cards, anns)
+			}
+			if got.Chat.SummaryID == "" || got.Chat.AnnounceID == "" {
+				t.Errorf("summary %q and announcement %q not recorded", got.Chat.SummaryID, got.Chat.AnnounceID)
+			}
+		})
+	}
+}
