@@ -126,6 +126,12 @@ func TestDamagedFilesAreClearErrors(t *testing.T) {
 			check("Open read-only", err)
 			_, err = boltstore.CheckFile(path, time.Second)
 			check("CheckFile", err)
+			other := filepath.Join(filepath.Dir(path), "other.db")
+			_, err = boltstore.Restore(path, other, time.Now())
+			check("Restore from it", err)
+			if _, err := os.Stat(other); !os.IsNotExist(err) {
+				t.Errorf("a damaged backup was restored: %v", err)
+			}
 
 			if after, _ := os.ReadFile(path); !bytes.Equal(before, after) {
 				t.Errorf("the damaged file was changed (%d bytes, was %d): the evidence is gone", len(after), len(before))

@@ -5,8 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
-	"io"
 	"os"
+	"runtime/debug"
 )
 
 // ErrDamaged is wrapped by the errors of Open, CheckFile and Restore when a
@@ -54,7 +54,7 @@ var le = binary.LittleEndian
 // included. The caller holds the file lock, so no writer changes it
 // meanwhile. An empty file is an error too: bbolt would silently make a new
 // database of it.
-func verifyFile(f *os.File, path string) error {
+func verifyFile(f *os.File, path string) (err error) {
 	fi, err := f.Stat()
 	if err != nil {
 		return fmt.Errorf("opening database %s: %w", path, err)
@@ -65,14 +65,28 @@ func verifyFile(f *os.File, path string) error {
 			"with no data silently; %s, or delete the file to start with no data on purpose",
 			ErrDamaged, path, Remedy)
 	}
-	m, err := readMeta(f, size)
+	data, unmap, err := mapFile(f, size)
+	if err != nil {
+		return fmt.Errorf("reading database %s: %w", path, err)
+	}
+	defer unmap()
+	// Reads stay within size, but the file could still shrink under the
+	// mapping (another process ignoring the lock): a fault is then a panic
+	// here, recovered as damage, not a crash.
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if p := recover(); p != nil {
+			err = damaged(path, "reading it failed (%v)", p)
+		}
+	}()
+	m, err := readMeta(data)
 	if err != nil {
 		return damaged(path, "%v", err)
 	}
-	v := &verifier{f: f, size: size, pageSize: int64(m.pageSize), high: m.pgid, seen: map[uint64]bool{}}
-	if v.high*uint64(v.pageSize) > uint64(size) {
-		return damaged(path, "it is %d bytes long but its pages need %d (truncated?)", size, v.high*uint64(v.pageSize))
+	if m.pgid > uint64(size)/uint64(m.pageSize) {
+		return damaged(path, "it is %d bytes long but its pages need %d (truncated?)", size, m.pgid*uint64(m.pageSize))
 	}
+	v := &verifier{data: data, size: size, pageSize: int64(m.pageSize), high: m.pgid, seen: make([]uint64, m.pgid/64+1)}
 	if m.freelist != noFreelist {
 		if err := v.freelist(m.freelist); err != nil {
 			return damaged(path, "%v", err)
@@ -92,7 +106,8 @@ type meta struct {
 
 // readMeta returns the meta page bbolt would use: of the two, the valid one
 // with the higher transaction id.
-func readMeta(f *os.File, size int64) (meta, error) {
+func readMeta(data []byte) (meta, error) {
+	size := int64(len(data))
 	var best meta
 	found := false
 	var last error
@@ -106,12 +121,11 @@ func readMeta(f *os.File, size int64) (meta, error) {
 				off = int64(best.pageSize)
 			}
 		}
-		buf := make([]byte, pageHeaderSize+metaSize)
-		if _, err := f.ReadAt(buf, off); err != nil {
-			last = fmt.Errorf("meta page %d is unreadable (the file is %d bytes: truncated?)", i, size)
+		if off+pageHeaderSize+metaSize > size {
+			last = fmt.Errorf("meta page %d is missing (the file is %d bytes: truncated?)", i, size)
 			continue
 		}
-		m, err := parseMeta(buf)
+		m, err := parseMeta(data[off : off+pageHeaderSize+metaSize])
 		if err != nil {
 			last = fmt.Errorf("meta page %d: %v", i, err)
 			continue
@@ -153,11 +167,19 @@ func parseMeta(buf []byte) (meta, error) {
 }
 
 type verifier struct {
-	f        *os.File
+	data     []byte // the file, mapped read-only
 	size     int64
 	pageSize int64
-	high     uint64 // pages below this id are in use or free
-	seen     map[uint64]bool
+	high     uint64   // pages below this id are in use or free
+	seen     []uint64 // a bit per page below high: reached already
+}
+
+// mark records that page id was reached and reports whether it had been.
+func (v *verifier) mark(id uint64) bool {
+	w, bit := id/64, uint64(1)<<(id%64)
+	was := v.seen[w]&bit != 0
+	v.seen[w] |= bit
+	return was
 }
 
 // read returns page id with its overflow pages, after checking that it lies
@@ -166,14 +188,14 @@ func (v *verifier) read(id uint64, what string) ([]byte, error) {
 	if id < 2 || id >= v.high {
 		return nil, fmt.Errorf("%s refers to page %d, outside the pages in use (2 to %d)", what, id, v.high-1)
 	}
-	if v.seen[id] {
+	if v.mark(id) {
 		return nil, fmt.Errorf("page %d is referred to twice", id)
 	}
-	v.seen[id] = true
-	hdr := make([]byte, pageHeaderSize)
-	if _, err := v.f.ReadAt(hdr, int64(id)*v.pageSize); err != nil {
-		return nil, fmt.Errorf("page %d is unreadable: %v", id, err)
+	off := int64(id) * v.pageSize
+	if off+v.pageSize > v.size {
+		return nil, fmt.Errorf("page %d is past the end of the file (truncated?)", id)
 	}
+	hdr := v.data[off : off+pageHeaderSize]
 	if got := le.Uint64(hdr); got != id {
 		return nil, fmt.Errorf("page %d is overwritten (it says it is page %d)", id, got)
 	}
@@ -181,14 +203,10 @@ func (v *verifier) read(id uint64, what string) ([]byte, error) {
 	if id+n > v.high || int64(id+n)*v.pageSize > v.size {
 		return nil, fmt.Errorf("page %d runs past the end of the file (truncated?)", id)
 	}
-	buf := make([]byte, int64(n)*v.pageSize)
-	if _, err := io.ReadFull(io.NewSectionReader(v.f, int64(id)*v.pageSize, int64(len(buf))), buf); err != nil {
-		return nil, fmt.Errorf("page %d is unreadable: %v", id, err)
-	}
 	for i := uint64(1); i < n; i++ {
-		v.seen[id+i] = true
+		v.mark(id + i)
 	}
-	return buf, nil
+	return v.data[off : off+int64(n)*v.pageSize], nil
 }
 
 func (v *verifier) freelist(id uint64) error {
