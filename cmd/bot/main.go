@@ -71,6 +71,10 @@ const (
 )
 
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	// Every byte the CLI prints goes through one terminal-escaping writer.
+	tout, terr := shell.NewTerminalWriter(stdout), shell.NewTerminalWriter(stderr)
+	defer func() { _ = tout.Flush(); _ = terr.Flush() }()
+	stdout, stderr = tout, terr
 	global := flag.NewFlagSet("bot", flag.ContinueOnError)
 	global.SetOutput(stderr)
 	global.Usage = func() { fmt.Fprint(stderr, usage) }
