@@ -96,7 +96,7 @@ func (b *storeBackend) Check(context.Context) (admin.Stats, error) {
 	if err := b.store.Check(); err != nil {
 		return admin.Stats{}, fmt.Errorf("%s is damaged: %w", b.store.Path(), err)
 	}
-	return b.store.Stats()
+	return storeStats(b.store)
 }
 
 func (b *storeBackend) WriteBackup(_ context.Context, w io.Writer) (int64, error) {

@@ -34,25 +34,22 @@ type botStore interface {
 	PruneDeadJobs(cutoff, now time.Time, limit int) (int, error)
 	PruneDocs(kind string, cutoff time.Time, limit int, at func(body []byte) (time.Time, bool)) (int, error)
 	Check() error
-	Stats() (admin.Stats, error)
 	WriteBackup(w io.Writer) (int64, error)
 	Path() string
 	Close() error
 }
 
-// boltStore and etcdStore adapt the stores' own Stats types.
-type boltStore struct{ *boltstore.Store }
-
-func (s boltStore) Stats() (admin.Stats, error) {
-	st, err := s.Store.Stats()
-	return admin.Stats(st), err
-}
-
-type etcdStore struct{ *etcdstore.Store }
-
-func (s etcdStore) Stats() (admin.Stats, error) {
-	st, err := s.Store.Stats()
-	return admin.Stats(st), err
+// storeStats counts what a store holds, in the admin API's terms.
+func storeStats(s botStore) (admin.Stats, error) {
+	switch s := s.(type) {
+	case *boltstore.Store:
+		st, err := s.Stats()
+		return admin.Stats(st), err
+	case *etcdstore.Store:
+		st, err := s.Stats()
+		return admin.Stats(st), err
+	}
+	return admin.Stats{}, fmt.Errorf("no statistics for a %T", s)
 }
 
 // openStore opens the configured store. readOnly (bbolt only) opens the
@@ -63,7 +60,7 @@ func openStore(cfg config.Config, log *zap.Logger, readOnly bool, lockWait time.
 		if err != nil {
 			return nil, err
 		}
-		return boltStore{s}, nil
+		return s, nil
 	}
 	opts, err := etcdOptions(cfg.Etcd)
 	if err != nil {
@@ -77,7 +74,7 @@ func openStore(cfg config.Config, log *zap.Logger, readOnly bool, lockWait time.
 	if err != nil {
 		return nil, err
 	}
-	return etcdStore{s}, nil
+	return s, nil
 }
 
 // etcdOptions builds the etcd client's options, reading the TLS files.
