@@ -526,7 +526,7 @@ func (c *ChatSync) syncSummary(ctx context.Context, inc *Incident) (*Incident, e
 		out, err := c.postOnce(ctx, inc, slotSummary, Sending{Key: PostKey{Incident: inc.ID(), Kind: PostSummary}, Channel: inc.Chat.ChannelID}, m,
 			func(r *ChatRef, id string) { r.SummaryID, r.SummaryRev, r.SummaryShows = id, rev, shows })
 		if err != nil {
-			return out, fmt.Errorf("%s summary of %s: %w", what, inc.ID(), err)
+			return c.summaryFailed(ctx, out, shows, fmt.Errorf("%s summary of %s: %w", what, inc.ID(), err))
 		}
 		return out, nil
 	}
@@ -538,9 +538,42 @@ func (c *ChatSync) syncSummary(ctx context.Context, inc *Incident) (*Incident, e
 		return post("reposting")
 	}
 	if err != nil {
-		return inc, fmt.Errorf("updating summary of %s: %w", inc.ID(), err)
+		return c.summaryFailed(ctx, inc, shows, fmt.Errorf("updating summary of %s: %w", inc.ID(), err))
 	}
 	return c.saveChat(ctx, inc.Number, func(r *ChatRef) { r.SummaryRev, r.SummaryShows = rev, shows })
+}
+
+// summaryFailed keeps a summary card the platform refuses for good from
+// stalling the channel: this version of the card is given up (it is tried
+// again when what it shows changes) and the refusal is told in the
+// channel, once per incident. Other failures are returned to be retried.
+func (c *ChatSync) summaryFailed(ctx context.Context, inc *Incident, shows string, err error) (*Incident, error) {
+	if !refusedForGood(err) {
+		return inc, err
+	}
+	now := c.Clock.Now()
+	var out *Incident
+	serr := c.Store.Update(ctx, func(tx Tx) error {
+		cur, err2 := tx.Incident(inc.Number)
+		if err2 != nil {
+			return err2
+		}
+		cur.Chat.SummaryShows = shows
+		if err2 := tx.PutIncident(cur); err2 != nil {
+			return err2
+		}
+		ev := Event{Incident: inc.Number, At: now, Recorded: now, Kind: EventError, Actor: BotActor, Key: "summary-failed",
+			Text: fmt.Sprintf("I could not show the summary of %s here: %s. `/incident status` shows it.", inc.ID(), ErrorMessage(err))}
+		if _, err2 := tx.AppendEvent(&ev); err2 != nil {
+			return err2
+		}
+		out = cur
+		return nil
+	})
+	if serr != nil {
+		return inc, &chatStateError{serr}
+	}
+	return out, nil
 }
 
 func (c *ChatSync) syncAnnouncement(ctx context.Context, inc *Incident) (*Incident, error) {
@@ -674,12 +707,61 @@ func (c *ChatSync) postEvents(ctx context.Context, inc *Incident) (*Incident, er
 		out, err := c.postOnce(ctx, inc, slotEvents, Sending{Key: key, Channel: inc.Chat.ChannelID, Last: last},
 			Message{Kind: MessageEvents, Incident: inc, Events: batch},
 			func(r *ChatRef, _ string) { r.PostedSeq = maxSeq(r.PostedSeq, last) })
-		if err != nil {
+		switch {
+		case err == nil:
+			inc = out
+		case !refusedForGood(err):
 			return out, fmt.Errorf("telling %d events in %s: %w", len(batch), inc.ID(), err)
+		case len(batch) > 1:
+			// Refused for good (a message too long, say): tell them one
+			// at a time, so that only the one Slack refuses is left out.
+			inc, max = out, 1
+		default:
+			// One event the platform will never take must not block the
+			// channel: it is skipped, and the refusal is told instead.
+			if inc, err = c.untold(ctx, out, batch[0], last, err); err != nil {
+				return inc, err
+			}
 		}
-		inc = out
 	}
 }
+
+// untold skips a timeline event the platform refused for good in the
+// incident's channel (PostedSeq moves past it) and records the refusal on
+// the timeline, to be told in its place, once. A refusal of such a report
+// itself (the channel is archived or gone) is not reported again.
+func (c *ChatSync) untold(ctx context.Context, inc *Incident, ev Event, last int64, cause error) (*Incident, error) {
+	now := c.Clock.Now()
+	var out *Incident
+	err := c.Store.Update(ctx, func(tx Tx) error {
+		cur, err := tx.Incident(inc.Number)
+		if err != nil {
+			return err
+		}
+		cur.Chat.PostedSeq = maxSeq(cur.Chat.PostedSeq, last)
+		if err := tx.PutIncident(cur); err != nil {
+			return err
+		}
+		out = cur
+		if strings.HasPrefix(ev.Key, untoldKey) {
+			return nil
+		}
+		report := Event{Incident: inc.Number, At: now, Recorded: now, Kind: EventError, Actor: BotActor,
+			Key:  untoldKey + strconv.FormatInt(ev.Seq, 10),
+			Text: fmt.Sprintf("I could not tell a timeline entry (%s, #%d) here: %s. It is on the timeline (`/incident timeline`).", ev.Kind, ev.Seq, ErrorMessage(cause)),
+			Data: map[string]string{"seq": strconv.FormatInt(ev.Seq, 10)}}
+		_, err = tx.AppendEvent(&report)
+		return err
+	})
+	if err != nil {
+		return inc, &chatStateError{fmt.Errorf("skipping an untold event of %s: %w", inc.ID(), err)}
+	}
+	return out, nil
+}
+
+// untoldKey prefixes the timeline key of a report that an event could not
+// be told in the incident's channel.
+const untoldKey = "untold:"
 
 func maxSeq(a, b int64) int64 { return max(a, b) }
 

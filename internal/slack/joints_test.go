@@ -302,3 +302,35 @@ func TestLostAnswerIsNotPostedAgain(t *testing.T) {
 		})
 	}
 }
+
+// A timeline entry Slack refuses for good in the incident's own channel
+// (msg_too_long) is skipped and the refusal told once; the channel goes on
+// with later entries instead of the job dying and stalling it.
+func TestRefusedEntryDoesNotStallTheChannel(t *testing.T) {
+	w := newSyncWorld(t)
+	ctx := context.Background()
+	alice := incident.Actor{ID: "U0ALICE", Source: incident.SourceSlack}
+	ref := incident.Ref{Number: w.inc.Number}
+	ch := w.inc.Chat.ChannelID
+	for _, n := range []string{"first note", "second note"} {
+		if _, err := w.svc.AddNote(ctx, ref, n, alice); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The batch of both is refused, then the first alone.
+	w.fake.FailNextIn("chat.postMessage", ch, 2, slacktest.SlackError("msg_too_long"))
+	if err := w.runJob(t); err != nil {
+		t.Fatalf("sync: %v (the job would be dead-lettered)", err)
+	}
+	if _, err := w.svc.AddNote(ctx, ref, "third note", alice); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.runJob(t); err != nil {
+		t.Fatal(err)
+	}
+	for text, want := range map[string]int{"first note": 0, "second note": 1, "third note": 1, "I could not tell a timeline entry": 1} {
+		if n := w.count(ch, "", text); n != want {
+			t.Errorf("%q told %d times, want %d", text, n, want)
+		}
+	}
+}
