@@ -114,7 +114,9 @@ func (j *jointRun) start() {
 
 func (j *jointRun) svc() *incident.Service { return j.bot.App.Service() }
 
-func (j *jointRun) log(format string, args ...any) { j.steps = append(j.steps, fmt.Sprintf(format, args...)) }
+func (j *jointRun) log(format string, args ...any) {
+	j.steps = append(j.steps, fmt.Sprintf(format, args...))
+}
 
 var jointPeople = []string{"U0ALICE", "U0BOB", "U0CAROL", "U0DAVE"}
 
