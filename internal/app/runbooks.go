@@ -432,7 +432,12 @@ func (rb *runbooks) handlePost(ctx context.Context, job incident.Job) error {
 			thread = inc.Chat.SummaryID
 		}
 	}
-	_, err := rb.a.chat.Post(ctx, p.Channel, incident.Message{Kind: incident.MessageText, Text: p.Text, ThreadID: thread})
+	// Exactly once across kills: the job's id names the post (issue 17).
+	key := incident.PostKey{Kind: incident.PostRunbookResult, Seq: strconv.FormatUint(job.ID, 10)}
+	if p.Incident != 0 {
+		key.Incident = incident.FormatID(p.Incident)
+	}
+	_, err := incident.PostOnce(ctx, rb.a.store, rb.a.chat, rb.a.clock, key, p.Channel, incident.Message{Kind: incident.MessageText, Text: p.Text, ThreadID: thread})
 	return err
 }
 

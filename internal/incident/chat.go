@@ -396,6 +396,75 @@ func (c *ChatSync) postOnce(ctx context.Context, inc *Incident, slot string, wan
 	return done, nil
 }
 
+// PostKind of a runbook's result, posted by PostOnce.
+const PostRunbookResult = "runbook_result"
+
+// postRecord is what PostOnce keeps under "post:<key>": the post began at
+// Since (outcome unknown while ID is empty), or was posted as ID.
+type postRecord struct {
+	Since  time.Time `json:"since"`
+	ID     string    `json:"id,omitempty"`
+	Failed bool      `json:"failed,omitempty"` // the last call certainly posted nothing
+}
+
+// PostOnce posts m to channelID exactly once across retries, kills and
+// lost answers, for a post outside an incident's chat sync (a runbook's
+// result). key must name this post alone (say, by its job's id). Its
+// progress is kept under the idempotency key "post:"+key: recorded before
+// the call and replaced by the message's id right after it; a retry that
+// finds the post begun looks for it first (Finder), as the chat sync does.
+func PostOnce(ctx context.Context, store Store, chat Chat, clock Clock, key PostKey, channelID string, m Message) (string, error) {
+	k := "post:" + key.String()
+	var rec postRecord
+	var found bool
+	err := store.View(ctx, func(tx Tx) error {
+		raw, ok, err := tx.Key(k)
+		if err != nil || !ok {
+			return err
+		}
+		found = true
+		return json.Unmarshal(raw, &rec)
+	})
+	if err != nil {
+		return "", fmt.Errorf("reading the record of post %s: %w", key, err)
+	}
+	if rec.ID != "" {
+		return rec.ID, nil
+	}
+	put := func(ctx context.Context, r postRecord) error {
+		raw, _ := json.Marshal(r)
+		if err := store.Update(ctx, func(tx Tx) error { return tx.PutKey(k, raw, clock.Now()) }); err != nil {
+			return fmt.Errorf("recording post %s: %w", key, err)
+		}
+		return nil
+	}
+	if found && !rec.Failed {
+		if f, ok := chat.(Finder); ok {
+			id, err := f.FindPost(ctx, channelID, m.ThreadID, key, rec.Since.Add(-FindSkew))
+			if _, retry := IsRetryable(err); retry {
+				return "", fmt.Errorf("looking for an interrupted post %s: %w", key, err)
+			}
+			if id != "" {
+				return id, put(context.WithoutCancel(ctx), postRecord{Since: rec.Since, ID: id})
+			}
+		}
+	}
+	if err := put(ctx, postRecord{Since: clock.Now()}); err != nil {
+		return "", err
+	}
+	m.Key = key
+	id, err := chat.Post(ctx, channelID, m)
+	if err != nil {
+		if Certain(err) {
+			if perr := put(context.WithoutCancel(ctx), postRecord{Failed: true}); perr != nil {
+				return "", errors.Join(err, perr)
+			}
+		}
+		return "", err
+	}
+	return id, put(context.WithoutCancel(ctx), postRecord{ID: id})
+}
+
 // createChannel creates the incident's channel exactly once.
 //
 // A crash can separate the platform's "created" from our record of it. So a

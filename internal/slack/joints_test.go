@@ -334,3 +334,28 @@ func TestRefusedEntryDoesNotStallTheChannel(t *testing.T) {
 		}
 	}
 }
+
+// Issue 17: a post outside the chat sync (a runbook's result) made with
+// incident.PostOnce is in Slack once when its answer was lost.
+func TestPostOnceAfterALostAnswer(t *testing.T) {
+	w := newSyncWorld(t)
+	ctx := context.Background()
+	ch := w.inc.Chat.ChannelID
+	key := incident.PostKey{Incident: w.inc.ID(), Kind: incident.PostRunbookResult, Seq: "42"}
+	m := incident.Message{Kind: incident.MessageText, Text: "restart-api finished: ok", ThreadID: w.inc.Chat.SummaryID}
+	w.fake.FailNextIn("chat.postMessage", ch, 1, slacktest.LostAnswer())
+	if _, err := incident.PostOnce(ctx, w.store, w.sync.Chat, incident.SystemClock, key, ch, m); err == nil {
+		t.Fatal("the lost answer was not an error")
+	}
+	id, err := incident.PostOnce(ctx, w.store, w.sync.Chat, incident.SystemClock, key, ch, m) // the job's retry
+	if err != nil || id == "" {
+		t.Fatalf("retry: %q %v", id, err)
+	}
+	again, err := incident.PostOnce(ctx, w.store, w.sync.Chat, incident.SystemClock, key, ch, m) // a retry after the record
+	if err != nil || again != id {
+		t.Fatalf("second retry: %q %v, want %q", again, err, id)
+	}
+	if n := w.count(ch, w.inc.Chat.SummaryID, "restart-api finished"); n != 1 {
+		t.Errorf("the result is in the thread %d times, want once", n)
+	}
+}
