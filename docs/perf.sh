@@ -35,3 +35,4 @@ echo "== micro-benchmarks"
 go test -run '^$' -bench 'WebhookIntake' -benchtime 5000x ./internal/pagerduty/
 go test -run '^$' -bench 'SlashCommandAck' -benchtime 40x ./internal/slack/
 go test -run '^$' -bench 'BatchedIntakeWrite' -benchtime 5000x ./internal/boltstore/
+go test -run '^$' -bench 'VerifyOnOpen' -benchtime 20x ./internal/boltstore/

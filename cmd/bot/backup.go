@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/incidentbot/incident-bot/internal/admin"
@@ -17,7 +18,7 @@ import (
 // reporting success. An existing FILE is replaced only with --force.
 func backupCmd(configPath string, args []string, stdout, stderr io.Writer) int {
 	var opts admin.BackupOptions
-	file, ok := oneFileArg("backup", &configPath, args, stderr, func(fs *flag.FlagSet) {
+	file, ok := oneFileArg("backup [--force]", &configPath, args, stderr, func(fs *flag.FlagSet) {
 		fs.BoolVar(&opts.Force, "force", false, "replace FILE if it exists")
 	})
 	if !ok {
@@ -94,12 +95,15 @@ func checkCmd(configPath string, args []string, stdout, stderr io.Writer) int {
 	return exitOK
 }
 
-func oneFileArg(name string, configPath *string, args []string, stderr io.Writer, define func(*flag.FlagSet)) (string, bool) {
+// oneFileArg parses `bot NAME [flags] FILE`; synopsis is NAME with its
+// flags, for the usage line.
+func oneFileArg(synopsis string, configPath *string, args []string, stderr io.Writer, define func(*flag.FlagSet)) (string, bool) {
 	if len(args) == 0 || args[len(args)-1] == "" || args[len(args)-1][0] == '-' {
-		fmt.Fprintf(stderr, "usage: bot %s FILE\n", name)
+		fmt.Fprintf(stderr, "usage: bot %s FILE\n", synopsis)
 		return "", false
 	}
 	file := args[len(args)-1]
+	name, _, _ := strings.Cut(synopsis, " ")
 	return file, subFlags(name, configPath, args[:len(args)-1], stderr, define)
 }
 

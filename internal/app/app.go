@@ -29,6 +29,7 @@ import (
 	"github.com/incidentbot/incident-bot/internal/incident"
 	"github.com/incidentbot/incident-bot/internal/postmortem"
 	"github.com/incidentbot/incident-bot/internal/queue"
+	"github.com/incidentbot/incident-bot/internal/runbookflow"
 	"github.com/incidentbot/incident-bot/internal/shell"
 	"github.com/incidentbot/incident-bot/internal/slack"
 )
@@ -70,6 +71,7 @@ type App struct {
 	// Filled by the wiring steps.
 	dispCfg  command.Config
 	disp     *command.Dispatcher
+	runbooks *runbookflow.Flow // nil: no runbooks
 	handlers httpserver.Handlers
 	admin    map[string]http.Handler
 	pm       *postmortem.Service // previews for the admin API
@@ -128,7 +130,7 @@ func Open(cfg config.Config, log *zap.Logger, opts Options) (*App, error) {
 		{"pagerduty webhooks", a.mountPagerDuty},
 		{"admin api", a.mountAdmin},
 	}
-	a.schedulers = append(a.schedulers, a.pruneKeys)
+	a.schedulers = append(a.schedulers, a.prune)
 	for _, s := range steps {
 		if err := s.fn(); err != nil {
 			for _, c := range a.closers { // stop what the earlier steps started
@@ -324,17 +326,17 @@ func (a *App) Shell(ctx context.Context, opts ShellOptions) error {
 		Dispatcher: a.disp,
 		Service:    a.svc,
 		RunJobs: func(ctx context.Context) error {
-			if rb, ok := a.dispCfg.Runbooks.(*runbooks); ok {
+			if a.runbooks != nil {
 				// A run's result is printed before the next prompt.
 				wctx, cancel := context.WithTimeout(ctx, 16*time.Minute)
-				rb.waitIdle(wctx)
+				a.runbooks.WaitIdle(wctx)
 				cancel()
 			}
 			_, err := a.runner.RunDue(ctx)
 			return err
 		},
-		Confirm: a.shellConfirm,
-		Actions: a.shellAction,
+		Confirm: a.shellRunbookConfirm,
+		Actions: a.shellRunbookAction,
 		User:    opts.User,
 		Echo:    opts.Echo,
 	})

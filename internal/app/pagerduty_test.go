@@ -415,15 +415,7 @@ func TestPagerDutyAckTimeoutEscalatesOnceAcrossARestart(t *testing.T) {
 	pdInc := w.pd.Trigger("PSVC001", "Checkout 500s") // high urgency, no priority: SEV2, 10 minutes
 	bot.deliver(t, w)
 	waitUntil(t, "the incident", func() bool { return len(bot.incidents(t)) == 1 && bot.settled(w.clock.Now()) })
-	escalations := func() int {
-		n := 0
-		for _, c := range w.pd.CallsTo("PUT /incidents") {
-			if strings.Contains(string(c.Body), "escalation_level") {
-				n++
-			}
-		}
-		return n
-	}
+	escalations := w.escalations
 
 	w.clock.Set(pdStart.Add(10 * time.Minute))
 	waitUntil(t, "the first automatic escalation", func() bool { return escalations() == 1 && bot.settled(w.clock.Now()) })

@@ -1,7 +1,9 @@
 package app_test
 
 import (
+	"bytes"
 	"context"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -142,6 +144,16 @@ func TestRunbooksFromSlack(t *testing.T) {
 	}
 }
 
+func grepLines(text, substr string) string {
+	var out []string
+	for _, l := range strings.Split(text, "\n") {
+		if strings.Contains(l, substr) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
+}
+
 // liveGroupMembers lists the processes of a process group that are not
 // zombies, from /proc.
 func liveGroupMembers(pgid int) []int {
@@ -238,6 +250,22 @@ func TestIncidentRolesGrantNothingFromSlack(t *testing.T) {
 	if r := bot.command(t, "U0CAROL", channel, "run by-role"); !strings.Contains(r.Text(), "failed validation and is not loaded") {
 		t.Fatalf("a runbook granted by role alone was loaded: %s", r.Text())
 	}
+	// Whatever names are typed, unknown runbooks share one metric label.
+	for _, name := range []string{"zz-made-up-1", "zz-made-up-2", "Not_An_Id!"} {
+		bot.command(t, "U0CAROL", channel, "run "+name)
+	}
+	resp, err := http.Get(bot.URL() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if bytes.Contains(metrics, []byte("zz-made-up")) || bytes.Contains(metrics, []byte(`runbook="by-role"`)) ||
+		!bytes.Contains(metrics, []byte(`incidentbot_runbook_runs_total{outcome="refused",runbook="unknown"} 5`)) ||
+		!bytes.Contains(metrics, []byte(`incidentbot_runbook_runs_total{outcome="refused",runbook="scale"} 2`)) {
+		t.Fatalf("runbook metrics:\n%s", grepLines(string(metrics), "incidentbot_runbook_runs_total"))
+	}
+
 	for _, action := range []string{"runbook_approve", "runbook_deny"} {
 		url := w.fake.NewResponseURL()
 		if r, err := bot.send.Interaction(ctx, w.fake.BlockAction("U0CAROL", channel, summary, action, runID, url)); err != nil || r.Status != http.StatusOK {

@@ -65,7 +65,10 @@ func (a *App) mountSlack() error {
 		return nil
 	}
 	s := a.cfg.Slack
-	runbooks, _ := a.dispCfg.Runbooks.(slack.RunbookActions)
+	var runbooks slack.RunbookActions
+	if a.runbooks != nil {
+		runbooks = runbookButtons{a.runbooks}
+	}
 	h, err := slack.NewHandler(slack.HandlerConfig{
 		Client:        c,
 		Dispatcher:    a.disp,

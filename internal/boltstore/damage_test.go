@@ -126,6 +126,12 @@ func TestDamagedFilesAreClearErrors(t *testing.T) {
 			check("Open read-only", err)
 			_, err = boltstore.CheckFile(path, time.Second)
 			check("CheckFile", err)
+			other := filepath.Join(filepath.Dir(path), "other.db")
+			_, err = boltstore.Restore(path, other, time.Now())
+			check("Restore from it", err)
+			if _, err := os.Stat(other); !os.IsNotExist(err) {
+				t.Errorf("a damaged backup was restored: %v", err)
+			}
 
 			if after, _ := os.ReadFile(path); !bytes.Equal(before, after) {
 				t.Errorf("the damaged file was changed (%d bytes, was %d): the evidence is gone", len(after), len(before))
@@ -306,5 +312,27 @@ func TestRestoreReplacesDamagedAndNewerFiles(t *testing.T) {
 				t.Errorf("restored: %+v, %v", st, err)
 			}
 		})
+	}
+}
+
+// TestCheckOfAnOpenStoreDamagedUnderIt: `bot check` through the running
+// bot checks its open store; pages overwritten under it are an ErrDamaged
+// error, not a bbolt assertion panic that would kill the bot.
+func TestCheckOfAnOpenStoreDamagedUnderIt(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "bot.db")
+	seedDB(t, path, 60)
+	s, err := boltstore.Open(path, boltstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.Check(); err != nil {
+		t.Fatalf("healthy: %v", err)
+	}
+	fi, _ := os.Stat(path)
+	overwrite(t, path, 2*4096, fi.Size()-2*4096, 11)
+	err = s.Check()
+	if !errors.Is(err, boltstore.ErrDamaged) || !strings.Contains(err.Error(), path) {
+		t.Fatalf("check of a store damaged under it: %v, want ErrDamaged naming the file", err)
 	}
 }

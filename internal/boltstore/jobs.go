@@ -232,8 +232,9 @@ func (s *Store) reschedule(id uint64, due time.Time, change func(*incident.Job))
 }
 
 // FailJob moves a job that failed for good to the dead-letter bucket, where
-// operators can inspect it; its key's later jobs can then run.
-func (s *Store) FailJob(id uint64, lastErr string) error {
+// operators can inspect it until PruneDeadJobs removes it; its key's later
+// jobs can then run. at is when it failed.
+func (s *Store) FailJob(id uint64, lastErr string, at time.Time) error {
 	return s.group.do(func(btx *bolt.Tx) error {
 		t := &tx{tx: btx}
 		job, err := t.job(id)
@@ -251,8 +252,50 @@ func (s *Store) FailJob(id uint64, lastErr string) error {
 		if err != nil {
 			return err
 		}
-		return t.b(bucketJobsDead).Put(u64(job.ID), raw)
+		return t.b(bucketJobsDead).Put(u64(job.ID), concat(timeKey(at), raw))
 	})
+}
+
+// A dead letter is the failure time (8 bytes, as timeKey) and the job's
+// JSON. Files written before the time was recorded hold the JSON alone.
+func deadLetter(v []byte) (failed time.Time, job []byte, stamped bool) {
+	if len(v) > 8 && v[0] != '{' {
+		return time.Unix(0, int64(binary.BigEndian.Uint64(v[:8]))), v[8:], true
+	}
+	return time.Time{}, v, false
+}
+
+// PruneDeadJobs deletes dead letters that failed before cutoff, at most
+// limit per call (one short write transaction), and returns how many it
+// deleted. Dead letters from before failure times were recorded are
+// stamped with now instead, so they are kept one retention from the first
+// prune.
+func (s *Store) PruneDeadJobs(cutoff, now time.Time, limit int) (int, error) {
+	deleted := 0
+	err := s.update(func(btx *bolt.Tx) error {
+		b := btx.Bucket(bucketJobsDead)
+		var doomed, stamp [][]byte
+		c := b.Cursor()
+		for k, v := c.First(); k != nil && len(doomed)+len(stamp) < limit; k, v = c.Next() {
+			failed, _, stamped := deadLetter(v)
+			switch {
+			case !stamped:
+				stamp = append(stamp, bytes.Clone(k))
+			case failed.Before(cutoff):
+				doomed = append(doomed, bytes.Clone(k))
+			}
+		}
+		// Changing the bucket while iterating can skip keys: change it
+		// afterwards.
+		for _, k := range stamp {
+			if err := b.Put(k, concat(timeKey(now), b.Get(k))); err != nil {
+				return err
+			}
+		}
+		deleted = len(doomed)
+		return deleteKeys(b, doomed)
+	})
+	return deleted, err
 }
 
 // DueCount counts the jobs due at now (runnable or waiting behind their
@@ -289,7 +332,8 @@ func (s *Store) DeadJobs() ([]incident.Job, error) {
 	err := s.db.View(func(btx *bolt.Tx) error {
 		return btx.Bucket(bucketJobsDead).ForEach(func(_, v []byte) error {
 			var j incident.Job
-			if err := json.Unmarshal(v, &j); err != nil {
+			_, raw, _ := deadLetter(v)
+			if err := json.Unmarshal(raw, &j); err != nil {
 				return err
 			}
 			out = append(out, j)

@@ -29,13 +29,48 @@ func (s *Store) PruneKeys(prefixes []string, cutoff time.Time, limit int) (int, 
 			}
 		}
 		// Deleting while iterating can skip keys, so delete afterwards.
-		for _, k := range doomed {
-			if err := b.Delete(k); err != nil {
-				return err
+		deleted = len(doomed)
+		return deleteKeys(b, doomed)
+	})
+	return deleted, err
+}
+
+// deleteKeys deletes keys from b.
+func deleteKeys(b *bolt.Bucket, keys [][]byte) error {
+	for _, k := range keys {
+		if err := b.Delete(k); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// PruneDocs deletes documents of kind (every version) whose time, as at
+// reads it from the body, is before cutoff, at most limit per call (one
+// short write transaction), and returns how many it deleted. Documents are
+// visited in name order and the walk stops at the first one that is not
+// old enough, so kind's names must sort by time (runbook run ids are
+// ULID-shaped: milliseconds first). A document whose time at cannot read
+// is kept.
+func (s *Store) PruneDocs(kind string, cutoff time.Time, limit int, at func(body []byte) (time.Time, bool)) (int, error) {
+	deleted := 0
+	err := s.update(func(btx *bolt.Tx) error {
+		b := btx.Bucket(bucketDocs)
+		prefix := append([]byte(kind), 0)
+		var doomed [][]byte
+		c := b.Cursor()
+		for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix) && len(doomed) < limit; k, v = c.Next() {
+			t, ok := at(v)
+			if !ok {
+				continue
 			}
+			if !t.Before(cutoff) {
+				break
+			}
+			doomed = append(doomed, bytes.Clone(k))
 		}
 		deleted = len(doomed)
-		return nil
+		return deleteKeys(b, doomed)
 	})
 	return deleted, err
 }

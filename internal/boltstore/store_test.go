@@ -219,7 +219,7 @@ func TestJobsRunInOrderPerKeyAndSurviveRestart(t *testing.T) {
 	}
 	// A job failed for good unblocks its key and is kept for inspection.
 	a2, _ := s.DueJobs(t0.Add(10*time.Minute), 1, func(j incident.Job) bool { return j.Kind != "a2" })
-	if err := s.FailJob(a2[0].ID, "channel_not_found"); err != nil {
+	if err := s.FailJob(a2[0].ID, "channel_not_found", t0); err != nil {
 		t.Fatal(err)
 	}
 	dead, _ := s.DeadJobs()

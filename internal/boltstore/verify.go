@@ -5,8 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
-	"io"
 	"os"
+	"runtime/debug"
 )
 
 // ErrDamaged is wrapped by the errors of Open, CheckFile and Restore when a
@@ -45,35 +45,57 @@ const (
 
 var le = binary.LittleEndian
 
-// verifyFile checks, reading the file with plain reads and bounds-checking
-// everything, that bbolt can open it and walk it without tripping over its
-// own assertions: bbolt panics (in goroutines of its own, which no recover
-// can catch) on a truncated file or an overwritten page. It follows what
-// bbolt reads: the newest valid meta page, the freelist page if there is
-// one, and every page reachable from the root bucket, nested buckets
-// included. The caller holds the file lock, so no writer changes it
-// meanwhile. An empty file is an error too: bbolt would silently make a new
-// database of it.
+// verifyFile checks, with bounds-checked reads of a read-only mapping,
+// that bbolt can open the file and walk it without tripping over its own
+// assertions: bbolt panics (in goroutines of its own, which no recover can
+// catch) on a truncated file or an overwritten page. It follows what bbolt
+// reads: the newest valid meta page, the freelist page if there is one, and
+// every page reachable from the root bucket, nested buckets included. The
+// caller holds the file lock, so no writer changes it meanwhile. An empty
+// file is an error too: bbolt would silently make a new database of it.
 func verifyFile(f *os.File, path string) error {
 	fi, err := f.Stat()
 	if err != nil {
 		return fmt.Errorf("opening database %s: %w", path, err)
 	}
-	size := fi.Size()
-	if size == 0 {
+	if fi.Size() == 0 {
 		return fmt.Errorf("%w: %s is empty (0 bytes): it was truncated or never written, and the bot does not start afresh "+
 			"with no data silently; %s, or delete the file to start with no data on purpose",
 			ErrDamaged, path, Remedy)
 	}
-	m, err := readMeta(f, size)
+	return verifyPages(f, fi.Size(), path, 0)
+}
+
+// verifyPages walks the pages of the file f (size bytes) reachable from
+// its newest valid meta page or, if txid is not 0, from the meta page of
+// transaction txid (Store.Check: while that read transaction is open, bbolt
+// changes none of them, whatever else writers do).
+func verifyPages(f *os.File, size int64, path string, txid uint64) (err error) {
+	data, unmap, err := mapFile(f, size)
 	if err != nil {
+		return fmt.Errorf("reading database %s: %w", path, err)
+	}
+	defer unmap()
+	// Reads stay within size, but the file could still shrink under the
+	// mapping (another process ignoring the lock): a fault is then a panic
+	// here, recovered as damage, not a crash.
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if p := recover(); p != nil {
+			err = damaged(path, "reading it failed (%v)", p)
+		}
+	}()
+	m, err := readMeta(data, txid)
+	if errors.Is(err, errMetaGone) {
+		return err
+	} else if err != nil {
 		return damaged(path, "%v", err)
 	}
-	v := &verifier{f: f, size: size, pageSize: int64(m.pageSize), high: m.pgid, seen: map[uint64]bool{}}
-	if v.high*uint64(v.pageSize) > uint64(size) {
-		return damaged(path, "it is %d bytes long but its pages need %d (truncated?)", size, v.high*uint64(v.pageSize))
+	if m.pgid > uint64(size)/uint64(m.pageSize) {
+		return damaged(path, "it is %d bytes long but its pages need %d (truncated?)", size, m.pgid*uint64(m.pageSize))
 	}
-	if m.freelist != noFreelist {
+	v := &verifier{data: data, size: size, pageSize: int64(m.pageSize), high: m.pgid, seen: make([]uint64, m.pgid/64+1)}
+	if m.freelist != noFreelist && txid == 0 {
 		if err := v.freelist(m.freelist); err != nil {
 			return damaged(path, "%v", err)
 		}
@@ -84,6 +106,10 @@ func verifyFile(f *os.File, path string) error {
 	return nil
 }
 
+// errMetaGone: the meta page of the transaction asked for was already
+// rewritten by later commits; nothing can be said about its pages.
+var errMetaGone = errors.New("the transaction's meta page was rewritten")
+
 type meta struct {
 	pageSize             uint32
 	root, freelist, pgid uint64
@@ -91,8 +117,10 @@ type meta struct {
 }
 
 // readMeta returns the meta page bbolt would use: of the two, the valid one
-// with the higher transaction id.
-func readMeta(f *os.File, size int64) (meta, error) {
+// with the higher transaction id; or, if txid is not 0, the one of that
+// transaction (errMetaGone if neither is).
+func readMeta(data []byte, txid uint64) (meta, error) {
+	size := int64(len(data))
 	var best meta
 	found := false
 	var last error
@@ -106,19 +134,24 @@ func readMeta(f *os.File, size int64) (meta, error) {
 				off = int64(best.pageSize)
 			}
 		}
-		buf := make([]byte, pageHeaderSize+metaSize)
-		if _, err := f.ReadAt(buf, off); err != nil {
-			last = fmt.Errorf("meta page %d is unreadable (the file is %d bytes: truncated?)", i, size)
+		if off+pageHeaderSize+metaSize > size {
+			last = fmt.Errorf("meta page %d is missing (the file is %d bytes: truncated?)", i, size)
 			continue
 		}
-		m, err := parseMeta(buf)
+		m, err := parseMeta(data[off : off+pageHeaderSize+metaSize])
 		if err != nil {
 			last = fmt.Errorf("meta page %d: %v", i, err)
 			continue
 		}
+		if txid != 0 && m.txid == txid {
+			return m, nil
+		}
 		if !found || m.txid > best.txid {
 			best, found = m, true
 		}
+	}
+	if txid != 0 && found {
+		return meta{}, errMetaGone
 	}
 	if !found {
 		if size < 2*int64(os.Getpagesize()) {
@@ -153,11 +186,19 @@ func parseMeta(buf []byte) (meta, error) {
 }
 
 type verifier struct {
-	f        *os.File
+	data     []byte // the file, mapped read-only
 	size     int64
 	pageSize int64
-	high     uint64 // pages below this id are in use or free
-	seen     map[uint64]bool
+	high     uint64   // pages below this id are in use or free
+	seen     []uint64 // a bit per page below high: reached already
+}
+
+// mark records that page id was reached and reports whether it had been.
+func (v *verifier) mark(id uint64) bool {
+	w, bit := id/64, uint64(1)<<(id%64)
+	was := v.seen[w]&bit != 0
+	v.seen[w] |= bit
+	return was
 }
 
 // read returns page id with its overflow pages, after checking that it lies
@@ -166,14 +207,14 @@ func (v *verifier) read(id uint64, what string) ([]byte, error) {
 	if id < 2 || id >= v.high {
 		return nil, fmt.Errorf("%s refers to page %d, outside the pages in use (2 to %d)", what, id, v.high-1)
 	}
-	if v.seen[id] {
+	if v.mark(id) {
 		return nil, fmt.Errorf("page %d is referred to twice", id)
 	}
-	v.seen[id] = true
-	hdr := make([]byte, pageHeaderSize)
-	if _, err := v.f.ReadAt(hdr, int64(id)*v.pageSize); err != nil {
-		return nil, fmt.Errorf("page %d is unreadable: %v", id, err)
+	off := int64(id) * v.pageSize
+	if off+v.pageSize > v.size {
+		return nil, fmt.Errorf("page %d is past the end of the file (truncated?)", id)
 	}
+	hdr := v.data[off : off+pageHeaderSize]
 	if got := le.Uint64(hdr); got != id {
 		return nil, fmt.Errorf("page %d is overwritten (it says it is page %d)", id, got)
 	}
@@ -181,14 +222,10 @@ func (v *verifier) read(id uint64, what string) ([]byte, error) {
 	if id+n > v.high || int64(id+n)*v.pageSize > v.size {
 		return nil, fmt.Errorf("page %d runs past the end of the file (truncated?)", id)
 	}
-	buf := make([]byte, int64(n)*v.pageSize)
-	if _, err := io.ReadFull(io.NewSectionReader(v.f, int64(id)*v.pageSize, int64(len(buf))), buf); err != nil {
-		return nil, fmt.Errorf("page %d is unreadable: %v", id, err)
-	}
 	for i := uint64(1); i < n; i++ {
-		v.seen[id+i] = true
+		v.mark(id + i)
 	}
-	return buf, nil
+	return v.data[off : off+int64(n)*v.pageSize], nil
 }
 
 func (v *verifier) freelist(id uint64) error {

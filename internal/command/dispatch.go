@@ -35,9 +35,17 @@ type Reply struct {
 	// NeedsTitle: `declare` without a title. Slack opens the declare form
 	// instead of replying.
 	NeedsTitle bool
-	// Pending is set when the reply asks the user to confirm something (a
-	// runbook run); the front end renders it (buttons, a prompt).
-	Pending any
+	// Confirm is set when the reply asks the user to confirm a runbook
+	// run; the front end renders it (buttons, a prompt).
+	Confirm *Confirmation
+}
+
+// Confirmation asks the requester to confirm a runbook run. Text is Slack
+// mrkdwn describing exactly what will run; the front end adds Confirm and
+// Cancel controls that carry only RunID.
+type Confirmation struct {
+	RunID string
+	Text  string
 }
 
 // Pager is the PagerDuty side of `page` and `escalate`.

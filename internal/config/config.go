@@ -61,6 +61,9 @@ type Config struct {
 	Timezone        string `yaml:"timezone"`
 	LogFormat       string `yaml:"log_format"`
 	LogLevel        string `yaml:"log_level"`
+	// Retention is how long dead-lettered jobs and runbook run records
+	// are kept before they are pruned (BOT_RETENTION, default 30d).
+	Retention Retention `yaml:"retention"`
 
 	Slack     Slack     `yaml:"slack"`
 	PagerDuty PagerDuty `yaml:"pagerduty"`
@@ -81,6 +84,7 @@ func Defaults() Config {
 		Timezone:     "UTC",
 		LogFormat:    "json",
 		LogLevel:     "info",
+		Retention:    DefaultRetention,
 		Slack:        Slack{APIURL: "https://slack.com/api/"},
 		PagerDuty: PagerDuty{
 			APIURL:    "https://api.pagerduty.com",
@@ -115,7 +119,7 @@ func parseVar(name string, f func(c *Config, value string) error) envVar {
 // envVars lists every environment variable the bot reads, core first, then
 // each integration's (declared in its own file). The names are part of the
 // public interface.
-var envVars = slices.Concat(coreVars, slackVars, pagerDutyVars, runbookVars, digestVars)
+var envVars = slices.Concat(coreVars, retentionVars, slackVars, pagerDutyVars, runbookVars, digestVars)
 
 // validators check each part of the configuration; each returns problems.
 var validators = []func(c *Config) []string{validateCore, validateSlack, validatePagerDuty, validateRunbooks, validateDigest}

@@ -373,8 +373,25 @@ func runbookRun(ev incident.Event, at string, ppl people) RunbookRun {
 	return r
 }
 
-// runDuration shows short runs to a tenth of a second.
+// runbookName is the runbook of a runbook event with its (redacted)
+// parameters, in a code span; "a runbook" when the request named none.
+func runbookName(d map[string]string) string {
+	if d["runbook"] == "" {
+		return "a runbook"
+	}
+	s := templates.Code(d["runbook"])
+	if p := d["params"]; p != "" {
+		s += " " + templates.Line(p)
+	}
+	return s
+}
+
+// runDuration shows runs under a second in milliseconds and short runs to
+// a tenth of a second.
 func runDuration(d time.Duration) string {
+	if d < time.Second {
+		return strconv.FormatInt(d.Milliseconds(), 10) + " ms"
+	}
 	if d < time.Minute {
 		return strconv.FormatFloat(d.Seconds(), 'f', 1, 64) + "s"
 	}
@@ -448,19 +465,21 @@ func describe(ev incident.Event, ppl people) (kind, who, text string) {
 	case incident.EventReminder:
 		return "Reminder", who, body
 	case incident.EventRunbookRequested:
-		s := templates.Code(d["runbook"])
+		// One line per decision from the data (ev.Text is the chat line,
+		// with mentions, and would repeat it).
+		s := runbookName(d)
 		if dec := d["decision"]; dec != "" {
 			s += " " + templates.Line(strings.ReplaceAll(dec, "_", " "))
 		}
 		if r := d["reason"]; r != "" {
 			s += " (" + templates.Line(r) + ")"
 		}
-		return "Runbook request", who, with(s)
+		return "Runbook", who, s
 	case incident.EventRunbookRan:
 		r := runbookRun(ev, "", ppl)
-		s := r.Runbook + " " + cmp.Or(r.Outcome, "finished")
+		s := runbookName(d) + " " + cmp.Or(r.Outcome, "finished")
 		var facts []string
-		if r.ExitCode != "" {
+		if r.ExitCode != "" && !r.DryRun {
 			facts = append(facts, "exit "+r.ExitCode)
 		}
 		if r.Duration != "" {
@@ -472,7 +491,7 @@ func describe(ev incident.Event, ppl people) (kind, who, text string) {
 		if len(facts) > 0 {
 			s += " (" + strings.Join(facts, ", ") + ")"
 		}
-		return "Runbook", who, with(s)
+		return "Runbook", who, s
 	case incident.EventPagerEvent:
 		return "PagerDuty", who, with(cmp.Or(val("type"), "event"))
 	case incident.EventPostmortemDrafted:

@@ -39,7 +39,7 @@ type Store interface {
 	NextDue() (time.Time, bool, error)
 	CompleteJob(id uint64) error
 	RetryJob(id uint64, due time.Time, lastErr string) error
-	FailJob(id uint64, lastErr string) error
+	FailJob(id uint64, lastErr string, at time.Time) error
 }
 
 // Handler runs one job.
@@ -387,7 +387,7 @@ func (r *Runner) settle(j incident.Job, err error, now time.Time, log *zap.Logge
 	}
 	if permanent {
 		log.Error("job failed for good; moved to dead letters", zap.Error(err))
-		if ferr := r.cfg.Store.FailJob(j.ID, err.Error()); ferr != nil {
+		if ferr := r.cfg.Store.FailJob(j.ID, err.Error(), r.cfg.Clock.Now()); ferr != nil {
 			log.Error("failing job", zap.Error(ferr))
 		}
 		return OutcomeFailed

@@ -13,9 +13,14 @@ type Caps struct {
 	// MaxConcurrentRuns is how many runs and dry-run probes may execute at
 	// once across all runbooks. Default 8.
 	MaxConcurrentRuns int
-	// RequestsPerUserPerMinute limits /incident run requests (dry runs and
-	// refused requests included) per user in any 60 s window. Default 10.
+	// RequestsPerUserPerMinute limits the /incident run requests per user
+	// that run or are queued for confirmation or approval (dry runs
+	// included) in any 60 s window. Default 10.
 	RequestsPerUserPerMinute int
+	// RefusalsPerUserPerMinute separately bounds refused requests (typos,
+	// denials) per user in any 60 s window, so probing stays bounded
+	// without a few typos locking anyone out. Default 60.
+	RefusalsPerUserPerMinute int
 }
 
 // DefaultCaps returns the documented defaults.
@@ -25,6 +30,7 @@ func DefaultCaps() Caps {
 		MaxCaptureBytes:          4 << 20,
 		MaxConcurrentRuns:        8,
 		RequestsPerUserPerMinute: 10,
+		RefusalsPerUserPerMinute: 60,
 	}
 }
 
@@ -41,6 +47,9 @@ func (c Caps) withDefaults() Caps {
 	}
 	if c.RequestsPerUserPerMinute <= 0 {
 		c.RequestsPerUserPerMinute = d.RequestsPerUserPerMinute
+	}
+	if c.RefusalsPerUserPerMinute <= 0 {
+		c.RefusalsPerUserPerMinute = d.RefusalsPerUserPerMinute
 	}
 	return c
 }

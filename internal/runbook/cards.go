@@ -1,6 +1,7 @@
 package runbook
 
 import (
+	"context"
 	"strconv"
 	"strings"
 	"time"
@@ -115,13 +116,35 @@ func (e *Engine) approvalRequest(req *request) *ApprovalRequest {
 	}
 }
 
-// ListText renders runbooks (as returned by Engine.Runbooks) for
-// "/incident runbooks": one entry per runbook with its risk, description,
-// whether it can run on this host, and its usage. Inert Slack mrkdwn.
-func ListText(rbs []*Runbook) string {
-	if len(rbs) == 0 {
-		return "There are no runbooks you can run here."
+// List renders "/incident runbooks" for inv. In an open incident's
+// channel it lists the runbooks inv.Caller may run there. Anywhere else it
+// says that runbooks run in an open incident's channel and lists every
+// enabled runbook (those that can also run here are marked).
+func (e *Engine) List(ctx context.Context, inv Invocation) string {
+	inc, ok, d := e.auth.incident(ctx, inv.ChannelID)
+	if d == nil && ok && inc.Open {
+		rbs := e.Runbooks(ctx, inv)
+		if len(rbs) == 0 {
+			return "There are no runbooks you may run here: each runbook names the users and user groups who may run it. `/incident runbooks` outside an incident lists them all."
+		}
+		return ListText(rbs)
 	}
+	var all []*Runbook
+	for _, rb := range e.cfg.Registry.List() {
+		if rb.Enabled {
+			all = append(all, rb)
+		}
+	}
+	if len(all) == 0 {
+		return "No runbooks are loaded."
+	}
+	return "Runbooks run in an open incident's channel: go there and type `/incident run NAME`. These are loaded:\n\n" + ListText(all)
+}
+
+// ListText renders runbooks for "/incident runbooks": one entry per
+// runbook with its risk, description, whether it can run on this host,
+// and its usage. Inert Slack mrkdwn.
+func ListText(rbs []*Runbook) string {
 	var b strings.Builder
 	for i, rb := range rbs {
 		if i > 0 {

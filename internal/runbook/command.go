@@ -12,8 +12,11 @@ const (
 	MaxCommandTokens = 16
 )
 
-// DryRunFlag is the only flag the grammar knows.
-const DryRunFlag = "--dry-run"
+// The only flags the grammar knows.
+const (
+	DryRunFlag = "--dry-run"
+	HelpFlag   = "--help" // show the runbook's exact rules; never runs
+)
 
 // Command is a parsed "/incident run" invocation: the text after
 // "/incident run " (or after the @-mention and "run ").
@@ -22,7 +25,18 @@ type Command struct {
 	// registry key, never as a path.
 	RunbookID string
 	Args      []Arg
-	DryRun    bool
+	// Bare are words without "=": a value for the one required parameter,
+	// or a mistake BindCommand explains with the corrected command.
+	Bare   []BareWord
+	DryRun bool
+	Help   bool
+}
+
+// BareWord is a word without a name, and its position in the command
+// (1 is the runbook).
+type BareWord struct {
+	Pos   int
+	Value string
 }
 
 // ParseCommand parses `<id> [name=value ...] [--dry-run]`. Tokens are split
@@ -55,14 +69,17 @@ func ParseCommand(text string) (Command, error) {
 			cmd.DryRun = true
 			continue
 		}
+		if tok == HelpFlag {
+			cmd.Help = true
+			continue
+		}
 		if msg := flagProblem(tok); msg != "" {
 			problems = append(problems, msg)
 			continue
 		}
 		name, value, ok := strings.Cut(tok, "=")
 		if !ok {
-			// Not echoed: a bare word may be a secret pasted without its name.
-			problems = append(problems, "word "+strconv.Itoa(i+2)+" is not name=value")
+			cmd.Bare = append(cmd.Bare, BareWord{Pos: i + 2, Value: tok})
 			continue
 		}
 		if value == "" && name != "" {
@@ -114,7 +131,7 @@ func flagProblem(tok string) string {
 		if strings.HasPrefix(tok, DryRunFlag+"=") {
 			return "--dry-run takes no value; write exactly --dry-run"
 		}
-		return echo(tok) + " is not a recognised option; the only option is --dry-run (two ASCII hyphens)"
+		return echo(tok) + " is not a recognised option; the options are --dry-run and --help (two ASCII hyphens)"
 	}
 	return ""
 }
@@ -178,4 +195,69 @@ func unwrapAutoLink(inner string) (string, bool) {
 		return label, true
 	}
 	return "", false
+}
+
+// BindCommand binds a parsed command's arguments. A runbook with exactly
+// one required parameter accepts its value without the name
+// (`/incident run check-dns example.com`); any other word without a name
+// is refused with the exact command that was probably meant.
+func (rb *Runbook) BindCommand(cmd Command) (Params, error) {
+	if len(cmd.Bare) == 0 {
+		return rb.Bind(cmd.Args)
+	}
+	named := map[string]bool{}
+	for _, a := range cmd.Args {
+		named[a.Name] = true
+	}
+	var required, missing []*Param
+	for i := range rb.Params {
+		if p := &rb.Params[i]; p.Required {
+			required = append(required, p)
+			if !named[p.Name] {
+				missing = append(missing, p)
+			}
+		}
+	}
+	if len(required) == 1 && len(missing) == 1 && len(cmd.Bare) == 1 {
+		return rb.Bind(append(append([]Arg(nil), cmd.Args...), Arg{Name: missing[0].Name, Value: cmd.Bare[0].Value}))
+	}
+	var problems []string
+	for _, w := range cmd.Bare {
+		// The word itself is not echoed: it may be a secret pasted
+		// without its name.
+		problems = append(problems, "word "+strconv.Itoa(w.Pos)+" is not name=value")
+	}
+	lines := append([]string{"Cannot understand the command:"}, bullets(problems)...)
+	lines = append(lines, "Write each value as name=value, e.g. `"+EscapeSlack(rb.corrected(cmd, missing))+"`", "Nothing was run.")
+	return nil, userError(KindInvalid, lines...)
+}
+
+// corrected is the command with the bare words given, in order, to the
+// required parameters that were not named. A word is repeated only when
+// it is a valid value of that (non-secret) parameter; otherwise the
+// parameter's placeholder stands in.
+func (rb *Runbook) corrected(cmd Command, missing []*Param) string {
+	parts := []string{"/incident run " + rb.ID}
+	for _, a := range cmd.Args {
+		v := a.Value
+		if p, ok := rb.Param(a.Name); !ok || p.Secret {
+			v = strings.ToUpper(a.Name)
+		} else if _, _, err := p.check(v); err != nil {
+			v = strings.ToUpper(a.Name)
+		}
+		parts = append(parts, a.Name+"="+v)
+	}
+	for i, p := range missing {
+		v := strings.ToUpper(p.Name)
+		if i < len(cmd.Bare) && !p.Secret {
+			if _, _, err := p.check(cmd.Bare[i].Value); err == nil {
+				v = cmd.Bare[i].Value
+			}
+		}
+		parts = append(parts, p.Name+"="+v)
+	}
+	if cmd.DryRun {
+		parts = append(parts, DryRunFlag)
+	}
+	return strings.Join(parts, " ")
 }

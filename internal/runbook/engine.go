@@ -170,7 +170,8 @@ type Engine struct {
 	closed bool
 	reqs   map[string]*request
 	slots  slots
-	rate   rateLimiter
+	rate   rateLimiter // requests that run or wait for confirmation or approval
+	refuse rateLimiter // refused requests
 }
 
 // localUserShape is what LocalUsers accepts: a plain user name.
@@ -203,6 +204,7 @@ func NewEngine(cfg Config) (*Engine, error) {
 		reqs:    map[string]*request{},
 		slots:   slots{maxGlobal: cfg.Caps.MaxConcurrentRuns, byKey: map[string]int{}, coolUntil: map[string]time.Time{}},
 		rate:    rateLimiter{limit: cfg.Caps.RequestsPerUserPerMinute, window: time.Minute, hits: map[string][]time.Time{}},
+		refuse:  rateLimiter{limit: cfg.Caps.RefusalsPerUserPerMinute, window: time.Minute, hits: map[string][]time.Time{}},
 		auth: &authorizer{
 			teamID: cfg.TeamID, enterpriseID: cfg.EnterpriseID, userID: callerIDShape(cfg.LocalUsers), local: cfg.LocalUsers,
 			incidents: cfg.Incidents, members: cfg.GroupMembers,
@@ -252,6 +254,7 @@ func (e *Engine) Sweep() {
 		req.end(StateExpired, now)
 	}
 	e.rate.sweep(now)
+	e.refuse.sweep(now)
 	e.slots.sweep(now)
 	e.mu.Unlock()
 	for i, req := range expired {

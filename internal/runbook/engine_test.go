@@ -132,9 +132,7 @@ func TestRefusalsExecuteNothing(t *testing.T) {
 	if _, err := os.Stat(pwned); !errors.Is(err, os.ErrNotExist) {
 		t.Fatal("a shell interpreted the value")
 	}
-	if n := len(h.executions()); n != 1 {
-		t.Fatalf("%d executions", n)
-	}
+	h.assertExecutions(1)
 }
 
 // Every grammar and value rejection, replayed through the engine against a
@@ -264,9 +262,7 @@ func TestConfirmationFlow(t *testing.T) {
 	if msg := mustUserError(t, err, KindConflict); !strings.Contains(msg, "already finished") {
 		t.Fatalf("replay message %q", msg)
 	}
-	if n := len(h.executions()); n != 1 {
-		t.Fatalf("%d executions", n)
-	}
+	h.assertExecutions(1)
 	if !h.audit.has(EventConfirmRequested) || !h.audit.has(EventConfirmed) {
 		t.Fatalf("audit %v", h.audit.kinds())
 	}
@@ -368,9 +364,7 @@ func TestApprovalFlow(t *testing.T) {
 		_, err = h.eng.Deny(context.Background(), sub.RunID, c)
 		mustUserError(t, err, KindConflict)
 	}
-	if n := len(h.executions()); n != 1 {
-		t.Fatalf("%d executions", n)
-	}
+	h.assertExecutions(1)
 	var approved Event
 	for _, ev := range h.audit.all() {
 		if ev.Kind == EventApproved {
@@ -420,9 +414,7 @@ func TestApprovalNeedsDistinctApproversAndCanBeDenied(t *testing.T) {
 	}
 	_, err = h.eng.Approve(context.Background(), id, approver2)
 	mustUserError(t, err, KindConflict)
-	if n := len(h.executions()); n != 1 {
-		t.Fatalf("%d executions", n)
-	}
+	h.assertExecutions(1)
 	if !h.audit.has(EventDenied) {
 		t.Fatal("deny not audited")
 	}
@@ -545,16 +537,15 @@ func TestDryRun(t *testing.T) {
 	if res.Planned[0].Argv[0] != "/nonexistent/prog" || res.Steps[0].Skipped == "" || !strings.Contains(res.Output, "probe skipped") {
 		t.Fatalf("result %+v", res)
 	}
-	if n := len(h.executions()); n != 1 {
-		t.Fatalf("%d executions", n)
-	}
+	h.assertExecutions(1)
 }
 
 func TestRateLimitPerUser(t *testing.T) {
 	h := newHarness(t)
 	h.write(h.baseSpec("echo", script("record.sh"), "{{target}}"))
+	// Five typos and five dry runs do not lock the commander out: only
+	// what runs (or waits for someone) counts against the 10 per minute.
 	for i := range 10 {
-		// Refused and dry-run requests count too.
 		text := "nope"
 		if i%2 == 0 {
 			text = "echo target=a --dry-run"
@@ -568,7 +559,13 @@ func TestRateLimitPerUser(t *testing.T) {
 			h.result()
 		}
 	}
-	_, err := h.submit(requester, chanInc, "echo target=a")
+	for _, tgt := range []string{"a", "b", "c", "d", "e"} {
+		if _, err := h.submit(requester, chanInc, "echo target="+tgt); err != nil {
+			t.Fatal(err)
+		}
+		h.result()
+	}
+	_, err := h.submit(requester, chanInc, "echo target=f")
 	if msg := mustUserError(t, err, KindRateLimited); !strings.Contains(msg, "at most 10 per minute") {
 		t.Fatalf("message %q", msg)
 	}
@@ -582,9 +579,19 @@ func TestRateLimitPerUser(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.result()
-	if n := len(h.executions()); n != 1 {
-		t.Fatalf("%d executions", n)
+	h.assertExecutions(6)
+
+	// Refusals have their own, generous limit: probing stays bounded.
+	h.clock.Advance(61 * time.Second)
+	for range 60 {
+		_, err := h.submit(outsider, chanInc, "echo target=a")
+		mustUserError(t, err, KindDenied)
 	}
+	_, err = h.submit(outsider, chanInc, "echo target=a")
+	if msg := mustUserError(t, err, KindRateLimited); !strings.Contains(msg, "Too many refused runbook requests: at most 60 per minute") {
+		t.Fatalf("message %q", msg)
+	}
+	h.assertExecutions(6)
 }
 
 func TestConcurrencyKeyLockAndMaxConcurrent(t *testing.T) {
@@ -691,9 +698,7 @@ func TestCooldown(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.result()
-	if n := len(h.executions()); n != 3 {
-		t.Fatalf("%d executions", n)
-	}
+	h.assertExecutions(3)
 }
 
 func TestRunbooksListsWhatCallerMayRun(t *testing.T) {
@@ -720,7 +725,7 @@ func TestRunbooksListsWhatCallerMayRun(t *testing.T) {
 		t.Fatalf("outside an incident: %s", got)
 	}
 	text := ListText(h.eng.Runbooks(context.Background(), Invocation{Caller: requester, ChannelID: chanInc}))
-	if !strings.Contains(text, "*echo*: Test echo (risk low)") || !strings.Contains(text, "Usage: /incident run echo target=TARGET [--dry-run]") {
+	if !strings.Contains(text, "*echo*: Test echo (risk low)") || !strings.Contains(text, "Usage: `/incident run echo target=TARGET [--dry-run]`") {
 		t.Fatalf("list text %s", text)
 	}
 }

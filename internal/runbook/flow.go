@@ -16,6 +16,9 @@ import (
 func (e *Engine) Submit(ctx context.Context, inv Invocation) (*Submission, error) {
 	base := Event{Actor: inv.Caller.actor(), ChannelID: inv.ChannelID}
 	refuse := func(kind EventKind, ue *UserError) (*Submission, error) {
+		e.mu.Lock()
+		e.refuse.allow(rateKey(inv.Caller), e.clock.Now())
+		e.mu.Unlock()
 		ev := base
 		ev.Kind, ev.Reason = kind, ue.Message
 		e.emit(ev)
@@ -42,6 +45,9 @@ func (e *Engine) Submit(ctx context.Context, inv Invocation) (*Submission, error
 	if !found {
 		return refuse(EventValidationFailed, e.unknownRunbook(cmd.RunbookID))
 	}
+	if cmd.Help {
+		return &Submission{Message: "*" + EscapeSlack(rb.ID) + "*: " + EscapeSlack(rb.Title) + "\n" + rb.Help()}, nil
+	}
 	base.RunbookVersion = rb.Version
 	if !rb.Enabled {
 		return refuse(EventValidationFailed, userError(KindDisabled, "Runbook "+rb.ID+" is disabled. Nothing was run."))
@@ -51,7 +57,7 @@ func (e *Engine) Submit(ctx context.Context, inv Invocation) (*Submission, error
 		return refuse(EventAuthzDenied, deniedError(rb, d, ""))
 	}
 	base.IncidentID = inc.ID
-	params, err := rb.Bind(cmd.Args)
+	params, err := rb.BindCommand(cmd)
 	if err != nil {
 		ue, _ := AsUserError(err)
 		return refuse(EventValidationFailed, ue)
@@ -83,9 +89,11 @@ func withKind(ev Event, k EventKind) Event {
 	return ev
 }
 
-// admit applies the checks that need no runbook: shutdown, the kill
-// switch, identity, and the per-user rate limit (which counts every
-// request, refused ones included).
+// admit applies the checks that need no runbook: the kill switch,
+// identity, shutdown, and the per-user rate limits: one on requests that
+// run or wait for someone (recorded by dispatch), and a separate, more
+// generous one on refused requests (recorded by refuse), so a few typos
+// never lock anyone out while probing stays bounded.
 func (e *Engine) admit(c Caller, now time.Time) *UserError {
 	if e.cfg.DisableAll {
 		return userError(KindDisabled, "Runbooks are disabled on this bot. Nothing was run.")
@@ -98,11 +106,21 @@ func (e *Engine) admit(c Caller, now time.Time) *UserError {
 	if e.closed {
 		return userError(KindShuttingDown, "The bot is shutting down. Nothing was run.")
 	}
-	if ok, wait := e.rate.allow(c.TeamID+"/"+c.UserID, now); !ok {
-		return userError(KindRateLimited, fmt.Sprintf("Too many runbook requests: at most %d per minute. Try again in %s. Nothing was run.",
-			e.rate.limit, formatDuration(max(wait.Round(time.Second), time.Second))))
+	if wait := e.refuse.wait(rateKey(c), now); wait > 0 {
+		return userError(KindRateLimited, fmt.Sprintf("Too many refused runbook requests: at most %d per minute. Try again in %s. Nothing was run.",
+			e.refuse.limit, formatDuration(max(wait.Round(time.Second), time.Second))))
+	}
+	if wait := e.rate.wait(rateKey(c), now); wait > 0 {
+		return rateLimited(e.rate.limit, wait)
 	}
 	return nil
+}
+
+func rateKey(c Caller) string { return c.TeamID + "/" + c.UserID }
+
+func rateLimited(limit int, wait time.Duration) *UserError {
+	return userError(KindRateLimited, fmt.Sprintf("Too many runbook runs and requests: at most %d per minute. Try again in %s. Nothing was run.",
+		limit, formatDuration(max(wait.Round(time.Second), time.Second))))
 }
 
 func (e *Engine) unknownRunbook(id string) *UserError {
@@ -220,11 +238,20 @@ func (e *Engine) newRequest(rb *Runbook, inv Invocation, inc IncidentInfo, param
 	return req, nil
 }
 
-// dispatch stores a new request and moves it to its first state.
+// dispatch stores a new request and moves it to its first state. It is
+// what counts against the per-user rate limit.
 func (e *Engine) dispatch(ctx context.Context, req *request, now time.Time) (*Submission, error) {
 	confirm := !req.dryRun && req.rb.Confirm
 	var card *Card
 	e.mu.Lock()
+	if ok, wait := e.rate.allow(rateKey(req.caller), now); !ok { // lost a race with the caller's other requests
+		e.mu.Unlock()
+		ue := rateLimited(e.rate.limit, wait)
+		ev := e.event(req, EventValidationFailed)
+		ev.Reason = ue.Message
+		e.emit(ev)
+		return nil, ue
+	}
 	e.reqs[req.id] = req
 	if confirm {
 		req.state, req.deadline = StateAwaitingConfirmation, now.Add(ConfirmationTTL)

@@ -88,7 +88,7 @@ func FuzzParseAndValidate(f *testing.F) {
 		if cmd.RunbookID != rb.ID {
 			return // the engine answers "unknown runbook": a map miss
 		}
-		ps, err := rb.Bind(cmd.Args)
+		ps, err := rb.BindCommand(cmd)
 		if err != nil {
 			msg := assertSafeMessage(t, err)
 			// A marker that only the secret value carries must never

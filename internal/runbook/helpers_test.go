@@ -417,3 +417,10 @@ func mustUserError(t *testing.T, err error, kind ErrorKind) string {
 	}
 	return ue.Message
 }
+
+func (h *harness) assertExecutions(n int) {
+	h.t.Helper()
+	if got := len(h.executions()); got != n {
+		h.t.Fatalf("%d executions, want %d", got, n)
+	}
+}

@@ -24,6 +24,16 @@ func (r *rateLimiter) allow(key string, now time.Time) (bool, time.Duration) {
 	return true, 0
 }
 
+// wait reports how long until key may have one more event (0: now),
+// without recording one.
+func (r *rateLimiter) wait(key string, now time.Time) time.Duration {
+	recent := r.prune(key, now)
+	if len(recent) < r.limit {
+		return 0
+	}
+	return recent[0].Add(r.window).Sub(now)
+}
+
 func (r *rateLimiter) prune(key string, now time.Time) []time.Time {
 	hits := r.hits[key]
 	i := 0

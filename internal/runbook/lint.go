@@ -211,7 +211,19 @@ func (l *linter) param(f string, ps paramSpec) Param {
 		l.fail(f+".allow_unicode", "only string parameters can allow unicode")
 	}
 	// A default is only checked against a declaration that is itself valid.
-	l.paramDefault(f, ps, &p, len(l.errs) == errsBefore)
+	declValid := len(l.errs) == errsBefore
+	l.paramDefault(f, ps, &p, declValid)
+	if ps.Example != nil {
+		p.Example = *ps.Example
+		switch {
+		case p.Secret:
+			l.fail(f+".example", "a secret parameter cannot have an example (it would be shown)")
+		case declValid:
+			if _, _, err := p.check(p.Example); err != nil {
+				l.fail(f+".example", "%q does not satisfy the parameter's own rules: %v", p.Example, err)
+			}
+		}
+	}
 	return p
 }
 

@@ -81,7 +81,7 @@ func parseBind(rb *Runbook, text string) (Command, Params, error) {
 	if cmd.RunbookID != rb.ID {
 		return cmd, nil, userError(KindUnknown, "unknown runbook")
 	}
-	ps, err := rb.Bind(cmd.Args)
+	ps, err := rb.BindCommand(cmd)
 	return cmd, ps, err
 }
 
@@ -214,7 +214,7 @@ func TestBindErrorsShowUsageAndCutEchoes(t *testing.T) {
 	rb := loadOne(t, "demo", demoRunbook)
 	_, _, err := parseBind(rb, "demo context=staging deployment="+strings.Repeat("Q", 300))
 	msg := mustUserError(t, err, KindInvalid)
-	if !strings.Contains(msg, "Usage: /incident run demo context=CONTEXT") {
+	if !strings.Contains(msg, "Usage: `/incident run demo context=CONTEXT") {
 		t.Fatalf("no usage in %q", msg)
 	}
 	if !strings.Contains(msg, "\""+strings.Repeat("Q", maxEcho)+"\"…") || strings.Contains(msg, strings.Repeat("Q", maxEcho+1)) {
@@ -299,14 +299,14 @@ limits: { timeout: 1m }
 steps:
   - { name: s, argv: ['/bin/true', '--token={{token}}'], timeout: 10s }
 `)
-	for _, text := range []string{"sec sup3rS3cret", "sec token=sup3rS3cret;x", "sec token=sup3rS3cret token=sup3rS3cret2", "sec token=-sup3rS3cret"} {
+	for _, text := range []string{"sec sup3rS3cret other", "sec token=sup3rS3cret;x", "sec token=sup3rS3cret token=sup3rS3cret2", "sec token=-sup3rS3cret"} {
 		_, _, err := parseBind(rb, text)
 		msg := mustUserError(t, err, KindInvalid)
 		if strings.Contains(msg, "sup3r") {
 			t.Fatalf("secret echoed: %q", msg)
 		}
 	}
-	_, ps, err := parseBind(rb, "sec token=sup3rS3cret")
+	_, ps, err := parseBind(rb, "sec sup3rS3cret") // the one required parameter, without its name
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -112,6 +112,7 @@ type Param struct {
 	Min, Max     string // as written, for int and duration
 	Secret       bool
 	AllowUnicode bool
+	Example      string // as written; satisfies the parameter's rules
 
 	re             *regexp.Regexp
 	minInt, maxInt int64
@@ -220,43 +221,78 @@ type Output struct {
 	redact []*regexp.Regexp
 }
 
-// Usage renders how to invoke the runbook from chat, one line per
-// parameter. The text is escaped for Slack.
-func (rb *Runbook) Usage() string {
+// Usage renders how to invoke the runbook from chat: the command line, an
+// example, and one line per parameter with its description first. Exact
+// patterns are left to Help. The text is Slack mrkdwn, escaped.
+func (rb *Runbook) Usage() string { return rb.usage(false) }
+
+// Help is Usage with every parameter's exact rules (patterns in code
+// spans), for `/incident run <id> --help`.
+func (rb *Runbook) Help() string { return rb.usage(true) }
+
+func (rb *Runbook) usage(exact bool) string {
 	var b strings.Builder
-	b.WriteString("Usage: /incident run ")
-	b.WriteString(rb.ID)
+	line := "/incident run " + rb.ID
 	for _, p := range rb.Params {
 		arg := p.Name + "=" + strings.ToUpper(p.Name)
 		if !p.Required {
 			arg = "[" + arg + "]"
 		}
-		b.WriteString(" " + arg)
+		line += " " + arg
 	}
-	b.WriteString(" [--dry-run]")
+	b.WriteString("Usage: `" + EscapeSlack(line) + " [--dry-run]`")
+	if ex, ok := rb.example(); ok {
+		b.WriteString("\nExample: `" + EscapeSlack(ex) + "`")
+	}
+	patterns := false
 	for _, p := range rb.Params {
-		b.WriteString("\n• " + p.Name + ": " + p.describe())
+		b.WriteString("\n• " + p.describe(exact))
+		patterns = patterns || p.Pattern != ""
 	}
-	return EscapeSlack(b.String())
+	if patterns && !exact {
+		b.WriteString("\n`/incident run " + EscapeSlack(rb.ID) + " --help` shows the exact rules.")
+	}
+	return b.String()
 }
 
-// describe states a parameter's constraint in words.
-func (p *Param) describe() string {
-	var s string
-	switch {
-	case len(p.Choices) > 0:
-		labels := make([]string, len(p.Choices))
-		for i, c := range p.Choices {
-			labels[i] = c.Label
+// example renders a complete example invocation with every required
+// parameter, if each has an example.
+func (rb *Runbook) example() (string, bool) {
+	s := "/incident run " + rb.ID
+	for _, p := range rb.Params {
+		if !p.Required {
+			continue
 		}
-		s = "one of " + strings.Join(labels, ", ")
-	case p.Type == TypeInt:
-		s = "whole number from " + p.Min + " to " + p.Max
-	case p.Type == TypeDuration:
-		s = "duration from " + p.Min + " to " + p.Max + " (e.g. 90s, 15m, 2h)"
-	default:
-		s = "text matching " + p.Pattern + ", at most " + strconv.Itoa(p.MaxLength) + " characters"
+		ex := p.exampleValue()
+		if ex == "" {
+			return "", false
+		}
+		s += " " + p.Name + "=" + ex
 	}
+	return s, true
+}
+
+// exampleValue is the file's example, or one derived from the type ("" if
+// none can be).
+func (p *Param) exampleValue() string {
+	switch {
+	case p.Example != "":
+		return p.Example
+	case p.Secret:
+		return ""
+	case len(p.Choices) > 0:
+		return p.Choices[0].Label
+	case p.Type == TypeInt, p.Type == TypeDuration:
+		return p.Min
+	}
+	return ""
+}
+
+// describe states a parameter in words: name, whether it is required,
+// its description and an example first; the kind of value after; the
+// exact pattern (in a code span) only when exact.
+func (p *Param) describe(exact bool) string {
+	s := p.Name
 	switch {
 	case p.Required:
 		s += " (required)"
@@ -266,8 +302,40 @@ func (p *Param) describe() string {
 	if p.Secret {
 		s += " (secret)"
 	}
+	s += ":"
 	if p.Description != "" {
-		s += ": " + p.Description
+		s += " " + strings.TrimSuffix(strings.TrimSpace(p.Description), ".") + "."
 	}
-	return s
+	if p.Example != "" {
+		s += " Example: " + p.Name + "=" + p.Example + "."
+	}
+	switch {
+	case len(p.Choices) > 0:
+		labels := make([]string, len(p.Choices))
+		for i, c := range p.Choices {
+			labels[i] = c.Label
+		}
+		s += " One of " + strings.Join(labels, ", ") + "."
+	case p.Type == TypeInt:
+		s += " A whole number from " + p.Min + " to " + p.Max + "."
+	case p.Type == TypeDuration:
+		s += " A duration from " + p.Min + " to " + p.Max + " (e.g. 90s, 15m, 2h)."
+	default:
+		s += " Text of at most " + strconv.Itoa(p.MaxLength) + " characters"
+		if exact && p.Pattern != "" {
+			return EscapeSlack(s) + ", matching " + codeSpan(p.Pattern) + "."
+		}
+		s += "."
+	}
+	return EscapeSlack(s)
+}
+
+// codeSpan shows s verbatim (escaped) in inline code, where mrkdwn leaves
+// * and _ alone; a backtick in s would end the span, so such text gets a
+// code block instead.
+func codeSpan(s string) string {
+	if strings.Contains(s, "`") {
+		return "\n" + codeBlock(s)
+	}
+	return "`" + EscapeSlack(s) + "`"
 }

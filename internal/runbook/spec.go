@@ -42,6 +42,7 @@ type paramSpec struct {
 	Required     bool      `yaml:"required"`
 	Secret       bool      `yaml:"secret"`
 	AllowUnicode bool      `yaml:"allow_unicode"`
+	Example      *string   `yaml:"example"`
 }
 
 type principalsSpec struct {

@@ -85,9 +85,7 @@ func TestIncidentRolesNarrow(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.result()
-	if n := len(h.executions()); n != 1 {
-		t.Fatalf("%d executions", n)
-	}
+	h.assertExecutions(1)
 }
 
 // TestApprovalNobodyElseRefusedAtOnce: when the requester is the only

@@ -63,6 +63,19 @@ func (c *Chat) Post(_ context.Context, channelID string, m incident.Message) (st
 	return strconv.FormatInt(c.nextID.Add(1), 10), nil
 }
 
+// PostApprovalRequest prints a runbook's approval request with the shell's
+// stand-ins for its Approve and Deny buttons.
+func (c *Chat) PostApprovalRequest(_ context.Context, channelID, _, runID, text string) error {
+	c.printf(channelID, "%s\n(Another person approves with `/approve %s` or denies with `/deny %s`.)", text, runID, runID)
+	return nil
+}
+
+// PostEphemeral prints text shown to one user only.
+func (c *Chat) PostEphemeral(_ context.Context, channelID, user, text string) error {
+	c.printf(channelID, "(only @%s sees this) %s", user, text)
+	return nil
+}
+
 // Update prints nothing: the summary and announcement are living messages,
 // and reprinting them after every change would drown the transcript.
 func (c *Chat) Update(context.Context, string, string, incident.Message) error { return nil }

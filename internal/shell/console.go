@@ -33,7 +33,7 @@ type Config struct {
 	// Confirm, if set, handles a reply that asks the user to confirm
 	// something (a runbook run): it may read answers with ask and returns
 	// the text to show.
-	Confirm func(ctx context.Context, req command.Request, pending any, ask func(question string) (string, bool)) string
+	Confirm func(ctx context.Context, req command.Request, conf command.Confirmation, ask func(question string) (string, bool)) string
 	// Actions, if set, runs the shell's stand-ins for card buttons:
 	// `/confirm`, `/cancel`, `/approve` and `/deny` with a run id, as the
 	// current user, and returns the text to show.
@@ -158,8 +158,8 @@ func (c *Console) command(ctx context.Context, text string) {
 		reply.Text += "\nUsage: `" + command.Usage(command.VerbDeclare) + "`"
 	}
 	c.reply(reply.Text)
-	if reply.Pending != nil && c.cfg.Confirm != nil {
-		c.reply(c.cfg.Confirm(ctx, req, reply.Pending, c.ask))
+	if reply.Confirm != nil && c.cfg.Confirm != nil {
+		c.reply(c.cfg.Confirm(ctx, req, *reply.Confirm, c.ask))
 	}
 	if reply.Declared && reply.Incident != nil {
 		c.follow(ctx, reply.Incident.Number)

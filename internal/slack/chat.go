@@ -452,6 +452,13 @@ func (c *Client) PostCard(ctx context.Context, channelID, threadTS string, card 
 	return c.post(ctx, channelID, RenderCard(card), threadTS, incident.PostKey{})
 }
 
+// PostApprovalRequest posts a runbook's approval request (mrkdwn text) in
+// a thread with Approve and Deny buttons carrying only runID.
+func (c *Client) PostApprovalRequest(ctx context.Context, channelID, threadTS, runID, text string) error {
+	_, err := c.PostCard(ctx, channelID, threadTS, Card{Text: text, RunID: runID, Buttons: ApproveButtons})
+	return err
+}
+
 // UpdateCard replaces a card posted earlier, e.g. with its final state and
 // no buttons, so stale buttons do nothing.
 func (c *Client) UpdateCard(ctx context.Context, channelID, ts string, card Card) error {

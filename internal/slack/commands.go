@@ -191,25 +191,11 @@ func (h *Handler) runCommand(ctx context.Context, sc slackapi.SlashCommand, key 
 		h.log.Debug("command refused", zap.String("verb", string(cmd.Verb)), zap.String("user", sc.UserID), zap.String("reply", r.Text))
 	}
 	out := reply{Text: SafeText(r.Text)}
-	if card, ok := pendingCard(r.Pending); ok {
-		rc := RenderCard(card)
+	if c := r.Confirm; c != nil {
+		rc := RenderCard(Card{Text: c.Text, RunID: c.RunID, Buttons: ConfirmButtons})
 		out = reply{Text: rc.Text, Blocks: rc.Blocks}
 	}
 	return out
-}
-
-// pendingCard returns the card a reply asks to show (a runbook
-// confirmation), if any.
-func pendingCard(p any) (Card, bool) {
-	switch c := p.(type) {
-	case Card:
-		return c, true
-	case *Card:
-		if c != nil {
-			return *c, true
-		}
-	}
-	return Card{}, false
 }
 
 // openDeclare opens the declare form with the command's trigger id.

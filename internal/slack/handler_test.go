@@ -298,7 +298,7 @@ type fakeRunbooks struct {
 func (f *fakeRunbooks) List(context.Context, command.Request) (string, error) { return "restart", nil }
 
 func (f *fakeRunbooks) Run(_ context.Context, req command.Request, args string) (command.Reply, error) {
-	return command.Reply{Text: "Confirm restart", Pending: &slack.Card{Text: "*Confirm: restart " + args + "*", RunID: "01RUN", Buttons: slack.ConfirmButtons}}, nil
+	return command.Reply{Text: "Confirm restart", Confirm: &command.Confirmation{Text: "*Confirm: restart " + args + "*", RunID: "01RUN"}}, nil
 }
 
 func (f *fakeRunbooks) record(action string, c slack.RunbookClick) (string, error) {
