@@ -620,27 +620,36 @@ func (c *ChatSync) summaryFailed(ctx context.Context, inc *Incident, shows strin
 	if !refusedForGood(err) {
 		return inc, err
 	}
+	return c.giveUp(ctx, inc, func(r *ChatRef) { r.SummaryShows = shows }, &Event{Key: "summary-failed",
+		Text: fmt.Sprintf("I could not show the summary of %s here: %s. `/incident status` shows it.", inc.ID(), ErrorMessage(err))})
+}
+
+// giveUp records what the sync gives up after a refusal for good (fix) and
+// the event that tells people about it (recorded once per its key; nil:
+// none), in one transaction.
+func (c *ChatSync) giveUp(ctx context.Context, inc *Incident, fix func(*ChatRef), report *Event) (*Incident, error) {
 	now := c.Clock.Now()
 	var out *Incident
-	serr := c.Store.Update(ctx, func(tx Tx) error {
-		cur, err2 := tx.Incident(inc.Number)
-		if err2 != nil {
-			return err2
+	err := c.Store.Update(ctx, func(tx Tx) error {
+		cur, err := tx.Incident(inc.Number)
+		if err != nil {
+			return err
 		}
-		cur.Chat.SummaryShows = shows
-		if err2 := tx.PutIncident(cur); err2 != nil {
-			return err2
-		}
-		ev := Event{Incident: inc.Number, At: now, Recorded: now, Kind: EventError, Actor: BotActor, Key: "summary-failed",
-			Text: fmt.Sprintf("I could not show the summary of %s here: %s. `/incident status` shows it.", inc.ID(), ErrorMessage(err))}
-		if _, err2 := tx.AppendEvent(&ev); err2 != nil {
-			return err2
+		fix(&cur.Chat)
+		if err := tx.PutIncident(cur); err != nil {
+			return err
 		}
 		out = cur
-		return nil
+		if report == nil {
+			return nil
+		}
+		ev := *report
+		ev.Incident, ev.At, ev.Recorded, ev.Kind, ev.Actor = inc.Number, now, now, EventError, BotActor
+		_, err = tx.AppendEvent(&ev)
+		return err
 	})
-	if serr != nil {
-		return inc, &chatStateError{serr}
+	if err != nil {
+		return inc, &chatStateError{fmt.Errorf("recording a refusal for %s: %w", inc.ID(), err)}
 	}
 	return out, nil
 }
@@ -701,29 +710,8 @@ func (c *ChatSync) announceFailed(ctx context.Context, inc *Incident, ch string,
 // later announcement update and thread copy, and the refusal is recorded
 // on the timeline under key, so it is told in the incident's channel once.
 func (c *ChatSync) optionalFailed(ctx context.Context, inc *Incident, ch, key, text string) (*Incident, error) {
-	now := c.Clock.Now()
-	var out *Incident
-	serr := c.Store.Update(ctx, func(tx Tx) error {
-		cur, err2 := tx.Incident(inc.Number)
-		if err2 != nil {
-			return err2
-		}
-		cur.Chat.AnnounceFailed = true
-		if err2 := tx.PutIncident(cur); err2 != nil {
-			return err2
-		}
-		ev := Event{Incident: inc.Number, At: now, Recorded: now, Kind: EventError, Actor: BotActor, Key: key,
-			Text: text, Data: map[string]string{"channel": ch}}
-		if _, err2 := tx.AppendEvent(&ev); err2 != nil {
-			return err2
-		}
-		out = cur
-		return nil
-	})
-	if serr != nil {
-		return inc, serr
-	}
-	return out, nil
+	return c.giveUp(ctx, inc, func(r *ChatRef) { r.AnnounceFailed = true },
+		&Event{Key: key, Text: text, Data: map[string]string{"channel": ch}})
 }
 
 // postEvents tells the events recorded since the last post, a batch per
@@ -800,32 +788,13 @@ func (c *ChatSync) postEvents(ctx context.Context, inc *Incident) (*Incident, er
 // the timeline, to be told in its place, once. A refusal of such a report
 // itself (the channel is archived or gone) is not reported again.
 func (c *ChatSync) untold(ctx context.Context, inc *Incident, ev Event, last int64, cause error) (*Incident, error) {
-	now := c.Clock.Now()
-	var out *Incident
-	err := c.Store.Update(ctx, func(tx Tx) error {
-		cur, err := tx.Incident(inc.Number)
-		if err != nil {
-			return err
-		}
-		cur.Chat.PostedSeq = maxSeq(cur.Chat.PostedSeq, last)
-		if err := tx.PutIncident(cur); err != nil {
-			return err
-		}
-		out = cur
-		if strings.HasPrefix(ev.Key, untoldKey) {
-			return nil
-		}
-		report := Event{Incident: inc.Number, At: now, Recorded: now, Kind: EventError, Actor: BotActor,
-			Key:  untoldKey + strconv.FormatInt(ev.Seq, 10),
+	var report *Event
+	if !strings.HasPrefix(ev.Key, untoldKey) {
+		report = &Event{Key: untoldKey + strconv.FormatInt(ev.Seq, 10),
 			Text: fmt.Sprintf("I could not tell a timeline entry (%s, #%d) here: %s. It is on the timeline (`/incident timeline`).", ev.Kind, ev.Seq, ErrorMessage(cause)),
 			Data: map[string]string{"seq": strconv.FormatInt(ev.Seq, 10)}}
-		_, err = tx.AppendEvent(&report)
-		return err
-	})
-	if err != nil {
-		return inc, &chatStateError{fmt.Errorf("skipping an untold event of %s: %w", inc.ID(), err)}
 	}
-	return out, nil
+	return c.giveUp(ctx, inc, func(r *ChatRef) { r.PostedSeq = maxSeq(r.PostedSeq, last) }, report)
 }
 
 // untoldKey prefixes the timeline key of a report that an event could not

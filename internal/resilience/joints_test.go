@@ -17,7 +17,6 @@ import (
 	"github.com/incidentbot/incident-bot/internal/app"
 	"github.com/incidentbot/incident-bot/internal/config"
 	"github.com/incidentbot/incident-bot/internal/incident"
-	"github.com/incidentbot/incident-bot/internal/slack"
 	"github.com/incidentbot/incident-bot/internal/slack/slacktest"
 )
 
@@ -272,12 +271,7 @@ func (j *jointRun) check() {
 	t := j.t
 	snap := readStore(t, j.bot.store)
 	ann := announcements(j.w.slack, j.w.announce)
-	copies := map[string]int{}
-	for _, m := range j.w.slack.Messages(j.w.announce) {
-		if m.BotID != "" && m.ThreadTS != "" {
-			copies[m.ThreadTS+" "+m.Text]++
-		}
-	}
+	copies := threadCopies(j.w.slack, j.w.announce)
 	pinned := 0
 	for _, inc := range snap.incidents {
 		events := snap.timelines[inc.Number]
@@ -321,7 +315,7 @@ func (j *jointRun) check() {
 			if ev.Kind != incident.EventStatusUpdate || ev.Quiet || untold[ev.Seq] || inc.Chat.AnnounceID == "" {
 				continue
 			}
-			c := copies[inc.Chat.AnnounceID+" "+slack.SafeText(ev.Describe())]
+			c := copies[copyKey(inc, ev)]
 			if c > 1 || (c == 0 && !inc.Chat.AnnounceFailed) {
 				t.Errorf("%s: status update %q is in the announcement's thread %d times (announce channel given up: %v)", inc.ID(), ev.Text, c, inc.Chat.AnnounceFailed)
 			}

@@ -724,3 +724,20 @@ func percentile(ds []time.Duration, p float64) time.Duration {
 	i := int(p/100*float64(len(s))+0.5) - 1
 	return s[min(max(i, 0), len(s)-1)]
 }
+
+// threadCopies counts the bot's replies in a channel's threads by
+// copyKey: status updates copied under announcements.
+func threadCopies(fake *slacktest.Server, channel string) map[string]int {
+	copies := map[string]int{}
+	for _, m := range fake.Messages(channel) {
+		if m.BotID != "" && m.ThreadTS != "" {
+			copies[m.ThreadTS+" "+m.Text]++
+		}
+	}
+	return copies
+}
+
+// copyKey is the threadCopies key of ev's copy under inc's announcement.
+func copyKey(inc *incident.Incident, ev incident.Event) string {
+	return inc.Chat.AnnounceID + " " + slack.SafeText(ev.Describe())
+}
