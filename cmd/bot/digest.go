@@ -5,10 +5,12 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"time"
 
 	"github.com/incidentbot/incident-bot/internal/admin"
 	"github.com/incidentbot/incident-bot/internal/app"
+	"github.com/incidentbot/incident-bot/internal/digest"
 	"github.com/incidentbot/incident-bot/internal/incident"
 )
 
@@ -18,14 +20,16 @@ import (
 // running bot to post it to the digest channel.
 func digestCmd(configPath string, args []string, stdout, stderr io.Writer) int {
 	var (
-		req  admin.DigestRequest
-		post bool
+		req   admin.DigestRequest
+		post  bool
+		chart string
 	)
 	if !subFlags("digest", &configPath, args, stderr, func(fs *flag.FlagSet) {
 		fs.StringVar(&req.Week, "week", "", "the ISO `week`, like 2026-W47 (default: last week)")
 		fs.StringVar(&req.From, "from", "", "the first `day` of the period, like 2026-11-01")
 		fs.StringVar(&req.To, "to", "", "the last `day` of the period (included)")
 		fs.BoolVar(&post, "post", false, "post the digest to the digest channel (needs the running bot)")
+		fs.StringVar(&chart, "chart", "", "also write the PNG chart of the 12 weeks to the period's end to `FILE`")
 	}) {
 		return exitConfig
 	}
@@ -33,6 +37,7 @@ func digestCmd(configPath string, args []string, stdout, stderr io.Writer) int {
 	if !ok {
 		return exitConfig
 	}
+	req.Chart = chart != "" && !post
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	var (
@@ -58,6 +63,17 @@ func digestCmd(configPath string, args []string, stdout, stderr io.Writer) int {
 	if post {
 		fmt.Fprintln(stdout, reply.Message)
 		return exitOK
+	}
+	if chart != "" {
+		if len(reply.Chart) == 0 {
+			fmt.Fprintln(stderr, "bot digest: the running bot sent no chart; is it older than this command?")
+			return exitFail
+		}
+		if err := os.WriteFile(chart, reply.Chart, 0o644); err != nil {
+			fmt.Fprintf(stderr, "bot digest: %v\n", err)
+			return exitFail
+		}
+		fmt.Fprintf(stderr, "bot digest: wrote the chart of %d weeks to %s to %s\n", digest.ChartWeeks, reply.Period, chart)
 	}
 	if _, err := io.WriteString(stdout, reply.Text); err != nil {
 		return exitFail

@@ -48,7 +48,7 @@ commands:
   doctor                         check the Slack and PagerDuty setup
   runbooks validate [DIR]        check runbook files (default BOT_RUNBOOKS_DIR)
   postmortem INC-n [-o FILE]     print or write an incident's postmortem draft
-  digest [--week 2026-W47 | --from DATE --to DATE] [--post]
+  digest [--week 2026-W47 | --from DATE --to DATE] [--post] [--chart FILE]
                                  print (or post) the incident digest of a period
   backup [--force] FILE          consistent hot backup of the database
   restore FILE                   restore a backup (with the bot stopped)
@@ -71,6 +71,10 @@ const (
 )
 
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	// Every byte the CLI prints goes through one terminal-escaping writer.
+	tout, terr := shell.NewTerminalWriter(stdout), shell.NewTerminalWriter(stderr)
+	defer func() { _ = tout.Flush(); _ = terr.Flush() }()
+	stdout, stderr = tout, terr
 	global := flag.NewFlagSet("bot", flag.ContinueOnError)
 	global.SetOutput(stderr)
 	global.Usage = func() { fmt.Fprint(stderr, usage) }

@@ -93,6 +93,13 @@ func TestDigestCommand(t *testing.T) {
 	if !strings.Contains(out, "**1 opened · 1 resolved · 0 still open.**") || !strings.Contains(out, "- [ ] **INC-1** #1 add a canary stage") {
 		t.Errorf("digest:\n%s", out)
 	}
+	// --chart writes the PNG of the 12 weeks to the period's end.
+	chart := filepath.Join(t.TempDir(), "chart.png")
+	out, errOut, code = runBot(t, env, "", "digest", "--from", from, "--to", to, "--chart", chart)
+	png, err := os.ReadFile(chart)
+	if code != 0 || err != nil || !strings.HasPrefix(string(png), "\x89PNG\r\n") || len(png) < 10_000 || !strings.Contains(errOut, "wrote the chart of 12 weeks") || !strings.HasPrefix(out, "# Incident digest") {
+		t.Errorf("--chart: exit %d, %d bytes, %v\n%s", code, len(png), err, errOut)
+	}
 	// The default is last week; a week can be named.
 	for _, args := range [][]string{{"digest"}, {"digest", "--week", "2026-W47"}} {
 		if out, _, code := runBot(t, env, "", args...); code != 0 || !strings.HasPrefix(out, "# Incident digest 20") {

@@ -57,6 +57,8 @@ type DigestRequest struct {
 	Week string `json:"week,omitempty"`
 	From string `json:"from,omitempty"`
 	To   string `json:"to,omitempty"`
+	// Chart asks for the digest chart too (DigestReply.Chart).
+	Chart bool `json:"chart,omitempty"`
 }
 
 // DigestReply is a rendered digest, or the answer to a post request.
@@ -67,6 +69,7 @@ type DigestReply struct {
 	Queued  bool   `json:"queued,omitempty"`
 	Channel string `json:"channel,omitempty"`
 	Message string `json:"message,omitempty"`
+	Chart   []byte `json:"chart,omitempty"` // the PNG chart, when asked for
 }
 
 // PostmortemDraft is an incident's postmortem draft as `bot postmortem`

@@ -73,10 +73,12 @@ func (c *CLI) Check(ctx context.Context) (Stats, error) {
 
 // Digest renders the digest of a period for `bot digest`.
 func (c *CLI) Digest(ctx context.Context, req DigestRequest, now time.Time) (DigestReply, error) {
+	chart := req.Chart
 	req, err := c.Resolve(req, now)
 	if err != nil {
 		return DigestReply{}, err
 	}
+	req.Chart = chart
 	var reply DigestReply
 	err = c.with(func(b Backend) error {
 		var err error

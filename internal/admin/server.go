@@ -73,7 +73,7 @@ func (s *server) check(w http.ResponseWriter, r *http.Request) {
 
 func (s *server) digest(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	reply, err := s.cfg.Backend.Digest(r.Context(), DigestRequest{Week: q.Get("week"), From: q.Get("from"), To: q.Get("to")})
+	reply, err := s.cfg.Backend.Digest(r.Context(), DigestRequest{Week: q.Get("week"), From: q.Get("from"), To: q.Get("to"), Chart: q.Get("chart") == "1"})
 	s.reply(w, "rendering a digest", http.StatusOK, reply, err)
 }
 
@@ -130,6 +130,9 @@ func digestQuery(req DigestRequest) string {
 		if v != "" {
 			q.Set(k, v)
 		}
+	}
+	if req.Chart {
+		q.Set("chart", "1")
 	}
 	return q.Encode()
 }

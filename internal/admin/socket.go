@@ -22,7 +22,7 @@ import (
 // another bot; any other kind of file is refused and left alone, whatever
 // it is (the database itself, say).
 func Listen(path string) (net.Listener, error) {
-	if err := CheckSocketPath(path); err != nil {
+	if err := checkSocketPath(path); err != nil {
 		return nil, err
 	}
 	priv, err := os.MkdirTemp(filepath.Dir(path), ".admin-")
@@ -47,7 +47,7 @@ func Listen(path string) (net.Listener, error) {
 	}
 	// Checked again just before the move: the rename would replace
 	// whatever is at path.
-	if err := CheckSocketPath(path); err != nil {
+	if err := checkSocketPath(path); err != nil {
 		_ = ln.Close()
 		return nil, err
 	}
@@ -61,10 +61,10 @@ func Listen(path string) (net.Listener, error) {
 	return &socketListener{UnixListener: ln, path: path, fi: fi}, nil
 }
 
-// CheckSocketPath reports whether the admin socket may be created at path:
+// checkSocketPath reports whether the admin socket may be created at path:
 // nothing is there, or a stale socket is. Its errors name the path and say
 // what to do.
-func CheckSocketPath(path string) error {
+func checkSocketPath(path string) error {
 	fi, err := os.Lstat(path)
 	switch {
 	case os.IsNotExist(err):

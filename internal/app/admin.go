@@ -110,11 +110,11 @@ func (b *storeBackend) Digest(ctx context.Context, req admin.DigestRequest) (adm
 	if err != nil {
 		return admin.DigestReply{}, err
 	}
-	r, err := digest.Generate(ctx, b.store, p, digest.Options{TemplatesDir: b.cfg.TemplatesDir, Now: now})
+	r, err := digest.Generate(ctx, b.store, p, digest.Options{TemplatesDir: b.cfg.TemplatesDir, Now: now, Chart: req.Chart})
 	if err != nil {
 		return admin.DigestReply{}, err
 	}
-	reply := admin.DigestReply{Period: p.Label(), Text: string(r.Body)}
+	reply := admin.DigestReply{Period: p.Label(), Text: string(r.Body), Chart: r.Chart}
 	if r.Warning != nil {
 		reply.Warning = r.Warning.Error()
 	}

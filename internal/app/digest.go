@@ -22,6 +22,7 @@ func (a *App) initDigest() error {
 	}
 	poster := digest.NewPoster(digest.PosterConfig{
 		Store: a.store, Clock: a.clock, Chat: a.chat, Location: a.cfg.Location, TemplatesDir: a.cfg.TemplatesDir, Logger: a.log,
+		Chart: true, // the PNG of the last 12 weeks follows each digest
 	})
 	a.runner.Handle(digest.JobPost, poster.Handle)
 	if !dcfg.Enabled() {

@@ -1,6 +1,7 @@
 package app
 
 import (
+	"bytes"
 	"context"
 	"strings"
 	"testing"
@@ -74,6 +75,10 @@ func TestDigestMissedWhileDownPostedOnceByServe(t *testing.T) {
 	if u.Channel != "C0DIGEST" || u.File.Name != "incident-digest-2026-W47.md" {
 		t.Fatalf("posted %s to %s", u.File.Name, u.Channel)
 	}
+	// The chart follows the digest as a PNG.
+	if c := chat.nextUpload(t); c.File.Name != "incident-digest-2026-W47-chart.png" || !bytes.HasPrefix(c.File.Content, []byte("\x89PNG")) {
+		t.Errorf("after the digest: %s (%d bytes)", c.File.Name, len(c.File.Content))
+	}
 	body := string(u.File.Content)
 	for _, want := range []string{"# Incident digest 2026-W47", "(Europe/Berlin)", "**1 opened · 1 resolved", "**INC-1** SEV1: Checkout is down. Draft it with `/incident postmortem INC-1`."} {
 		if !strings.Contains(body, want) {
@@ -97,6 +102,7 @@ func TestDigestMissedWhileDownPostedOnceByServe(t *testing.T) {
 	if u := chat.nextUpload(t); u.File.Name != "incident-digest-2026-11-16_to_2026-11-18.md" {
 		t.Errorf("requested post: %s", u.File.Name)
 	}
+	chat.nextUpload(t) // its chart
 	if _, err := AdminCLI(cfg).PostDigest(ctx, admin.DigestRequest{Week: "2026-W99"}, clock.Now()); err == nil || !strings.Contains(err.Error(), "does not exist") {
 		t.Errorf("bad week: %v", err)
 	}
@@ -108,8 +114,8 @@ func TestDigestMissedWhileDownPostedOnceByServe(t *testing.T) {
 	if n := dgPending(t, a); n != 0 {
 		t.Errorf("%d jobs queued after the restart", n)
 	}
-	if got := chat.files(); len(got) != 2 {
-		t.Errorf("files posted: %v, want week 47 and the requested days once each", got)
+	if got := chat.files(); len(got) != 4 {
+		t.Errorf("files posted: %v, want week 47 and the requested days once each, each with its chart", got)
 	}
 }
 

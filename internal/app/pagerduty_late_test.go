@@ -25,15 +25,7 @@ func TestLateTriggerIsNotEscalatedWhileAcknowledgedInPagerDuty(t *testing.T) {
 	if len(evs) != 2 || evs[0].Type != "incident.triggered" || evs[1].Type != "incident.acknowledged" {
 		t.Fatalf("fake events: %+v", evs)
 	}
-	escalations := func() int {
-		n := 0
-		for _, c := range w.pd.CallsTo("PUT /incidents") {
-			if strings.Contains(string(c.Body), "escalation_level") {
-				n++
-			}
-		}
-		return n
-	}
+	escalations := w.escalations
 
 	// 15 minutes later the trigger is redelivered, alone.
 	w.clock.Set(pdStart.Add(15 * time.Minute))
@@ -72,4 +64,15 @@ func TestLateTriggerIsNotEscalatedWhileAcknowledgedInPagerDuty(t *testing.T) {
 	if got, _ := w.pd.Incident(pdInc.ID); got.Level != 1 {
 		t.Fatalf("PagerDuty level %d, want 1", got.Level)
 	}
+}
+
+// escalations counts the escalations PagerDuty was asked for.
+func (w *pdWorld) escalations() int {
+	n := 0
+	for _, c := range w.pd.CallsTo("PUT /incidents") {
+		if strings.Contains(string(c.Body), "escalation_level") {
+			n++
+		}
+	}
+	return n
 }

@@ -314,3 +314,25 @@ func TestRestoreReplacesDamagedAndNewerFiles(t *testing.T) {
 		})
 	}
 }
+
+// TestCheckOfAnOpenStoreDamagedUnderIt: `bot check` through the running
+// bot checks its open store; pages overwritten under it are an ErrDamaged
+// error, not a bbolt assertion panic that would kill the bot.
+func TestCheckOfAnOpenStoreDamagedUnderIt(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "bot.db")
+	seedDB(t, path, 60)
+	s, err := boltstore.Open(path, boltstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.Check(); err != nil {
+		t.Fatalf("healthy: %v", err)
+	}
+	fi, _ := os.Stat(path)
+	overwrite(t, path, 2*4096, fi.Size()-2*4096, 11)
+	err = s.Check()
+	if !errors.Is(err, boltstore.ErrDamaged) || !strings.Contains(err.Error(), path) {
+		t.Fatalf("check of a store damaged under it: %v, want ErrDamaged naming the file", err)
+	}
+}

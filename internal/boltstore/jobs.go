@@ -292,13 +292,8 @@ func (s *Store) PruneDeadJobs(cutoff, now time.Time, limit int) (int, error) {
 				return err
 			}
 		}
-		for _, k := range doomed {
-			if err := b.Delete(k); err != nil {
-				return err
-			}
-		}
 		deleted = len(doomed)
-		return nil
+		return deleteKeys(b, doomed)
 	})
 	return deleted, err
 }

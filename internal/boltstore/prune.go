@@ -29,15 +29,20 @@ func (s *Store) PruneKeys(prefixes []string, cutoff time.Time, limit int) (int, 
 			}
 		}
 		// Deleting while iterating can skip keys, so delete afterwards.
-		for _, k := range doomed {
-			if err := b.Delete(k); err != nil {
-				return err
-			}
-		}
 		deleted = len(doomed)
-		return nil
+		return deleteKeys(b, doomed)
 	})
 	return deleted, err
+}
+
+// deleteKeys deletes keys from b.
+func deleteKeys(b *bolt.Bucket, keys [][]byte) error {
+	for _, k := range keys {
+		if err := b.Delete(k); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // PruneDocs deletes documents of kind (every version) whose time, as at
@@ -64,13 +69,8 @@ func (s *Store) PruneDocs(kind string, cutoff time.Time, limit int, at func(body
 			}
 			doomed = append(doomed, bytes.Clone(k))
 		}
-		for _, k := range doomed {
-			if err := b.Delete(k); err != nil {
-				return err
-			}
-		}
 		deleted = len(doomed)
-		return nil
+		return deleteKeys(b, doomed)
 	})
 	return deleted, err
 }

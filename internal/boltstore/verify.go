@@ -45,26 +45,32 @@ const (
 
 var le = binary.LittleEndian
 
-// verifyFile checks, reading the file with plain reads and bounds-checking
-// everything, that bbolt can open it and walk it without tripping over its
-// own assertions: bbolt panics (in goroutines of its own, which no recover
-// can catch) on a truncated file or an overwritten page. It follows what
-// bbolt reads: the newest valid meta page, the freelist page if there is
-// one, and every page reachable from the root bucket, nested buckets
-// included. The caller holds the file lock, so no writer changes it
-// meanwhile. An empty file is an error too: bbolt would silently make a new
-// database of it.
-func verifyFile(f *os.File, path string) (err error) {
+// verifyFile checks, with bounds-checked reads of a read-only mapping,
+// that bbolt can open the file and walk it without tripping over its own
+// assertions: bbolt panics (in goroutines of its own, which no recover can
+// catch) on a truncated file or an overwritten page. It follows what bbolt
+// reads: the newest valid meta page, the freelist page if there is one, and
+// every page reachable from the root bucket, nested buckets included. The
+// caller holds the file lock, so no writer changes it meanwhile. An empty
+// file is an error too: bbolt would silently make a new database of it.
+func verifyFile(f *os.File, path string) error {
 	fi, err := f.Stat()
 	if err != nil {
 		return fmt.Errorf("opening database %s: %w", path, err)
 	}
-	size := fi.Size()
-	if size == 0 {
+	if fi.Size() == 0 {
 		return fmt.Errorf("%w: %s is empty (0 bytes): it was truncated or never written, and the bot does not start afresh "+
 			"with no data silently; %s, or delete the file to start with no data on purpose",
 			ErrDamaged, path, Remedy)
 	}
+	return verifyPages(f, fi.Size(), path, 0)
+}
+
+// verifyPages walks the pages of the file f (size bytes) reachable from
+// its newest valid meta page or, if txid is not 0, from the meta page of
+// transaction txid (Store.Check: while that read transaction is open, bbolt
+// changes none of them, whatever else writers do).
+func verifyPages(f *os.File, size int64, path string, txid uint64) (err error) {
 	data, unmap, err := mapFile(f, size)
 	if err != nil {
 		return fmt.Errorf("reading database %s: %w", path, err)
@@ -79,15 +85,17 @@ func verifyFile(f *os.File, path string) (err error) {
 			err = damaged(path, "reading it failed (%v)", p)
 		}
 	}()
-	m, err := readMeta(data)
-	if err != nil {
+	m, err := readMeta(data, txid)
+	if errors.Is(err, errMetaGone) {
+		return err
+	} else if err != nil {
 		return damaged(path, "%v", err)
 	}
 	if m.pgid > uint64(size)/uint64(m.pageSize) {
 		return damaged(path, "it is %d bytes long but its pages need %d (truncated?)", size, m.pgid*uint64(m.pageSize))
 	}
 	v := &verifier{data: data, size: size, pageSize: int64(m.pageSize), high: m.pgid, seen: make([]uint64, m.pgid/64+1)}
-	if m.freelist != noFreelist {
+	if m.freelist != noFreelist && txid == 0 {
 		if err := v.freelist(m.freelist); err != nil {
 			return damaged(path, "%v", err)
 		}
@@ -98,6 +106,10 @@ func verifyFile(f *os.File, path string) (err error) {
 	return nil
 }
 
+// errMetaGone: the meta page of the transaction asked for was already
+// rewritten by later commits; nothing can be said about its pages.
+var errMetaGone = errors.New("the transaction's meta page was rewritten")
+
 type meta struct {
 	pageSize             uint32
 	root, freelist, pgid uint64
@@ -105,8 +117,9 @@ type meta struct {
 }
 
 // readMeta returns the meta page bbolt would use: of the two, the valid one
-// with the higher transaction id.
-func readMeta(data []byte) (meta, error) {
+// with the higher transaction id; or, if txid is not 0, the one of that
+// transaction (errMetaGone if neither is).
+func readMeta(data []byte, txid uint64) (meta, error) {
 	size := int64(len(data))
 	var best meta
 	found := false
@@ -130,9 +143,15 @@ func readMeta(data []byte) (meta, error) {
 			last = fmt.Errorf("meta page %d: %v", i, err)
 			continue
 		}
+		if txid != 0 && m.txid == txid {
+			return m, nil
+		}
 		if !found || m.txid > best.txid {
 			best, found = m, true
 		}
+	}
+	if txid != 0 && found {
+		return meta{}, errMetaGone
 	}
 	if !found {
 		if size < 2*int64(os.Getpagesize()) {

@@ -170,6 +170,9 @@ type PosterConfig struct {
 	Location     *time.Location
 	TemplatesDir string
 	Logger       *zap.Logger
+	// Chart posts the digest's chart (a PNG, see Chart) after the digest,
+	// when Chat is an incident.Uploader.
+	Chart bool
 }
 
 // Poster runs JobPost jobs.
@@ -225,7 +228,7 @@ func (p *Poster) Handle(ctx context.Context, job incident.Job) error {
 		log.Info("digest already posted")
 		return nil
 	}
-	r, err := Generate(ctx, p.cfg.Store, period, Options{TemplatesDir: p.cfg.TemplatesDir, Now: p.cfg.Clock.Now()})
+	r, err := Generate(ctx, p.cfg.Store, period, Options{TemplatesDir: p.cfg.TemplatesDir, Now: p.cfg.Clock.Now(), Chart: p.cfg.Chart})
 	if err != nil {
 		return err
 	}
@@ -327,10 +330,27 @@ func postKey(r Rendered) incident.PostKey {
 
 func (p *Poster) post(ctx context.Context, channel string, r Rendered, summary string) error {
 	if up, ok := p.cfg.Chat.(incident.Uploader); ok {
-		return up.Upload(ctx, channel, incident.File{
+		err := up.Upload(ctx, channel, incident.File{
 			Name: r.FileName(), Title: fileTitle(r), Content: r.Body, Comment: summary,
 		})
+		if err == nil && r.Chart != nil {
+			p.postChart(ctx, up, channel, r)
+		}
+		return err
 	}
 	_, err := p.cfg.Chat.Post(ctx, channel, incident.Message{Kind: incident.MessageText, Text: summary + "\n\n" + string(r.Body), Key: postKey(r)})
 	return err
+}
+
+// postChart shares the digest's chart after the digest itself. The digest
+// is what is recorded as posted exactly once; a chart that cannot be
+// uploaded is logged, not retried, so it never makes the digest repeat.
+func (p *Poster) postChart(ctx context.Context, up incident.Uploader, channel string, r Rendered) {
+	err := up.Upload(ctx, channel, incident.File{
+		Name: r.ChartName(), Title: fmt.Sprintf("Incidents per week and median time to resolve, %d weeks to %s", ChartWeeks, r.Digest.Label),
+		Content: r.Chart,
+	})
+	if err != nil {
+		p.log.Warn("cannot post the digest chart", zap.String("period", r.Digest.Label), zap.Error(err))
+	}
 }

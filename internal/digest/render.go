@@ -17,6 +17,9 @@ type Rendered struct {
 	// built-in template was used; a *templates.Error naming file and line.
 	Warning error
 	Digest  *Digest
+	// Chart is the PNG of the ChartWeeks weeks ending with the period
+	// (see Chart), when Options.Chart asked for it.
+	Chart []byte
 }
 
 // Render renders d with the template in dir (the built-in one when dir has
@@ -32,6 +35,11 @@ func Render(d *Digest, dir string) (Rendered, error) {
 // FileName is the name of the digest when it is shared as a file.
 func (r Rendered) FileName() string {
 	return "incident-digest-" + strings.ReplaceAll(r.Digest.Label, " ", "_") + ".md"
+}
+
+// ChartName is the name of the chart when it is shared as a file.
+func (r Rendered) ChartName() string {
+	return "incident-digest-" + strings.ReplaceAll(r.Digest.Label, " ", "_") + "-chart.png"
 }
 
 // Summary is the short message that goes with a posted digest.
@@ -50,6 +58,9 @@ func (r Rendered) Summary() string {
 type Options struct {
 	TemplatesDir string
 	Now          time.Time
+	// Chart also draws the chart of the ChartWeeks weeks ending with the
+	// period (Rendered.Chart).
+	Chart bool
 }
 
 // Generate loads the incidents of period p from the store, builds the digest
@@ -59,7 +70,18 @@ func Generate(ctx context.Context, store incident.Store, p Period, opts Options)
 	if err != nil {
 		return Rendered{}, err
 	}
-	return Render(Build(Input{Period: p, Records: records, Generated: opts.Now}), opts.TemplatesDir)
+	r, err := Render(Build(Input{Period: p, Records: records, Generated: opts.Now}), opts.TemplatesDir)
+	if err != nil || !opts.Chart {
+		return r, err
+	}
+	history, err := LoadHistory(ctx, store, p)
+	if err != nil {
+		return Rendered{}, err
+	}
+	if r.Chart, err = Chart(History(history, p, ChartWeeks), p.From.Location().String()); err != nil {
+		return Rendered{}, err
+	}
+	return r, nil
 }
 
 // Load reads what Build needs for period p in one snapshot: every incident

@@ -291,13 +291,9 @@ func (e *Escalator) HandleAckTimeout(ctx context.Context, job Job) error {
 	}
 	s := e.svc
 	err = s.store.Update(ctx, func(tx Tx) error {
-		var t ackTimer
-		if ok, err := loadTimer(tx, ackTimerKey(p.Incident), &t); err != nil || !ok || t.Job != job.ID {
+		t, inc, live, err := liveAckTimer(tx, job, p)
+		if err != nil || !live {
 			return err // superseded, or already done before a crash
-		}
-		inc, err := tx.Incident(p.Incident)
-		if err != nil {
-			return err
 		}
 		now := s.clock.Now()
 		if inc.Status != StatusTriggered || t.Level > e.policy.MaxEscalations || e.policy.AckTimeouts[inc.Severity] <= 0 {
@@ -324,6 +320,17 @@ func (e *Escalator) HandleAckTimeout(ctx context.Context, job Job) error {
 	return nil
 }
 
+// liveAckTimer loads the acknowledgement timer of p's incident and the
+// incident; live is false if job is no longer the timer's job (it was
+// superseded, or it ran before a crash).
+func liveAckTimer(tx Tx, job Job, p timerJob) (t ackTimer, inc *Incident, live bool, err error) {
+	if ok, err := loadTimer(tx, ackTimerKey(p.Incident), &t); err != nil || !ok || t.Job != job.ID {
+		return t, nil, false, err
+	}
+	inc, err = tx.Incident(p.Incident)
+	return t, inc, err == nil, err
+}
+
 // pagerAcknowledged asks the pager (EscalationPolicy.PagerStatus) whether
 // the linked pager incident of a timer that is about to escalate it is
 // still triggered. If it is not, the timer checks again one timeout later
@@ -336,18 +343,11 @@ func (e *Escalator) pagerAcknowledged(ctx context.Context, job Job, p timerJob) 
 	}
 	var pagerID string
 	err := e.svc.store.View(ctx, func(tx Tx) error {
-		var t ackTimer
-		if ok, err := loadTimer(tx, ackTimerKey(p.Incident), &t); err != nil || !ok || t.Job != job.ID {
-			return err
-		}
-		inc, err := tx.Incident(p.Incident)
-		if err != nil {
-			return err
-		}
-		if inc.Status == StatusTriggered {
+		_, inc, live, err := liveAckTimer(tx, job, p)
+		if live && inc.Status == StatusTriggered {
 			pagerID = inc.Pager.IncidentID
 		}
-		return nil
+		return err
 	})
 	if err != nil || pagerID == "" {
 		return false, err
@@ -358,13 +358,9 @@ func (e *Escalator) pagerAcknowledged(ctx context.Context, job Job, p timerJob) 
 	}
 	s := e.svc
 	err = s.store.Update(ctx, func(tx Tx) error {
-		var t ackTimer
-		if ok, err := loadTimer(tx, ackTimerKey(p.Incident), &t); err != nil || !ok || t.Job != job.ID {
+		t, inc, live, err := liveAckTimer(tx, job, p)
+		if err != nil || !live {
 			return err // an acknowledgement arrived meanwhile
-		}
-		inc, err := tx.Incident(p.Incident)
-		if err != nil {
-			return err
 		}
 		t.Last = s.clock.Now() // same level, one timeout from now
 		return e.scheduleAck(tx, inc, &t, t.Last)

@@ -28,6 +28,18 @@ func (s *countingStore) NextDue() (time.Time, bool, error) {
 	return s.Store.NextDue()
 }
 
+// idleTurns lets 10s of the bubble's fake time pass (long after any
+// deferral in these tests ended), then counts the runner's turns in the
+// next 10s.
+func (s *countingStore) idleTurns() int64 {
+	time.Sleep(10 * time.Second)
+	synctest.Wait()
+	before := s.turns.Load()
+	time.Sleep(10 * time.Second)
+	synctest.Wait()
+	return s.turns.Load() - before
+}
+
 // TestIdleWhileWorkersBusyWithEndedDeferral: a deferral that ends while
 // every worker is busy does not make the runner spin; it sleeps until a
 // worker is free, then runs the deferred job. Time is the synctest bubble's
@@ -58,15 +70,10 @@ func TestIdleWhileWorkersBusyWithEndedDeferral(t *testing.T) {
 		go func() { done <- r.Run(ctx) }()
 
 		<-started // "post" was deferred for 1s and "slow" holds the only worker
-		time.Sleep(10 * time.Second)
-		synctest.Wait()
-		// The deferral ended 9s ago and the runner has turned once for it;
-		// from here on nothing can change until the worker is free. (A
-		// runner that polls for the ended deferral turns every millisecond.)
-		before := store.turns.Load()
-		time.Sleep(10 * time.Second)
-		synctest.Wait()
-		if turns := store.turns.Load() - before; turns > 0 {
+		// Once the deferral has ended nothing can change until the worker
+		// is free. (A runner that polls for the ended deferral turns every
+		// millisecond.)
+		if turns := store.idleTurns(); turns > 0 {
 			t.Errorf("the runner woke %d times in 10s with every worker busy and nothing new to do", turns)
 		}
 
@@ -102,12 +109,7 @@ func TestIdleAfterDeferredJobIsCancelled(t *testing.T) {
 		if err := store.Update(context.Background(), func(tx incident.Tx) error { return tx.CancelJob(id) }); err != nil {
 			t.Fatal(err)
 		}
-		time.Sleep(10 * time.Second)
-		synctest.Wait()
-		before := store.turns.Load()
-		time.Sleep(10 * time.Second)
-		synctest.Wait()
-		if turns := store.turns.Load() - before; turns > 0 {
+		if turns := store.idleTurns(); turns > 0 {
 			t.Errorf("the runner woke %d times in 10s with nothing to do", turns)
 		}
 		cancel()
