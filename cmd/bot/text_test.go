@@ -63,6 +63,9 @@ func TestCLIPrintsOutsideTextSafely(t *testing.T) {
 		t.Fatalf("incidents --json exit %d: %s", code, errOut)
 	}
 	assertNoRawControls(t, "bot incidents --json", out)
+	if !strings.Contains(out, `"title": "R&D portal down"`) {
+		t.Errorf("--json does not print R&D as it is:\n%s", out)
+	}
 	var incs []struct {
 		Title string `json:"title"`
 	}
