@@ -89,11 +89,12 @@ type App struct {
 	// (pruning, the digest schedule); with the job runner it runs on the
 	// elected leader in the etcd mode (see lead), always with bbolt.
 	leaderWork []func(ctx context.Context) error
+	closers    []func(ctx context.Context) error
+
 	// fence is the etcd mode's current leader term; leading is whether
 	// this replica leads now.
 	fence   atomic.Pointer[etcdstore.Fence]
 	leading atomic.Bool
-	closers    []func(ctx context.Context) error
 }
 
 // Open opens the store and builds the use cases and adapters.
