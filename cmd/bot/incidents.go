@@ -5,10 +5,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"text/tabwriter"
 	"time"
 
 	"github.com/incidentbot/incident-bot/internal/app"
+	"github.com/incidentbot/incident-bot/internal/shell"
 )
 
 func incidentsCmd(configPath string, args []string, stdout, stderr io.Writer) int {
@@ -37,17 +37,7 @@ func incidentsCmd(configPath string, args []string, stdout, stderr io.Writer) in
 		fmt.Fprintln(stdout, "no incidents")
 		return exitOK
 	}
-	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tSEV\tSTATUS\tDECLARED\tCHANNEL\tTITLE")
-	for _, inc := range incs {
-		ch := inc.Chat.ChannelName
-		if ch == "" {
-			ch = "-"
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", inc.ID(), inc.Severity, inc.Status,
-			inc.DeclaredAt.In(cfg.Location).Format("2006-01-02 15:04"), ch, inc.Title)
-	}
-	if err := tw.Flush(); err != nil {
+	if err := shell.IncidentTable(stdout, incs, cfg.Location); err != nil {
 		return exitFail
 	}
 	return exitOK

@@ -71,6 +71,10 @@ const (
 )
 
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	// Every byte the CLI prints goes through one terminal-escaping writer.
+	tout, terr := shell.NewTerminalWriter(stdout), shell.NewTerminalWriter(stderr)
+	defer func() { _ = tout.Flush(); _ = terr.Flush() }()
+	stdout, stderr = tout, terr
 	global := flag.NewFlagSet("bot", flag.ContinueOnError)
 	global.SetOutput(stderr)
 	global.Usage = func() { fmt.Fprint(stderr, usage) }
@@ -150,6 +154,9 @@ func subFlags(name string, configPath *string, args []string, stderr io.Writer, 
 func printJSON(name string, v any, stdout, stderr io.Writer) int {
 	enc := json.NewEncoder(stdout)
 	enc.SetIndent("", "  ")
+	// Text as it is ("R&D", not "R\u0026D"): this is for people and jq,
+	// not for embedding in HTML.
+	enc.SetEscapeHTML(false)
 	if err := enc.Encode(v); err != nil {
 		fmt.Fprintf(stderr, "bot %s: %v\n", name, err)
 		return exitFail

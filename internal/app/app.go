@@ -75,6 +75,7 @@ type App struct {
 	handlers httpserver.Handlers
 	admin    map[string]http.Handler
 	pm       *postmortem.Service // previews for the admin API
+	dir      *slack.Directory    // names in reports; see directory
 	// ingress runs while Serve takes requests (Socket Mode); schedulers run
 	// until ingress has stopped (the digest cron). Both stop before the job
 	// runner drains. closers run last, before the store closes.

@@ -22,7 +22,8 @@ func (a *App) initDigest() error {
 	}
 	poster := digest.NewPoster(digest.PosterConfig{
 		Store: a.store, Clock: a.clock, Chat: a.chat, Location: a.cfg.Location, TemplatesDir: a.cfg.TemplatesDir, Logger: a.log,
-		Chart: true, // the PNG of the last 12 weeks follows each digest
+		Chart:     true, // the PNG of the last 12 weeks follows each digest
+		Directory: a.directory(),
 	})
 	a.runner.Handle(digest.JobPost, poster.Handle)
 	if !dcfg.Enabled() {

@@ -43,7 +43,7 @@ type pdWorld struct {
 	general string
 }
 
-func newPDWorld(t *testing.T) *pdWorld {
+func newPDWorld(t testing.TB) *pdWorld {
 	t.Helper()
 	w := &pdWorld{clock: incidenttest.NewClock(pdStart)}
 	w.slack = slacktest.NewServer(slacktest.Config{})
@@ -72,7 +72,7 @@ func newPDWorld(t *testing.T) *pdWorld {
 	return w
 }
 
-func (w *pdWorld) config(t *testing.T, dbPath string, extra map[string]string) config.Config {
+func (w *pdWorld) config(t testing.TB, dbPath string, extra map[string]string) config.Config {
 	t.Helper()
 	env := map[string]string{
 		"BOT_ADDR":                 "127.0.0.1:0",
@@ -119,7 +119,7 @@ func (b *pdBot) stop(t *testing.T) { b.Stop(t) }
 
 // deliver sends the fake PagerDuty's pending webhook events to the bot, in
 // order, and checks each is accepted.
-func (b *pdBot) deliver(t *testing.T, w *pdWorld) []pdtest.Event {
+func (b *pdBot) deliver(t testing.TB, w *pdWorld) []pdtest.Event {
 	t.Helper()
 	evs := w.pd.TakeEvents()
 	for _, ev := range evs {

@@ -7,6 +7,7 @@ import (
 	"github.com/incidentbot/incident-bot/internal/config"
 	"github.com/incidentbot/incident-bot/internal/incident"
 	"github.com/incidentbot/incident-bot/internal/postmortem"
+	"github.com/incidentbot/incident-bot/internal/slack"
 )
 
 var _ command.Postmortems = (*postmortem.Service)(nil)
@@ -21,13 +22,29 @@ func (a *App) initPostmortems() error {
 	if a.chat != nil && up == nil {
 		a.log.Warn("the chat platform cannot share files; postmortem drafts are stored but not posted")
 	}
-	pm := postmortem.New(postmortemConfig(a.cfg, a.svc, up, a.log))
+	pmCfg := postmortemConfig(a.cfg, a.svc, up, a.log)
+	pmCfg.Directory = a.directory()
+	pm := postmortem.New(pmCfg)
 	if up != nil {
 		a.runner.Handle(postmortem.JobPost, pm.HandlePost)
 	}
 	a.dispCfg.Postmortems = pm
 	a.pm = pm
 	return nil
+}
+
+// directory names people in reports (postmortems, the digest) through
+// Slack's users.info, cached; nil without Slack.
+func (a *App) directory() incident.Directory {
+	if a.dir == nil {
+		if c := a.slackClient(); c != nil {
+			a.dir = slack.NewDirectory(c)
+		}
+	}
+	if a.dir == nil {
+		return nil // not a typed nil in the interface
+	}
+	return a.dir
 }
 
 func postmortemConfig(cfg config.Config, svc *incident.Service, up incident.Uploader, log *zap.Logger) postmortem.Config {

@@ -86,11 +86,14 @@ func TestRedeliveredSocketModeCommandRunsOnce(t *testing.T) {
 	db := filepath.Join(t.TempDir(), "bot.db")
 	env := map[string]string{"SLACK_APP_TOKEN": fake.AppToken(), "SLACK_SIGNING_SECRET": ""}
 	bot := w.start(t, db, env)
+	opened := 0
 	connected := func() {
 		t.Helper()
-		if !fake.Wait(10*time.Second, func() bool { return fake.SocketConnections() == 1 }) {
+		// A new connection, and the old one (if any) gone.
+		if !fake.Wait(10*time.Second, func() bool { return fake.SocketConnectionsOpened() > opened && fake.SocketConnections() == 1 }) {
 			t.Fatal("the bot did not open a Socket Mode connection")
 		}
+		opened = fake.SocketConnectionsOpened()
 	}
 	connected()
 	send := func(e slacktest.Envelope) string {

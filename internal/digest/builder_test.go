@@ -101,6 +101,12 @@ func (b *builder) followup(text string, at time.Time, owner string, done bool) *
 	return b.add(ev, err)
 }
 
+// due gives the last follow-up a due date.
+func (b *builder) due(date string) *builder {
+	b.inc.Followups[len(b.inc.Followups)-1].Due = date
+	return b
+}
+
 func (b *builder) postmortem(at time.Time) *builder {
 	return b.add(incident.Event{Incident: b.inc.Number, At: at, Kind: incident.EventPostmortemDrafted, Actor: alice,
 		Data: map[string]string{"version": "1"}}, nil)

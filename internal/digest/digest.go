@@ -76,6 +76,9 @@ type Input struct {
 	Period    Period
 	Records   []Record
 	Generated time.Time // when the digest is made; bounds "open for"
+	// Names are the display names of the people the digest names
+	// (follow-up owners); the mention stands in for anyone missing.
+	Names incident.Names
 }
 
 // Digest is the data digest.md.tmpl receives. Its text fields (titles,
@@ -102,7 +105,15 @@ type Digest struct {
 	WithoutPostmortem []Item
 	Followups         []FollowupItem
 	FollowupsOpen     int // all open follow-ups; Followups lists the oldest
-	Runbooks          []RunbookUse
+	FollowupsOverdue  int // of those, past their due date at the end of the period
+	// ByOwner groups the listed follow-ups by owner, oldest first within
+	// each and owners by their oldest; the follow-ups nobody owns come
+	// last.
+	ByOwner  []OwnerFollowups
+	Runbooks []RunbookUse
+	// Quiet: nothing opened, resolved, reopened or open in the period; the
+	// template then says so in a line instead of empty tables.
+	Quiet bool
 
 	Period, Previous Period
 }
@@ -138,6 +149,16 @@ type FollowupItem struct {
 	Owner     string // chat user id, "" if none
 	OwnerName string // the owner for people, escaped for Markdown
 	Added     time.Time
+	Due       string // "2026-12-15", or ""
+	Overdue   bool   // past its due date at the end of the period
+}
+
+// OwnerFollowups is one owner's open follow-ups.
+type OwnerFollowups struct {
+	Owner     string // chat user id, "" for nobody
+	OwnerName string // escaped for Markdown; "nobody" when Owner is ""
+	Items     []FollowupItem
+	Overdue   int
 }
 
 // RunbookUse counts a runbook's runs in the period.
@@ -179,6 +200,7 @@ func Build(in Input) *Digest {
 		end = in.Generated // a period still running: open "so far"
 	}
 
+	names := in.Names
 	for _, r := range in.Records {
 		f := factsOf(r)
 		inc := r.Incident
@@ -227,12 +249,22 @@ func Build(in Input) *Digest {
 			d.StillOpen = append(d.StillOpen, f.item(p.To, end.Sub(inc.Start())))
 		}
 		for _, fu := range inc.Followups {
-			if !fu.Done && fu.CreatedAt.Before(p.To) {
+			// Open at the end of the period: added before it, and not done
+			// or done only later.
+			if fu.CreatedAt.Before(p.To) && (!fu.Done || !fu.DoneAt.Before(p.To)) {
 				d.FollowupsOpen++
-				d.Followups = append(d.Followups, FollowupItem{
+				fu.Done = false
+				item := FollowupItem{
 					Incident: inc.ID(), ID: fu.ID, Text: templates.Text(entities.Replace(fu.Text)),
-					Owner: fu.Owner, OwnerName: templates.Line("<@" + fu.Owner + ">"), Added: fu.CreatedAt,
-				})
+					Owner: fu.Owner, Added: fu.CreatedAt, Due: fu.Due, Overdue: fu.Overdue(end, p.From.Location()),
+				}
+				if fu.Owner != "" {
+					item.OwnerName = templates.Line(names.Name(fu.Owner))
+				}
+				if item.Overdue {
+					d.FollowupsOverdue++
+				}
+				d.Followups = append(d.Followups, item)
 			}
 		}
 		for _, ev := range r.Timeline {
@@ -276,6 +308,8 @@ func Build(in Input) *Digest {
 		return cmp.Or(a.Added.Compare(b.Added), strings.Compare(a.Incident, b.Incident), cmp.Compare(a.ID, b.ID))
 	})
 	d.Followups = d.Followups[:min(len(d.Followups), maxFollowups)]
+	d.ByOwner = byOwner(d.Followups)
+	d.Quiet = d.Opened == 0 && d.Resolved == 0 && d.Reopened == 0 && len(d.StillOpen) == 0
 	for _, u := range runbooks {
 		d.Runbooks = append(d.Runbooks, *u)
 	}
@@ -292,6 +326,40 @@ func escapeAll(xs []string) []string {
 		out = append(out, templates.Line(entities.Replace(x)))
 	}
 	return out
+}
+
+// byOwner groups follow-ups (oldest first) by owner, keeping that order:
+// owners by their oldest follow-up, nobody's last.
+func byOwner(items []FollowupItem) []OwnerFollowups {
+	var out []OwnerFollowups
+	index := map[string]int{}
+	for _, it := range items {
+		i, ok := index[it.Owner]
+		if !ok {
+			i = len(out)
+			index[it.Owner] = i
+			name := it.OwnerName
+			if it.Owner == "" {
+				name = "nobody"
+			}
+			out = append(out, OwnerFollowups{Owner: it.Owner, OwnerName: name})
+		}
+		out[i].Items = append(out[i].Items, it)
+		if it.Overdue {
+			out[i].Overdue++
+		}
+	}
+	slices.SortStableFunc(out, func(a, b OwnerFollowups) int {
+		return cmp.Compare(boolInt(a.Owner == ""), boolInt(b.Owner == ""))
+	})
+	return out
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // rows sorts rows by activity, then name.

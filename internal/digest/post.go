@@ -173,6 +173,8 @@ type PosterConfig struct {
 	// Chart posts the digest's chart (a PNG, see Chart) after the digest,
 	// when Chat is an incident.Uploader.
 	Chart bool
+	// Directory names follow-up owners; nil: mentions.
+	Directory incident.Directory
 }
 
 // Poster runs JobPost jobs.
@@ -228,7 +230,7 @@ func (p *Poster) Handle(ctx context.Context, job incident.Job) error {
 		log.Info("digest already posted")
 		return nil
 	}
-	r, err := Generate(ctx, p.cfg.Store, period, Options{TemplatesDir: p.cfg.TemplatesDir, Now: p.cfg.Clock.Now(), Chart: p.cfg.Chart})
+	r, err := Generate(ctx, p.cfg.Store, period, Options{TemplatesDir: p.cfg.TemplatesDir, Now: p.cfg.Clock.Now(), Chart: p.cfg.Chart, Directory: p.cfg.Directory})
 	if err != nil {
 		return err
 	}

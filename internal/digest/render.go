@@ -3,6 +3,7 @@ package digest
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -61,6 +62,8 @@ type Options struct {
 	// Chart also draws the chart of the ChartWeeks weeks ending with the
 	// period (Rendered.Chart).
 	Chart bool
+	// Directory names the people the digest mentions; nil: mentions.
+	Directory incident.Directory
 }
 
 // Generate loads the incidents of period p from the store, builds the digest
@@ -70,7 +73,19 @@ func Generate(ctx context.Context, store incident.Store, p Period, opts Options)
 	if err != nil {
 		return Rendered{}, err
 	}
-	r, err := Render(Build(Input{Period: p, Records: records, Generated: opts.Now}), opts.TemplatesDir)
+	in := Input{Period: p, Records: records, Generated: opts.Now}
+	if opts.Directory != nil {
+		var ids []string
+		for _, r := range records {
+			for _, f := range r.Incident.Followups {
+				if f.Owner != "" && !slices.Contains(ids, f.Owner) {
+					ids = append(ids, f.Owner)
+				}
+			}
+		}
+		in.Names = opts.Directory.Names(ctx, ids)
+	}
+	r, err := Render(Build(in), opts.TemplatesDir)
 	if err != nil || !opts.Chart {
 		return r, err
 	}

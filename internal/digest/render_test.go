@@ -24,7 +24,7 @@ func week47(t testing.TB) []Record {
 			ack(utc("2026-11-17 10:07").Add(30*time.Second)).
 			runbook("rollback-deploy", "succeeded", false, utc("2026-11-17 10:18")).
 			mitigate(utc("2026-11-17 10:25")).resolve(utc("2026-11-17 11:02")).
-			followup("Add a canary stage for checkout deploys", utc("2026-11-17 10:30"), "U01ALICE", false).
+			followup("Add a canary stage for checkout deploys", utc("2026-11-17 10:30"), "U01ALICE", false).due("2026-12-04").
 			followup("Alert on DB connection saturation", utc("2026-11-17 10:31"), "U02BOB", true).
 			postmortem(utc("2026-11-18 09:00")).record(),
 		// Declared in Slack as SEV2, resolved, no postmortem yet.
@@ -56,7 +56,7 @@ func week47(t testing.TB) []Record {
 			ack(utc("2026-11-10 07:06")).resolve(utc("2026-11-10 09:00")).postmortem(utc("2026-11-11 09:00")).record(),
 		// Old and quiet: still open, with an open follow-up.
 		declared(t, 90, "Flaky nightly export", incident.SEV4, utc("2026-10-01 08:00"), "exports").
-			followup("Move the export to the new scheduler", utc("2026-10-01 09:00"), "U02BOB", false).quiet(),
+			followup("Move the export to the new scheduler", utc("2026-10-01 09:00"), "U02BOB", false).due("2026-10-30").quiet(),
 	}
 }
 
@@ -68,9 +68,13 @@ func berlin(t testing.TB) *time.Location {
 	return loc
 }
 
+// fixtureNames knows Alice; Bob's name cannot be looked up, so the
+// digest falls back to his mention.
+var fixtureNames = incident.Names{"U01ALICE": "Alice Ng"}
+
 func TestDigestGolden(t *testing.T) {
 	loc := berlin(t)
-	d := Build(Input{Period: Week{2026, 47}.Period(loc), Records: week47(t), Generated: utc("2026-11-23 08:00")})
+	d := Build(Input{Period: Week{2026, 47}.Period(loc), Records: week47(t), Generated: utc("2026-11-23 08:00"), Names: fixtureNames})
 	r, err := Render(d, "")
 	if err != nil {
 		t.Fatal(err)
@@ -175,9 +179,36 @@ func TestLoadReadsWhatBuildNeeds(t *testing.T) {
 		t.Errorf("loaded %v\nwant   %v", got, want)
 	}
 	// What the store gives back builds the same digest as the fixture.
-	fromStore, err := Generate(ctx, store, p, Options{Now: utc("2026-11-23 08:00")})
+	fromStore, err := Generate(ctx, store, p, Options{Now: utc("2026-11-23 08:00"), Directory: fixtureNames})
 	if err != nil {
 		t.Fatal(err)
 	}
 	golden(t, "digest-2026-W47.md", fromStore.Body)
+}
+
+// TestQuietWeekIsCompact: a week without incidents is a few lines (and the
+// follow-ups still waiting), not a page of empty tables and "n/a (was n/a)".
+func TestQuietWeekIsCompact(t *testing.T) {
+	old := declared(t, 1, "Old", incident.SEV3, utc("2026-10-01 08:00")).
+		followup("Write the runbook", utc("2026-10-01 09:00"), "U01ALICE", false).due("2026-11-01").
+		resolve(utc("2026-10-01 10:00")).quiet()
+	d := Build(Input{Period: w47(), Records: []Record{old}, Generated: utc("2026-11-23 08:00"), Names: fixtureNames})
+	r, err := Render(d, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := string(r.Body)
+	for _, unwanted := range []string{"n/a", "| SEV1 | 0 | 0 |", "## Response times", "## Longest", "## Still open", "## Most-used runbooks"} {
+		if strings.Contains(body, unwanted) {
+			t.Errorf("quiet digest has %q:\n%s", unwanted, body)
+		}
+	}
+	for _, want := range []string{"A quiet week: no incident was opened, resolved or open.", "## Open follow-ups (1, 1 overdue)", "**Alice Ng** (1 overdue)", "due 2026-11-01 **(overdue)**"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("quiet digest lacks %q:\n%s", want, body)
+		}
+	}
+	if n := strings.Count(body, "\n"); n > 16 {
+		t.Errorf("a quiet week takes %d lines:\n%s", n, body)
+	}
 }

@@ -53,11 +53,68 @@ func ParseSchedule(spec string, loc *time.Location) (*Schedule, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%q is not a cron schedule (minute hour day-of-month month day-of-week, e.g. %q): %w", spec, DefaultSchedule, err)
 	}
-	s := &Schedule{spec: spec, sched: sched, loc: loc}
+	s := &Schedule{spec: spec, sched: onWallClock(sched, loc), loc: loc}
 	if s.Next(time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)).IsZero() {
 		return nil, fmt.Errorf("%q never fires", spec)
 	}
 	return s, nil
+}
+
+// wallClock runs a cron spec on the wall clock of its zone, as Vixie cron
+// does across DST changes: an activation whose local time does not exist
+// (02:30 on the day clocks go from 02:00 to 03:00) runs at the change
+// instead of being skipped, as robfig/cron's own Next does (PROTOCOLS.md
+// §7.2), and one whose local time occurs twice (the day clocks go back)
+// runs once.
+type wallClock struct {
+	spec *cron.SpecSchedule // a copy whose Location is UTC, standing for the wall clock
+	loc  *time.Location     // the zone whose wall clock it is
+}
+
+// onWallClock wraps a parsed spec; a spec without CRON_TZ is read in loc.
+// Anything other than a spec (cron.ParseStandard returns nothing else for
+// the specs ParseSchedule accepts) is returned as it is.
+func onWallClock(sched cron.Schedule, loc *time.Location) cron.Schedule {
+	spec, ok := sched.(*cron.SpecSchedule)
+	if !ok {
+		return sched
+	}
+	w := wallClock{spec: new(cron.SpecSchedule), loc: loc}
+	*w.spec = *spec
+	if spec.Location != time.Local {
+		w.loc = spec.Location
+	}
+	w.spec.Location = time.UTC
+	return w
+}
+
+// Next returns the first activation after t.
+func (w wallClock) Next(t time.Time) time.Time {
+	l := t.In(w.loc)
+	wall := time.Date(l.Year(), l.Month(), l.Day(), l.Hour(), l.Minute(), l.Second(), l.Nanosecond(), time.UTC)
+	for range 3 { // a wall time that maps back to t or before (the repeated hour) is passed over
+		n := w.spec.Next(wall)
+		if n.IsZero() {
+			return n
+		}
+		at := time.Date(n.Year(), n.Month(), n.Day(), n.Hour(), n.Minute(), n.Second(), 0, w.loc)
+		if atWall := time.Date(at.Year(), at.Month(), at.Day(), at.Hour(), at.Minute(), at.Second(), 0, time.UTC); !atWall.Equal(n) {
+			// n does not exist on this day, and time.Date moved it to
+			// one side of the gap (which side is not guaranteed): run at
+			// the change itself.
+			start, end := at.ZoneBounds()
+			if atWall.Before(n) {
+				at = end
+			} else {
+				at = start
+			}
+		}
+		if at.After(t) {
+			return at
+		}
+		wall = n
+	}
+	return time.Time{}
 }
 
 // parseStandard is cron.ParseStandard with any panic turned into an error.

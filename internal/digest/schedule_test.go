@@ -1,6 +1,7 @@
 package digest
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -112,5 +113,43 @@ func TestScheduleNextAndPrevAgree(t *testing.T) {
 	}
 	if prev, ok := s.Prev(next.Add(-time.Second)); !ok || !prev.Equal(utc("2026-11-16 09:00")) {
 		t.Errorf("Prev(just before) = %v", prev)
+	}
+}
+
+// TestScheduleAcrossDSTChanges: a local time that does not exist on the day
+// clocks go forward runs at the change (robfig/cron alone skips it, and the
+// week it would post waits a week); one that occurs twice runs once; other
+// days are untouched.
+func TestScheduleAcrossDSTChanges(t *testing.T) {
+	berlin, _ := time.LoadLocation("Europe/Berlin")
+	newYork, _ := time.LoadLocation("America/New_York")
+	for _, tt := range []struct {
+		spec      string
+		loc       *time.Location
+		after     string
+		want      []string // the next activations, UTC
+		wantWeeks []string // the week each is due for
+	}{
+		{"CRON_TZ=Europe/Berlin 30 2 * * SUN", berlin, "2026-03-21 12:00",
+			[]string{"2026-03-22 01:30", "2026-03-29 01:00", "2026-04-05 00:30"}, []string{"2026-W11", "2026-W12", "2026-W13"}},
+		// 02:30 occurs twice on 2026-10-25; either is fine, once.
+		{"30 2 * * SUN", berlin, "2026-10-24 12:00",
+			[]string{"2026-10-25 00:30|2026-10-25 01:30", "2026-11-01 01:30"}, []string{"2026-W42", "2026-W43"}},
+		{"30 2 * * *", newYork, "2026-03-07 00:00",
+			[]string{"2026-03-07 07:30", "2026-03-08 07:00", "2026-03-09 06:30"}, []string{"2026-W09", "2026-W09", "2026-W10"}},
+		{DefaultSchedule, berlin, "2026-03-21 12:00",
+			[]string{"2026-03-23 09:00", "2026-03-30 09:00"}, []string{"2026-W12", "2026-W13"}},
+	} {
+		s := mustSchedule(t, tt.spec, tt.loc)
+		at := utc(tt.after)
+		for i, want := range tt.want {
+			at = s.Next(at)
+			if got := at.UTC().Format("2006-01-02 15:04"); !slices.Contains(strings.Split(want, "|"), got) {
+				t.Errorf("%s in %s: activation %d at %s, want %s", tt.spec, tt.loc, i+1, got, want)
+			}
+			if w := s.WeekDue(at).String(); w != tt.wantWeeks[i] {
+				t.Errorf("%s in %s: activation %d posts %s, want %s", tt.spec, tt.loc, i+1, w, tt.wantWeeks[i])
+			}
+		}
 	}
 }

@@ -155,3 +155,36 @@ type Job struct {
 const (
 	JobChatSync = "chat.sync" // converge the chat platform on an incident's state
 )
+
+// Directory looks up people's display names for reports (postmortems,
+// digests) so they show names rather than raw mentions. Names returns the
+// names it knows for ids; an id it cannot look up is left out, and the
+// report falls back to the mention. Implementations cache: a report asks
+// for the same people again and again.
+type Directory interface {
+	Names(ctx context.Context, ids []string) map[string]string
+}
+
+// Names maps chat user ids to display names. It is a Directory that
+// knows only these.
+type Names map[string]string
+
+// Names implements Directory.
+func (n Names) Names(_ context.Context, ids []string) map[string]string {
+	out := map[string]string{}
+	for _, id := range ids {
+		if name, ok := n[id]; ok {
+			out[id] = name
+		}
+	}
+	return out
+}
+
+// Name is id's display name, or its mention <@id> when unknown (a
+// mention still resolves when the text is pasted into chat).
+func (n Names) Name(id string) string {
+	if name := n[id]; name != "" {
+		return name
+	}
+	return "<@" + id + ">"
+}

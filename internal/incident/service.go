@@ -163,7 +163,9 @@ type Declaration struct {
 // Declare opens an incident, records it on its timeline and schedules the
 // chat sync that creates its channel. With d.Key set it is idempotent.
 func (s *Service) Declare(ctx context.Context, d Declaration) (*Incident, error) {
-	title := strings.TrimSpace(d.Title)
+	// Titles are one line wherever they are shown; every adapter already
+	// passed the text through CleanText.
+	title := CleanLine(d.Title)
 	switch {
 	case title == "":
 		return nil, Errorf(EINVALID, "An incident needs a title: `declare [sev1-4] <title>`.")

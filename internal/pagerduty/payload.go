@@ -291,10 +291,13 @@ func user(r *Reference) incident.PagerUser {
 	if r == nil {
 		return incident.PagerUser{}
 	}
-	return incident.PagerUser{ID: r.ID, Name: r.Summary}
+	return incident.PagerUser{ID: r.ID, Name: incident.CleanLine(r.Summary)}
 }
 
-// PagerEvent converts a handled delivery to the domain's event.
+// PagerEvent converts a handled delivery to the domain's event. Every
+// text a person or an alert wrote (titles, names, notes, messages) passes
+// through incident.CleanText (CleanLine for one-line values) here, where it
+// enters the bot; ids are checked where the delivery is read.
 func (d *Delivery) PagerEvent(sev Severities) incident.PagerEvent {
 	ev, data := d.Event, d.Data
 	out := incident.PagerEvent{
@@ -308,39 +311,39 @@ func (d *Delivery) PagerEvent(sev Severities) incident.PagerEvent {
 		pi.Full = true
 		pi.Number = int64(data.Number)
 		pi.URL = data.HTMLURL
-		pi.Title = data.Title
+		pi.Title = incident.CleanLine(data.Title)
 		pi.Status = data.Status
 		pi.IncidentKey = data.IncidentKey
 		pi.CreatedAt = parseTime(data.CreatedAt)
 		pi.Urgency = data.Urgency
 		if data.Service != nil {
-			pi.ServiceID, pi.ServiceName = data.Service.ID, data.Service.Summary
+			pi.ServiceID, pi.ServiceName = data.Service.ID, incident.CleanLine(data.Service.Summary)
 		}
 		if data.EscalationPolicy != nil {
-			pi.EscalationPolicyID, pi.EscalationPolicyName = data.EscalationPolicy.ID, data.EscalationPolicy.Summary
+			pi.EscalationPolicyID, pi.EscalationPolicyName = data.EscalationPolicy.ID, incident.CleanLine(data.EscalationPolicy.Summary)
 		}
 		if data.Priority != nil {
-			pi.Priority = data.Priority.Summary
+			pi.Priority = incident.CleanLine(data.Priority.Summary)
 		}
 		pi.Assignees = d.assignees()
 		if cb := data.ConferenceBridge; cb != nil {
-			pi.ConferenceURL, pi.ConferenceNumber = cb.ConferenceURL, string(cb.ConferenceNumber)
+			pi.ConferenceURL, pi.ConferenceNumber = incident.CleanLine(cb.ConferenceURL), incident.CleanLine(string(cb.ConferenceNumber))
 		}
 		if rr := data.ResolveReason; rr != nil && rr.Incident != nil {
-			pi.ResolveReason = "merged into " + firstNonEmpty(rr.Incident.Summary, rr.Incident.ID)
+			pi.ResolveReason = "merged into " + incident.CleanLine(firstNonEmpty(rr.Incident.Summary, rr.Incident.ID))
 		}
 		out.Severity = sev.For(pi.Priority, pi.Urgency)
 	} else if data.Incident != nil {
 		pi.URL = data.Incident.HTMLURL
-		pi.Title = data.Incident.Summary
+		pi.Title = incident.CleanLine(data.Incident.Summary)
 	}
 	switch data.Type {
 	case "incident_note":
-		out.Text = data.Content
+		out.Text = incident.CleanText(data.Content)
 	case "incident_status_update":
-		out.Text = data.Message
+		out.Text = incident.CleanText(data.Message)
 	case "incident_responder":
-		out.Text = data.Message
+		out.Text = incident.CleanText(data.Message)
 		out.Responder = user(data.User)
 		out.ResponderState = data.State
 	}

@@ -18,6 +18,7 @@ package postmortem
 import (
 	"cmp"
 	"fmt"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -157,6 +158,9 @@ type Options struct {
 	Location *time.Location // default UTC
 	Now      time.Time      // when the draft is generated
 	Version  int            // 0: a preview that is not stored
+	// Names are people's display names (see PeopleIDs); they replace the
+	// names the timeline recorded and the mentions in what people wrote.
+	Names incident.Names
 }
 
 // MaxFindings caps the blameless review checklist; a longer one is noise.
@@ -176,8 +180,13 @@ func Build(inc *incident.Incident, events []incident.Event, opts Options) *Data 
 		loc = time.UTC
 	}
 	raw, rawEvents := inc, events
-	inc, events = decoded(inc, events)
 	ppl := peopleOf(inc, events)
+	for id, name := range opts.Names {
+		if name != "" {
+			ppl[id] = name
+		}
+	}
+	inc, events = decoded(inc, events, ppl)
 	when := func(t time.Time) string {
 		if t.IsZero() {
 			return ""
@@ -600,19 +609,74 @@ func (p people) names() []string {
 var entities = strings.NewReplacer("&lt;", "<", "&gt;", ">", "&amp;", "&")
 
 // decoded returns copies of inc and events whose people-written text has
-// Slack's entity escaping undone, so the draft shows "a < b" as written.
-// Mentions (<@U123>) are kept.
-func decoded(inc *incident.Incident, events []incident.Event) (*incident.Incident, []incident.Event) {
+// Slack's entity escaping undone, so the draft shows "a < b" as written,
+// and mentions of people it knows (<@U123>) replaced by "@Name"; other
+// mentions are kept.
+func decoded(inc *incident.Incident, events []incident.Event, ppl people) (*incident.Incident, []incident.Event) {
+	text := func(s string) string {
+		s = userMention.ReplaceAllStringFunc(s, func(m string) string {
+			if name := ppl[userMention.FindStringSubmatch(m)[1]]; name != "" {
+				return "@" + name
+			}
+			return m
+		})
+		return entities.Replace(s)
+	}
 	c := *inc
-	c.Title = entities.Replace(c.Title)
-	c.Description = entities.Replace(c.Description)
+	c.Title = text(c.Title)
+	c.Description = text(c.Description)
+	c.Impact = text(c.Impact)
 	c.Followups = slices.Clone(c.Followups)
 	for i := range c.Followups {
-		c.Followups[i].Text = entities.Replace(c.Followups[i].Text)
+		c.Followups[i].Text = text(c.Followups[i].Text)
 	}
 	evs := slices.Clone(events)
 	for i := range evs {
-		evs[i].Text = entities.Replace(evs[i].Text)
+		evs[i].Text = text(evs[i].Text)
 	}
 	return &c, evs
+}
+
+var userMention = regexp.MustCompile(`<@([UW][A-Z0-9]{1,20})(?:\|[^>]*)?>`)
+
+// PeopleIDs lists the chat users a draft of inc names: actors, role
+// holders, members, follow-up owners and people mentioned in text.
+func PeopleIDs(inc *incident.Incident, events []incident.Event) []string {
+	var ids []string
+	add := func(id string) {
+		if id != "" && !slices.Contains(ids, id) {
+			ids = append(ids, id)
+		}
+	}
+	actor := func(a incident.Actor) {
+		if a.Source == incident.SourceSlack || a.Source == incident.SourceShell {
+			add(a.ID)
+		}
+	}
+	texts := func(s string) {
+		for _, m := range userMention.FindAllStringSubmatch(s, -1) {
+			add(m[1])
+		}
+	}
+	for _, id := range inc.People() {
+		add(id)
+	}
+	actor(inc.AcknowledgedBy)
+	texts(inc.Title)
+	texts(inc.Description)
+	texts(inc.Impact)
+	for _, f := range inc.Followups {
+		add(f.Owner)
+		actor(f.CreatedBy)
+		actor(f.DoneBy)
+		texts(f.Text)
+	}
+	for _, ev := range events {
+		actor(ev.Actor)
+		for _, k := range []string{"user", "previous", "author", "owner", "previous_owner"} {
+			add(ev.Data[k])
+		}
+		texts(ev.Text)
+	}
+	return ids
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -14,7 +15,14 @@ import (
 
 func TestRenderGolden(t *testing.T) {
 	inc, events := fixture()
-	r, err := Render(inc, events, "", Options{Location: berlin(t), Now: at("12:00:00"), Version: 2})
+	// Dave never acted in the incident, so only the directory (Slack's
+	// users.info) knows his name; Alice's profile name replaces the one
+	// her events recorded.
+	names := incident.Names{"U04DAVE": "Dave Li", "U01ALICE": "Alice Ng (SRE)"}
+	if ids := PeopleIDs(inc, events); !slices.Contains(ids, "U04DAVE") || !slices.Contains(ids, "U01ALICE") {
+		t.Fatalf("people to look up: %v", ids)
+	}
+	r, err := Render(inc, events, "", Options{Location: berlin(t), Now: at("12:00:00"), Version: 2, Names: names})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -22,6 +30,9 @@ func TestRenderGolden(t *testing.T) {
 		t.Fatalf("built-in template warned: %v", r.Warning)
 	}
 	golden(t, "INC-7-postmortem-v2.md", r.Body)
+	if body := string(r.Body); strings.Contains(body, "U04DAVE") || !strings.Contains(body, "caused by @Dave Li's deploy") {
+		t.Errorf("the draft does not name Dave")
+	}
 }
 
 func TestRenderPreviewSaysNotStored(t *testing.T) {

@@ -36,7 +36,10 @@ type Config struct {
 	// Uploader shares drafts in incident channels. Nil: drafts are stored
 	// and can be printed with `bot postmortem`, but not posted.
 	Uploader incident.Uploader
-	Logger   *zap.Logger
+	// Directory names the people in drafts (Slack's users.info, cached);
+	// nil: the names the timeline recorded, else mentions.
+	Directory incident.Directory
+	Logger    *zap.Logger
 }
 
 // Service drafts, stores and posts postmortems. It implements the
@@ -76,7 +79,7 @@ func (s *Service) Draft(ctx context.Context, ref incident.Ref, by incident.Actor
 		if err != nil {
 			return "", err
 		}
-		r, err := Render(inc, events, s.cfg.TemplatesDir, Options{Location: s.cfg.Location, Now: s.clock.Now(), Version: latest + 1})
+		r, err := Render(inc, events, s.cfg.TemplatesDir, Options{Location: s.cfg.Location, Now: s.clock.Now(), Version: latest + 1, Names: s.names(ctx, inc, events)})
 		if err != nil {
 			return "", err
 		}
@@ -99,11 +102,19 @@ func (s *Service) Preview(ctx context.Context, n int64) (Rendered, error) {
 	if err != nil {
 		return Rendered{}, err
 	}
-	r, err := Render(inc, events, s.cfg.TemplatesDir, Options{Location: s.cfg.Location, Now: s.clock.Now()})
+	r, err := Render(inc, events, s.cfg.TemplatesDir, Options{Location: s.cfg.Location, Now: s.clock.Now(), Names: s.names(ctx, inc, events)})
 	if err == nil {
 		s.warn(inc, r.Warning)
 	}
 	return r, err
+}
+
+// names looks up the people a draft of inc names.
+func (s *Service) names(ctx context.Context, inc *incident.Incident, events []incident.Event) incident.Names {
+	if s.cfg.Directory == nil {
+		return nil
+	}
+	return s.cfg.Directory.Names(ctx, PeopleIDs(inc, events))
 }
 
 func (s *Service) warn(inc *incident.Incident, w error) {

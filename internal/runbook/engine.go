@@ -101,6 +101,9 @@ type Config struct {
 	Retention time.Duration
 	// NotifyTimeout bounds each Notifier call. Default 30s.
 	NotifyTimeout time.Duration
+	// Resolve looks up the hosts of url and host parameters. Default the
+	// system resolver (net.DefaultResolver).
+	Resolve ResolveFunc
 }
 
 func (c *Config) setDefaults() error {
@@ -124,6 +127,9 @@ func (c *Config) setDefaults() error {
 	}
 	if c.Audit == nil {
 		c.Audit = func(Event) {}
+	}
+	if c.Resolve == nil {
+		c.Resolve = defaultResolve
 	}
 	defaults := []struct {
 		d   *time.Duration

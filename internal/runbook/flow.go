@@ -65,7 +65,11 @@ func (e *Engine) Submit(ctx context.Context, inv Invocation) (*Submission, error
 	if !rb.Available() && !cmd.DryRun {
 		return refuse(EventValidationFailed, unavailableError(rb))
 	}
-	req, ue := e.newRequest(rb, inv, inc, params, cmd.DryRun, now)
+	targets, ue := e.resolveTargets(ctx, rb, params)
+	if ue != nil {
+		return refuse(EventValidationFailed, ue)
+	}
+	req, ue := e.newRequest(rb, inv, inc, params, targets, cmd.DryRun, now)
 	if ue != nil {
 		return refuse(EventValidationFailed, ue)
 	}
@@ -185,24 +189,41 @@ func unavailableError(rb *Runbook) *UserError {
 }
 
 // newRequest renders every step and the concurrency key and builds the
-// pending request.
-func (e *Engine) newRequest(rb *Runbook, inv Invocation, inc IncidentInfo, params Params, dryRun bool, now time.Time) (*request, *UserError) {
+// pending request. targets are the derived placeholders of url and host
+// parameters (resolveTargets).
+func (e *Engine) newRequest(rb *Runbook, inv Invocation, inc IncidentInfo, params Params, targets map[string]string, dryRun bool, now time.Time) (*request, *UserError) {
 	req := &request{
 		id: newRunID(now), rb: rb, caller: inv.Caller, channelID: inv.ChannelID, isDM: inv.isDM(),
 		incident: inc, params: params, dryRun: dryRun, created: now,
 		approval: approvalApplies(rb, params), state: StateStarting,
 	}
+	if err := req.render(targets); err != nil {
+		// Only reserved names can be missing: e.g. {{incident.id}} outside
+		// an incident channel.
+		return nil, userError(KindInvalid, "Runbook "+rb.ID+" needs an incident channel ("+EscapeSlack(err.Error())+"). Nothing was run.")
+	}
+	req.hash = e.requestHash(rb, req)
+	return req, nil
+}
+
+// render fills the argv of every step and probe and the concurrency key.
+// It runs when the request is made and again just before exec, with the
+// addresses checked then.
+func (req *request) render(targets map[string]string) error {
 	values := map[string]string{}
 	display := map[string]string{}
-	for _, v := range params {
+	for _, v := range req.params {
 		values[v.Name], display[v.Name] = v.Value, v.Value
 		if v.Secret {
 			display[v.Name] = masked
 		}
 	}
+	for name, v := range targets {
+		values[name], display[name] = v, v
+	}
 	reserved := map[string]string{
-		ReservedIncidentID: inc.ID, ReservedIncidentChannel: inv.ChannelID,
-		ReservedRequesterID: inv.Caller.UserID, ReservedRunID: req.id,
+		ReservedIncidentID: req.incident.ID, ReservedIncidentChannel: req.channelID,
+		ReservedRequesterID: req.caller.UserID, ReservedRunID: req.id,
 	}
 	for name, v := range reserved {
 		if checkGlobal(v, false) == nil {
@@ -224,18 +245,12 @@ func (e *Engine) newRequest(rb *Runbook, inv Invocation, inc IncidentInfo, param
 		return out, nil
 	}
 	var err error
-	if req.steps, err = render(rb.Steps); err == nil {
-		if req.probes, err = render(rb.DryRun); err == nil {
-			req.key, err = rb.Limits.key.render(values)
+	if req.steps, err = render(req.rb.Steps); err == nil {
+		if req.probes, err = render(req.rb.DryRun); err == nil {
+			req.key, err = req.rb.Limits.key.render(values)
 		}
 	}
-	if err != nil {
-		// Only reserved names can be missing: e.g. {{incident.id}} outside
-		// an incident channel.
-		return nil, userError(KindInvalid, "Runbook "+rb.ID+" needs an incident channel ("+EscapeSlack(err.Error())+"). Nothing was run.")
-	}
-	req.hash = e.requestHash(rb, req)
-	return req, nil
+	return err
 }
 
 // dispatch stores a new request and moves it to its first state. It is
@@ -585,9 +600,21 @@ func (e *Engine) launch(ctx context.Context, req *request, by Caller) (*Submissi
 		e.abort(req, kind, ue)
 		return nil, ue
 	}
+	// Network targets are resolved and checked again now, and the steps
+	// pinned to the addresses checked: a name may resolve elsewhere than
+	// when the request was made.
+	targets, ue := e.resolveTargets(ctx, req.rb, req.params)
+	if ue == nil && len(targets) > 0 {
+		if err := req.render(targets); err != nil {
+			ue = userError(KindInvalid, "Run "+req.id+" could not be prepared: "+EscapeSlack(err.Error())+". Nothing was run.")
+		}
+	}
+	if ue != nil {
+		e.abort(req, EventAuthzDenied, ue)
+		return nil, ue
+	}
 	now := e.clock.Now()
 	e.mu.Lock()
-	var ue *UserError
 	switch {
 	case e.closed:
 		ue = userError(KindShuttingDown, "The bot is shutting down. Nothing was run.")

@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"regexp/syntax"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -199,10 +200,33 @@ func (l *linter) param(f string, ps paramSpec) Param {
 		notFor(hasValues, "values")
 		notFor(ps.Pattern != nil, "pattern")
 		l.durationRange(f, ps, &p)
+	case TypeURL, TypeHost:
+		// The shape is built in; a pattern may narrow it further.
+		notFor(hasValues, "values")
+		notFor(ps.Min != nil, "min")
+		notFor(ps.Max != nil, "max")
+		if ps.Pattern != nil {
+			p.Pattern = *ps.Pattern
+			p.re = l.pattern(f+".pattern", *ps.Pattern)
+		}
+		if ps.MaxLength == nil {
+			p.MaxLength = map[ParamType]int{TypeURL: HardMaxLength, TypeHost: 253}[p.Type]
+		}
 	case "":
-		l.fail(f+".type", "is required (enum, string, int or duration)")
+		l.fail(f+".type", "is required (enum, string, int, duration, url or host)")
 	default:
-		l.fail(f+".type", "must be enum, string, int or duration")
+		l.fail(f+".type", "must be enum, string, int, duration, url or host")
+	}
+	if len(ps.AllowAddresses) > 0 && p.Type != TypeURL && p.Type != TypeHost {
+		l.fail(f+".allow_addresses", "is only for url and host parameters")
+	} else {
+		for i, a := range ps.AllowAddresses {
+			if !slices.Contains(knownAllows, a) {
+				l.fail(fmt.Sprintf("%s.allow_addresses[%d]", f, i), "%q is not one of %s", a, strings.Join(knownAllows, ", "))
+				continue
+			}
+			p.AllowAddresses = append(p.AllowAddresses, a)
+		}
 	}
 	if p.Secret && p.Type != TypeString {
 		l.fail(f+".secret", "only string parameters can be secret")
@@ -806,6 +830,14 @@ func (l *linter) placeholders(rb *Runbook) {
 		for _, name := range t.names() {
 			if reservedNames[name] {
 				continue
+			}
+			if base, suffix, derived := strings.Cut(name, "."); derived {
+				if p, ok := rb.Param(base); ok && slices.Contains(targetSuffixes[p.Type], suffix) {
+					if !allowSecret { // the concurrency key is rendered before addresses are checked
+						l.fail(f, "{{%s}} cannot be used here; use {{%s}}", name, base)
+					}
+					continue
+				}
 			}
 			p, ok := rb.Param(name)
 			switch {

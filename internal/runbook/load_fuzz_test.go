@@ -307,6 +307,13 @@ func fzCheckRunbook(t *testing.T, rb *Runbook, stem string, data []byte) {
 			if p.Min == "" || p.Max == "" {
 				t.Fatalf("%s %s without min and max", p.Type, p.Name)
 			}
+		case TypeURL, TypeHost:
+			if len(p.Choices) > 0 || p.Min != "" {
+				t.Fatalf("%s %s with values or min", p.Type, p.Name)
+			}
+			for _, suffix := range targetSuffixes[p.Type] { // filled with the checked address
+				values[p.Name+"."+suffix] = "V"
+			}
 		default:
 			t.Fatalf("parameter %s of type %q", p.Name, p.Type)
 		}

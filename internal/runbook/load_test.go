@@ -168,6 +168,14 @@ func TestValidatorReportsPreciseProblems(t *testing.T) {
 			s["params"] = append(s["params"].([]any), map[string]any{"name": "tok", "type": "string", "pattern": "^[a-z]+$", "secret": true, "required": true})
 			at(s, "limits")["concurrency_key"] = "{{tok}}"
 		}, "limits.concurrency_key", "secret parameter tok cannot be used here"},
+		{"allow_addresses on string", func(s spec) { at(s, "params", 0)["allow_addresses"] = []any{"private"} }, "params[0].allow_addresses", "only for url and host"},
+		{"unknown address class", func(s spec) {
+			s["params"].([]any)[0] = map[string]any{"name": "target", "type": "url", "required": true, "allow_addresses": []any{"everything"}}
+		}, "params[0].allow_addresses[0]", `"everything" is not one of loopback, link_local, private`},
+		{"checked address in key", func(s spec) {
+			s["params"].([]any)[0] = map[string]any{"name": "target", "type": "host", "required": true}
+			at(s, "limits")["concurrency_key"] = "{{target.address}}"
+		}, "limits.concurrency_key", "{{target.address}} cannot be used here"},
 		{"type mismatch", func(s spec) { at(s, "limits")["timeout"] = []any{1} }, "limits.timeout", "expected text, found a list"},
 		{"flow mapping type mismatch", func(s spec) {
 			s["output"] = map[string]any{"chat": map[string]any{"where": "thread", "max_lines": "many"}}
@@ -384,7 +392,13 @@ func TestShippedExamplesBehave(t *testing.T) {
 		{"check-dns host=a..b", false},
 		{"check-dns host=ex\u0430mple.com", false},
 		{"check-http url=https://example.com/healthz?x=1", true},
-		{"check-http url=http://localhost:8080/", true},
+		{"check-http url=http://localhost:8080/", false}, // the bot itself
+		{"check-http url=http://169.254.169.254/latest/meta-data/", false},
+		{"check-http url=https://example.com/healthz expect=404", true},
+		{"check-http url=https://example.com/healthz expect=2xx-3xx", true},
+		{"check-http url=https://example.com/healthz expect=ok", false},
+		{"check-dns host=127.0.0.1", false},
+		{"check-dns example.com", true},
 		{"check-http url=file:///etc/passwd", false},
 		{"check-http url=https://user:pass@example.com/", false},
 		{"check-http url=https://example.com/[1-100]", false},
@@ -401,7 +415,7 @@ func TestShippedExamplesBehave(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v", tc.text, err)
 		}
-		_, err = byID[cmd.RunbookID].Bind(cmd.Args)
+		_, err = byID[cmd.RunbookID].BindCommand(cmd)
 		if (err == nil) != tc.ok {
 			t.Errorf("%s: accepted=%v, err=%v", tc.text, err == nil, err)
 		}

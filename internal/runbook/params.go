@@ -156,6 +156,14 @@ func (p *Param) check(raw string) (label, value string, err error) {
 	case TypeDuration:
 		v, err := p.checkDuration(raw)
 		return v, v, err
+	case TypeURL, TypeHost:
+		if err := p.checkTarget(raw); err != nil {
+			return "", "", err
+		}
+		if p.re != nil && !p.re.MatchString(raw) {
+			return "", "", fmt.Errorf("must match %s", p.Pattern)
+		}
+		return raw, raw, nil
 	default:
 		if p.re == nil || !p.re.MatchString(raw) {
 			return "", "", fmt.Errorf("must match %s", p.Pattern)

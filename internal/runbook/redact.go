@@ -2,10 +2,15 @@ package runbook
 
 import (
 	"bytes"
+	"encoding/base64"
+	"encoding/hex"
 	"fmt"
 	"io"
+	"net/url"
 	"regexp"
+	"slices"
 	"sort"
+	"strings"
 )
 
 // Redacted replaces every secret and token-shaped string.
@@ -84,8 +89,58 @@ func indexEither(b []byte, x, y byte) int {
 	return j
 }
 
-// Redactor masks exact secret values, the built-in token patterns and any
-// extra patterns. The same Redactor type serves run output, chat, audit and
+// minEncodedCore is the shortest piece of a secret's base64 encoding inside
+// longer encoded text that is masked: shorter pieces would match ordinary
+// base64 by chance.
+const minEncodedCore = 8
+
+// encodings returns a secret and the forms a program is likely to print it
+// in: base64 (standard and URL alphabets, with and without padding, and the
+// part of it that is the same wherever the secret sits inside longer
+// encoded text, as in "user:secret" of HTTP basic auth), hex in both
+// cases, URL-encoding (query, path, and every byte as %XX) and reversed.
+// What masking cannot catch is listed in the README.
+func encodings(secret string) []string {
+	if secret == "" {
+		return nil
+	}
+	b := []byte(secret)
+	out := []string{secret, reverse(secret),
+		hex.EncodeToString(b), strings.ToUpper(hex.EncodeToString(b)),
+		url.QueryEscape(secret), url.PathEscape(secret), percentAll(b, "%%%02X"), percentAll(b, "%%%02x")}
+	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.URLEncoding} {
+		out = append(out, enc.EncodeToString(b), enc.WithPadding(base64.NoPadding).EncodeToString(b))
+		// Inside longer text the secret starts 0, 1 or 2 bytes into a
+		// 3-byte group; for each, keep the characters that depend on the
+		// secret alone.
+		for k := range 3 {
+			shifted := enc.WithPadding(base64.NoPadding).EncodeToString(append(make([]byte, k), b...))
+			from := (8*k + 5) / 6 // first character with no prefix bits
+			to := 8 * (k + len(b)) / 6
+			if to-from >= minEncodedCore {
+				out = append(out, shifted[from:to])
+			}
+		}
+	}
+	return out
+}
+
+func reverse(s string) string {
+	b := []byte(s)
+	slices.Reverse(b)
+	return string(b)
+}
+
+func percentAll(b []byte, format string) string {
+	var sb strings.Builder
+	for _, c := range b {
+		fmt.Fprintf(&sb, format, c)
+	}
+	return sb.String()
+}
+
+// Redactor masks exact secret values (and their common encodings), the
+// built-in token patterns and any extra patterns. The same Redactor type serves run output, chat, audit and
 // the bot's own logs. It is immutable and safe for concurrent use.
 type Redactor struct {
 	secrets   [][]byte // longest first
@@ -125,13 +180,15 @@ func newRedactor(secrets []string, extra []*regexp.Regexp) *Redactor {
 		r.patterns = append(r.patterns, withPrefixHint(p))
 	}
 	seen := map[string]bool{}
-	for _, s := range secrets {
-		if s == "" || seen[s] {
-			continue
+	for _, secret := range secrets {
+		for _, s := range encodings(secret) {
+			if s == "" || seen[s] {
+				continue
+			}
+			seen[s] = true
+			r.secrets = append(r.secrets, []byte(s))
+			r.maxSecret = max(r.maxSecret, len(s))
 		}
-		seen[s] = true
-		r.secrets = append(r.secrets, []byte(s))
-		r.maxSecret = max(r.maxSecret, len(s))
 	}
 	sort.Slice(r.secrets, func(i, j int) bool { return len(r.secrets[i]) > len(r.secrets[j]) })
 	for _, re := range extra {

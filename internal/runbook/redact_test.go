@@ -2,6 +2,10 @@ package runbook
 
 import (
 	"bytes"
+	"encoding/base64"
+	"encoding/hex"
+	"fmt"
+	"net/url"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -188,4 +192,59 @@ func TestEchoAndEscape(t *testing.T) {
 	if got := echo("<@U1>"); got != `"&lt;@U1&gt;"` {
 		t.Fatalf("echo = %s", got)
 	}
+}
+
+// A secret printed encoded is masked too: base64 (both alphabets, with and
+// without padding, and inside longer encoded text), hex in both cases,
+// URL-encoded and reversed.
+func TestEncodedSecretsAreMasked(t *testing.T) {
+	secret := "pa55/w+rd?&=ü~x" // characters every encoding treats differently
+	r := newRedactor([]string{secret}, nil)
+	b := []byte(secret)
+	encoded := map[string]string{
+		"base64":             base64.StdEncoding.EncodeToString(b),
+		"base64 raw":         base64.RawStdEncoding.EncodeToString(b),
+		"base64url":          base64.URLEncoding.EncodeToString(b),
+		"base64url raw":      base64.RawURLEncoding.EncodeToString(b),
+		"basic auth":         base64.StdEncoding.EncodeToString([]byte("admin:" + secret)),
+		"inside, offset 1":   base64.StdEncoding.EncodeToString([]byte("x" + secret + "tail")),
+		"inside, offset 2":   base64.RawURLEncoding.EncodeToString([]byte("{\"k\":\"" + secret + "\"}")),
+		"hex":                hex.EncodeToString(b),
+		"HEX":                strings.ToUpper(hex.EncodeToString(b)),
+		"query escape":       url.QueryEscape(secret),
+		"path escape":        url.PathEscape(secret),
+		"every byte escaped": everyByte(b),
+		"reversed":           reverse(secret),
+	}
+	for name, enc := range encoded {
+		line := "before " + enc + " after"
+		got := r.Redact(line)
+		// Inside longer encoded text a few characters at each end mix
+		// with their neighbours; the secret's own part must be gone.
+		if name == "basic auth" || strings.HasPrefix(name, "inside") {
+			if got == line || !strings.Contains(got, Redacted) {
+				t.Errorf("%s: %q not masked: %q", name, enc, got)
+			}
+			continue
+		}
+		if got != "before "+Redacted+" after" {
+			t.Errorf("%s: Redact(%q) = %q", name, line, got)
+		}
+		// Streaming, split anywhere, gives the same.
+		if s := streamRedact(r, strings.Repeat("filler\n", 3000)+line, 7); !strings.HasSuffix(s, "before "+Redacted+" after") {
+			t.Errorf("%s: streamed output ends %q", name, s[len(s)-60:])
+		}
+	}
+	// Ordinary output stays.
+	if got := r.Redact("ordinary base64 aGVsbG8gd29ybGQ= and hex 68656c6c6f"); strings.Contains(got, Redacted) {
+		t.Errorf("false positive: %q", got)
+	}
+}
+
+func everyByte(b []byte) string {
+	var s strings.Builder
+	for _, c := range b {
+		fmt.Fprintf(&s, "%%%02x", c)
+	}
+	return s.String()
 }

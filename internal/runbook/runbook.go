@@ -113,6 +113,9 @@ type Param struct {
 	Secret       bool
 	AllowUnicode bool
 	Example      string // as written; satisfies the parameter's rules
+	// AllowAddresses lists the address classes (loopback, link_local,
+	// private) a url or host parameter may point to; default none.
+	AllowAddresses []string
 
 	re             *regexp.Regexp
 	minInt, maxInt int64
@@ -320,6 +323,19 @@ func (p *Param) describe(exact bool) string {
 		s += " A whole number from " + p.Min + " to " + p.Max + "."
 	case p.Type == TypeDuration:
 		s += " A duration from " + p.Min + " to " + p.Max + " (e.g. 90s, 15m, 2h)."
+	case p.Type == TypeURL, p.Type == TypeHost:
+		what := "An http:// or https:// URL"
+		if p.Type == TypeHost {
+			what = "A host name or IP address"
+		}
+		s += " " + what + "; loopback, link-local and private addresses are refused"
+		if len(p.AllowAddresses) > 0 {
+			s += " unless allowed here (" + strings.Join(p.AllowAddresses, ", ") + ")"
+		}
+		s += "."
+		if exact && p.Pattern != "" {
+			return EscapeSlack(s) + " Must also match " + codeSpan(p.Pattern) + "."
+		}
 	default:
 		s += " Text of at most " + strconv.Itoa(p.MaxLength) + " characters"
 		if exact && p.Pattern != "" {

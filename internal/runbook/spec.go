@@ -43,6 +43,8 @@ type paramSpec struct {
 	Secret       bool      `yaml:"secret"`
 	AllowUnicode bool      `yaml:"allow_unicode"`
 	Example      *string   `yaml:"example"`
+	// AllowAddresses: url and host only.
+	AllowAddresses []string `yaml:"allow_addresses"`
 }
 
 type principalsSpec struct {

@@ -3,6 +3,9 @@ package shell
 import (
 	"regexp"
 	"strings"
+
+	"github.com/incidentbot/incident-bot/internal/command"
+	"github.com/incidentbot/incident-bot/internal/incident"
 )
 
 var (
@@ -26,11 +29,17 @@ func Plain(s string) string {
 	return strings.NewReplacer("&lt;", "<", "&gt;", ">", "&amp;", "&").Replace(s)
 }
 
-// Markup turns what a person typed in the shell into the bot's chat markup,
-// as Slack would send it: &, < and > escaped, and @name mentions written as
-// <@name> so the command language sees a mention.
+// Markup turns what a person typed in the shell into a command's text as
+// the Slack adapter hands it on: cleaned (incident.CleanText), with @name
+// mentions written as <@name> so the command language sees a mention. A
+// `run` command is escaped as Slack sends it instead (&, < and > as
+// entities): the runbook engine decodes its parameters itself.
 func Markup(s string) string {
-	s = strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;").Replace(s)
+	if word, _, _ := strings.Cut(strings.TrimSpace(s), " "); strings.EqualFold(word, string(command.VerbRun)) {
+		s = strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;").Replace(s)
+	} else {
+		s = incident.CleanText(s)
+	}
 	return plainAt.ReplaceAllString(s, "$1<@$2>")
 }
 

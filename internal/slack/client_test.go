@@ -380,3 +380,24 @@ func TestPostJoinsPublicChannelWhenNotMember(t *testing.T) {
 		t.Fatal("posted to a private channel the bot is not in")
 	}
 }
+
+// TestDirectoryNamesPeopleOnce: report names come from users.info, each
+// person is looked up once however often a report asks, an unknown user
+// keeps the mention (and is not asked about again at once), and anything
+// that is not a user id is never sent.
+func TestDirectoryNamesPeopleOnce(t *testing.T) {
+	env := newClientEnv(t, slacktest.Config{})
+	env.fake.AddUser(slacktest.User{ID: "U0DANA", Name: "dana", RealName: "Dana Scully"})
+	env.fake.AddUser(slacktest.User{ID: "U0ERIN", Name: "erin"})
+	dir := slack.NewDirectory(env.client)
+	ctx := context.Background()
+	for range 3 {
+		got := dir.Names(ctx, []string{"U0DANA", "U0ERIN", "U0GONE", "<!here>", "alice"})
+		if len(got) != 2 || got["U0DANA"] != "Dana Scully" || got["U0ERIN"] != "erin" {
+			t.Fatalf("names = %v", got)
+		}
+	}
+	if n := len(env.fake.Calls("users.info")); n != 3 {
+		t.Errorf("%d users.info calls for 3 people asked about 3 times, want 3", n)
+	}
+}

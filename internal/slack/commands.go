@@ -159,13 +159,21 @@ func (h *Handler) command(sc slackapi.SlashCommand, key string) reply {
 
 // runCommand parses and runs one command, once per replay key.
 func (h *Handler) runCommand(ctx context.Context, sc slackapi.SlashCommand, key string) reply {
+	text := fromSlack(sc.Text)
+	cmd, err := command.Parse(text, command.Options{})
+	if err == nil && cmd.Verb == command.VerbRun {
+		// Runbook parameters are parsed by the runbook engine from the
+		// text as Slack sent it: it decodes Slack's escaping itself,
+		// exactly once, and refuses mentions and links as values.
+		text = sc.Text
+		cmd, err = command.Parse(text, command.Options{})
+	}
 	req := command.Request{
-		Text:      sc.Text,
+		Text:      text,
 		Actor:     incident.Actor{ID: sc.UserID, Name: sc.UserName, Source: incident.SourceSlack},
 		TeamID:    sc.TeamID,
 		ChannelID: sc.ChannelID,
 	}
-	cmd, err := command.Parse(sc.Text, command.Options{})
 	if err != nil {
 		return reply{Text: SafeText(err.Error())}
 	}

@@ -259,6 +259,13 @@ func (h *Handler) verified(kind string, next func(http.ResponseWriter, *http.Req
 	})
 }
 
+// fromSlack turns text as Slack sends it (a command's text, a message, a
+// form's values) into text as the bot keeps it: Slack's &amp;, &lt; and
+// &gt; decoded exactly once, then incident.CleanText. Mentions and links
+// stay Slack tokens (<@U…>, <url|label>), which EscapeText renders back
+// safely; so "R&amp;D" is stored as "R&D" and posted as "R&amp;D".
+func fromSlack(s string) string { return incident.CleanText(decodeEntities(s)) }
+
 // writeJSON writes v as the response body; nil is an empty 200.
 func writeJSON(w http.ResponseWriter, v any) {
 	if v == nil {

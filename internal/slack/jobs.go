@@ -76,7 +76,7 @@ func (j *Jobs) CaptureMessage(ctx context.Context, job incident.Job) error {
 		log.Debug("not recording a bot's message")
 		return nil
 	}
-	text := m.Text
+	text := fromSlack(m.Text)
 	if utf8.RuneCountInString(text) > incident.MaxTextLength {
 		text = string([]rune(text)[:incident.MaxTextLength-1]) + "…"
 	}

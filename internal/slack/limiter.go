@@ -53,6 +53,7 @@ var MethodRates = map[string]Rate{
 	"files.upload":                 Tier4, // the upload step itself
 	"usergroups.users.list":        Tier2,
 	"users.lookupByEmail":          Tier3,
+	"users.info":                   Tier4, // names in reports (Directory)
 	"views.open":                   Tier4,
 	"apps.connections.open":        Tier1,
 }

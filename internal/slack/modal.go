@@ -97,7 +97,9 @@ func parseDeclareView(v slackapi.View) (declareInput, map[string]string) {
 		}
 		return v.State.Values[block][block]
 	}
-	in.Title = strings.TrimSpace(value(blockTitle).Value)
+	// Slack escapes &, < and > in form values as in messages; they are
+	// decoded here, once.
+	in.Title = strings.TrimSpace(fromSlack(value(blockTitle).Value))
 	switch n := utf8.RuneCountInString(in.Title); {
 	case n == 0:
 		problems[blockTitle] = "Give the incident a title."
@@ -109,7 +111,7 @@ func parseDeclareView(v slackapi.View) (declareInput, map[string]string) {
 		problems[blockSeverity] = "Pick a severity."
 	}
 	in.Severity = sev
-	in.Description = strings.TrimSpace(value(blockDescription).Value)
+	in.Description = strings.TrimSpace(fromSlack(value(blockDescription).Value))
 	if n := utf8.RuneCountInString(in.Description); n > incident.MaxTextLength {
 		problems[blockDescription] = fmt.Sprintf("Keep the description to %d characters (it has %d).", incident.MaxTextLength, n)
 	}

@@ -43,21 +43,38 @@ const (
 	ActionRunbookDeny    = "runbook_deny"
 )
 
-// SafeText makes text fit to post as mrkdwn in a message the bot sends. It
-// is idempotent and accepts both text Slack already escaped (what users
-// typed arrives with &, < and > as entities) and raw text from elsewhere (a
-// PagerDuty title). It keeps user mentions <@U…>, channel links <#C…>,
-// dates and http(s)/mailto links; it turns broadcasts (<!here>,
-// <!channel>, <!everyone>) and user-group mentions (<!subteam^…>) into
-// inert text so nothing a user wrote can notify a crowd; and it escapes
-// every other &, < and >.
-func SafeText(s string) string {
+// SafeText makes text fit to post as mrkdwn in a message the bot sends,
+// where the text may mix the bot's own mrkdwn, text it already escaped for
+// Slack (runbook output) and text from outside (a title in a reply). It is
+// idempotent: &amp;, &lt; and &gt; are kept as they are. Otherwise it
+// works as EscapeText does.
+func SafeText(s string) string { return escape(s, true) }
+
+// EscapeText renders stored text (as the bot keeps it: Slack's entities
+// decoded, see fromSlack; or text from PagerDuty) as mrkdwn, escaping
+// exactly once: every &, < and > that is not part of a token below becomes
+// an entity, so "R&D" shows as R&D and "&amp;" shows as &amp;.
+//
+//   - User mentions <@U…> and channel links <#C…> keep working (without a
+//     label: Slack shows the real name).
+//   - Broadcasts (<!here>, <!channel>, <!everyone>) and user-group
+//     mentions (<!subteam^…>) become inert text, so nothing a person or an
+//     alert wrote can notify a crowd; a date token shows its fallback text.
+//   - A link shows where it really goes: <url> stays a link, and so does
+//     <url|label> when the label is the address itself; any other label is
+//     shown as text followed by the address ("label (<url>)"), so a label
+//     cannot disguise the target. Only http(s) and mailto links are links.
+//   - Anything else in angle brackets is shown literally.
+func EscapeText(s string) string { return escape(s, false) }
+
+// escape is SafeText (keepEntities) and EscapeText.
+func escape(s string, keepEntities bool) string {
 	var b strings.Builder
 	b.Grow(len(s) + 16)
 	for i := 0; i < len(s); {
 		switch c := s[i]; c {
 		case '&':
-			if entity(s[i:]) {
+			if keepEntities && entity(s[i:]) {
 				b.WriteByte('&')
 			} else {
 				b.WriteString("&amp;")
@@ -73,7 +90,7 @@ func SafeText(s string) string {
 				i++
 				continue
 			}
-			b.WriteString(token(s[i+1 : i+1+end]))
+			b.WriteString(token(s[i+1:i+1+end], keepEntities))
 			i += end + 2
 		default:
 			b.WriteByte(c)
@@ -88,21 +105,42 @@ func entity(s string) bool {
 }
 
 var (
-	userToken    = regexp.MustCompile(`^@[UW][A-Z0-9]+(\|[^|]*)?$`)
-	channelToken = regexp.MustCompile(`^#[CG][A-Z0-9]+(\|[^|]*)?$`)
-	linkToken    = regexp.MustCompile(`^(https?://|mailto:)[^\s|]+(\|[^|]*)?$`)
-	dateToken    = regexp.MustCompile(`^!date\^\d+\^[^|]*(\|[^|]*)?$`)
+	userToken    = regexp.MustCompile(`^@([UW][A-Z0-9]+)(\|[^|]*)?$`)
+	channelToken = regexp.MustCompile(`^#([CG][A-Z0-9]+)(\|[^|]*)?$`)
+	linkToken    = regexp.MustCompile(`^((?:https?://|mailto:)[^\s|]+)(?:\|([^|]*))?$`)
+	dateToken    = regexp.MustCompile(`^!date\^\d+\^[^|]*(?:\|([^|]*))?$`)
 )
 
 // zwsp keeps "@here" from being read as a mention by any client.
 const zwsp = "\u200b"
 
 // token renders the inside of one <...> token.
-func token(t string) string {
-	switch {
-	case userToken.MatchString(t), channelToken.MatchString(t), linkToken.MatchString(t), dateToken.MatchString(t):
-		return "<" + escapeLoose(t) + ">"
-	case strings.HasPrefix(t, "!"):
+func token(t string, keepEntities bool) string {
+	esc := func(s string) string { return escapeLoose(s, keepEntities) }
+	if m := userToken.FindStringSubmatch(t); m != nil {
+		return "<@" + m[1] + ">"
+	}
+	if m := channelToken.FindStringSubmatch(t); m != nil {
+		return "<#" + m[1] + ">"
+	}
+	if m := linkToken.FindStringSubmatch(t); m != nil {
+		target, label := m[1], m[2]
+		if label == "" || honestLabel(decodeEntities(label), decodeEntities(target)) {
+			if label == "" {
+				return "<" + esc(target) + ">"
+			}
+			return "<" + esc(target) + "|" + esc(label) + ">"
+		}
+		return esc(label) + " (<" + esc(target) + ">)"
+	}
+	if m := dateToken.FindStringSubmatch(t); m != nil {
+		// The format may carry a link of its own: show the fallback.
+		if m[1] == "" {
+			return "a date"
+		}
+		return esc(m[1])
+	}
+	if strings.HasPrefix(t, "!") {
 		name, label, _ := strings.Cut(t[1:], "|")
 		switch {
 		case name == "here" || name == "channel" || name == "everyone" || name == "group":
@@ -112,18 +150,38 @@ func token(t string) string {
 			if label == "" {
 				label = "group"
 			}
-			return "@" + zwsp + escapeLoose(label)
+			return "@" + zwsp + esc(label)
 		}
 		if label != "" {
-			return escapeLoose(label)
+			return esc(label)
 		}
 	}
-	return "&lt;" + escapeLoose(t) + "&gt;"
+	return "&lt;" + esc(t) + "&gt;"
 }
 
-// escapeLoose escapes & (unless it starts an entity), < and > in text that
-// sits inside a token.
-func escapeLoose(s string) string {
+// honestLabel reports whether a link's label is its own address: the URL,
+// or the URL without its scheme (Slack's own auto-links look like
+// <http://example.com|example.com> and <mailto:a@example.com|a@example.com>).
+func honestLabel(label, target string) bool {
+	if label == target {
+		return true
+	}
+	for _, scheme := range []string{"https://", "http://", "mailto:"} {
+		if rest, ok := strings.CutPrefix(target, scheme); ok && label == rest {
+			return true
+		}
+	}
+	return false
+}
+
+var slackEntities = strings.NewReplacer("&amp;", "&", "&lt;", "<", "&gt;", ">")
+
+// decodeEntities undoes Slack's escaping of &, < and >, exactly once.
+func decodeEntities(s string) string { return slackEntities.Replace(s) }
+
+// escapeLoose escapes &, < and > in text that sits inside a token; with
+// keepEntities an & that starts an entity is kept.
+func escapeLoose(s string, keepEntities bool) string {
 	if !strings.ContainsAny(s, "&<>") {
 		return s
 	}
@@ -131,7 +189,7 @@ func escapeLoose(s string) string {
 	for i := 0; i < len(s); i++ {
 		switch s[i] {
 		case '&':
-			if entity(s[i:]) {
+			if keepEntities && entity(s[i:]) {
 				b.WriteByte('&')
 			} else {
 				b.WriteString("&amp;")
@@ -167,6 +225,16 @@ func cut(s string, n int) string {
 		out += "\n```"
 	}
 	return out + "…"
+}
+
+// link is a link the bot makes itself (to PagerDuty's page of an
+// incident), labelled by the bot; a target that is not an http(s) URL is
+// shown as text.
+func link(target, label string) string {
+	if !strings.HasPrefix(target, "https://") && !strings.HasPrefix(target, "http://") || strings.ContainsAny(target, " |<>") {
+		return EscapeText(label + " " + target)
+	}
+	return "<" + escapeLoose(target, false) + "|" + escapeLoose(label, false) + ">"
 }
 
 func mrkdwn(text string) *slackapi.TextBlockObject {
@@ -217,7 +285,8 @@ type Rendered struct {
 }
 
 // Render renders an incident.Message as Block Kit with a text fallback.
-// All user-provided text goes through SafeText, and every limit (3000
+// Stored text (titles, descriptions, timeline events) goes through
+// EscapeText, composite text through SafeText, and every limit (3000
 // characters per section, 50 blocks, 40k characters of text) is kept.
 func Render(m incident.Message) Rendered {
 	var r Rendered
@@ -253,11 +322,11 @@ func titleCase(s string) string {
 }
 
 func renderSummary(inc *incident.Incident) Rendered {
-	title := SafeText(inc.Title)
+	title := EscapeText(inc.Title)
 	head := fmt.Sprintf("%s *%s · %s · %s*\n*%s*", statusEmoji[inc.Status], inc.ID(), inc.Severity, titleCase(string(inc.Status)), title)
 	blocks := []slackapi.Block{section(head)}
 	if inc.Description != "" {
-		blocks = append(blocks, section(SafeText(inc.Description)))
+		blocks = append(blocks, section(EscapeText(inc.Description)))
 	}
 	if inc.Impact != "" {
 		blocks = append(blocks, section(cut("*Impact:* "+SafeText(inc.Impact), MaxSectionText)))
@@ -266,7 +335,7 @@ func renderSummary(inc *incident.Incident) Rendered {
 		mrkdwn("*Commander*\n" + roleHolder(inc, incident.RoleCommander)),
 		mrkdwn("*Comms*\n" + roleHolder(inc, incident.RoleComms)),
 		mrkdwn("*Scribe*\n" + roleHolder(inc, incident.RoleScribe)),
-		mrkdwn(cut("*Declared*\n"+slackDate(inc.DeclaredAt, "{date_short_pretty} {time}")+" by "+SafeText(inc.DeclaredBy.Mention()), MaxFieldText)),
+		mrkdwn(cut("*Declared*\n"+slackDate(inc.DeclaredAt, "{date_short_pretty} {time}")+" by "+EscapeText(inc.DeclaredBy.Mention()), MaxFieldText)),
 	}
 	if !inc.StartedAt.IsZero() {
 		fields = append(fields, mrkdwn("*Started*\n"+slackDate(inc.StartedAt, "{date_short_pretty} {time}")))
@@ -282,7 +351,7 @@ func renderSummary(inc *incident.Incident) Rendered {
 		if inc.Pager.Number != 0 {
 			label += " #" + strconv.FormatInt(inc.Pager.Number, 10)
 		}
-		fields = append(fields, mrkdwn(cut("*Page*\n"+SafeText("<"+inc.Pager.URL+"|"+label+">"), MaxFieldText)))
+		fields = append(fields, mrkdwn(cut("*Page*\n"+link(inc.Pager.URL, label), MaxFieldText)))
 	}
 	blocks = append(blocks, slackapi.NewSectionBlock(nil, fields, nil))
 	if inc.Status.Open() {
@@ -303,7 +372,7 @@ func renderSummary(inc *incident.Incident) Rendered {
 }
 
 func renderAnnouncement(inc *incident.Incident) Rendered {
-	title := SafeText(inc.Title)
+	title := EscapeText(inc.Title)
 	lead := ":rotating_light: *" + inc.ID() + "* " + inc.Severity.String()
 	if !inc.Status.Open() {
 		lead = ":white_check_mark: *" + inc.ID() + "* " + inc.Severity.String()
@@ -331,7 +400,7 @@ func renderEvents(events []incident.Event) Rendered {
 	lines := make([]string, 0, len(events))
 	var blocks []slackapi.Block
 	for _, ev := range events {
-		line := SafeText(ev.Describe())
+		line := EscapeText(ev.Describe())
 		lines = append(lines, line)
 		blocks = append(blocks, section(slackDate(ev.At, "{time}")+" "+line))
 		if ev.Kind == incident.EventFollowupAdded && ev.Data["id"] != "" {

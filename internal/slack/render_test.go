@@ -25,12 +25,20 @@ func TestSafeText(t *testing.T) {
 		{"<!everyone|everyone>", "@\u200beveryone"},
 		{"ping <!subteam^S0123ABC|@sre-oncall>", "ping @\u200bsre-oncall"},
 		{"ping <!subteam^S0123ABC>", "ping @\u200bgroup"},
-		// Mentions, channels, links and dates survive.
-		{"<@U024BE7LH> and <@W123|bob>", "<@U024BE7LH> and <@W123|bob>"},
-		{"see <#C012AB3CD|general>", "see <#C012AB3CD|general>"},
-		{"<https://example.com/a?b=1&amp;c=2|the dashboard>", "<https://example.com/a?b=1&amp;c=2|the dashboard>"},
-		{"<mailto:a@example.com|mail>", "<mailto:a@example.com|mail>"},
-		{"<!date^1392734382^{date}|Feb 18>", "<!date^1392734382^{date}|Feb 18>"},
+		// Mentions and channels survive (Slack shows the real names).
+		{"<@U024BE7LH> and <@W123|bob>", "<@U024BE7LH> and <@W123>"},
+		{"see <#C012AB3CD|general>", "see <#C012AB3CD>"},
+		// Links show where they go: a label that is not the address is
+		// text, followed by the address.
+		{"<https://example.com/a?b=1&amp;c=2>", "<https://example.com/a?b=1&amp;c=2>"},
+		{"<https://example.com/a?b=1&amp;c=2|the dashboard>", "the dashboard (<https://example.com/a?b=1&amp;c=2>)"},
+		{"<https://evil.example/phish|https://status.example.com/ok>", "https://status.example.com/ok (<https://evil.example/phish>)"},
+		{"<http://example.com|example.com>", "<http://example.com|example.com>"},
+		{"<mailto:a@example.com|a@example.com>", "<mailto:a@example.com|a@example.com>"},
+		{"<mailto:a@evil.example|security@example.com>", "security@example.com (<mailto:a@evil.example>)"},
+		// A date token may carry a link: only its fallback is shown.
+		{"<!date^1392734382^{date}|Feb 18>", "Feb 18"},
+		{"<!date^1392734382^{date}^https://evil.example|Feb 18>", "Feb 18"},
 		// Anything else in angle brackets is shown, not interpreted.
 		{"<javascript:alert(1)>", "&lt;javascript:alert(1)&gt;"},
 		{"<U024BE7LH>", "&lt;U024BE7LH&gt;"},
@@ -45,6 +53,22 @@ func TestSafeText(t *testing.T) {
 		}
 		if again := SafeText(SafeText(tc.in)); again != SafeText(tc.in) {
 			t.Errorf("SafeText not idempotent on %q: %q", tc.in, again)
+		}
+	}
+}
+
+// EscapeText escapes stored (decoded) text exactly once.
+func TestEscapeText(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"R&D portal down", "R&amp;D portal down"},
+		{"a &lt;b&gt; typed literally", "a &amp;lt;b&amp;gt; typed literally"},
+		{"CPU > 90% & rising <fast>", "CPU &gt; 90% &amp; rising &lt;fast&gt;"},
+		{"T2 <https://evil.example/phish|https://status.example.com/ok>", "T2 https://status.example.com/ok (<https://evil.example/phish>)"},
+		{"<https://a.example/?x=1&y=2|go>", "go (<https://a.example/?x=1&amp;y=2>)"},
+		{"<!here> <@U024BE7LH> <#C012AB3CD>", "@\u200bhere <@U024BE7LH> <#C012AB3CD>"},
+	} {
+		if got := EscapeText(tc.in); got != tc.want {
+			t.Errorf("EscapeText(%q)\n got %q\nwant %q", tc.in, got, tc.want)
 		}
 	}
 }

@@ -30,6 +30,7 @@ var handlers = map[string]handlerFunc{
 	"chat.postEphemeral":           (*Server).chatPostEphemeral,
 	"views.open":                   (*Server).viewsOpen,
 	"users.lookupByEmail":          (*Server).usersLookupByEmail,
+	"users.info":                   (*Server).usersInfo,
 	"usergroups.users.list":        (*Server).usergroupsUsersList,
 	"bookmarks.add":                (*Server).bookmarksAdd,
 	"files.getUploadURLExternal":   (*Server).filesGetUploadURLExternal,
@@ -530,6 +531,19 @@ func (s *Server) usersLookupByEmail(req apiRequest, _ time.Time) (int, map[strin
 		}
 	}
 	return fail("users_not_found")
+}
+
+// usersInfo answers users.info like Slack: the user with a profile whose
+// display_name is the user's RealName (empty when not set).
+func (s *Server) usersInfo(req apiRequest, _ time.Time) (int, map[string]any, http.Header) {
+	id := req.form.Get("user")
+	for _, u := range s.users {
+		if u.ID == id {
+			return ok(map[string]any{"user": map[string]any{"id": u.ID, "name": u.Name, "real_name": u.RealName, "team_id": s.cfg.TeamID, "is_bot": u.IsBot,
+				"profile": map[string]any{"email": u.Email, "real_name": u.RealName, "display_name": u.RealName}}})
+		}
+	}
+	return fail("user_not_found")
 }
 
 func (s *Server) usergroupsUsersList(req apiRequest, _ time.Time) (int, map[string]any, http.Header) {

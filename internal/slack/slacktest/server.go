@@ -64,6 +64,9 @@ type User struct {
 	Name  string
 	Email string
 	IsBot bool
+	// RealName is the profile's name (users.info shows it as the display
+	// name too); "" when the user has not set one.
+	RealName string
 }
 
 // Channel is a channel's state.
