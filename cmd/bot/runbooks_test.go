@@ -79,6 +79,25 @@ func TestRunbooksValidateCommand(t *testing.T) {
 	if code == 0 || !strings.Contains(out, "broken.yaml") || !strings.Contains(out, "frobnicate") {
 		t.Fatalf("invalid file: exit %d\n%s", code, out)
 	}
+	// A file from before the trust model, run and approval by role alone:
+	// refused, with the reason and the fix.
+	_ = os.Remove(bad)
+	old, err := os.ReadFile(filepath.Join(dir, "scale-marker.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	byRole := strings.NewReplacer("    user_groups: ['S0ONCALL']  # in the shell, every user is in every group\n", "", "    user_groups: ['S0LEADS']\n", "").Replace(string(old))
+	_ = os.WriteFile(filepath.Join(dir, "scale-marker.yaml"), []byte(byRole), 0o644)
+	out, _, code = runBot(t, nil, "", "runbooks", "validate", dir)
+	for _, want := range []string{
+		"scale-marker.yaml: access.requesters.incident_roles: incident roles alone cannot allow anyone to run a runbook: anyone can take a role in chat",
+		"List who may run it in access.requesters.users (Slack user IDs) or access.requesters.user_groups",
+		"scale-marker.yaml: approval.approvers.incident_roles: incident roles alone cannot allow anyone to approve a runbook",
+	} {
+		if code == 0 || !strings.Contains(out, want) {
+			t.Errorf("role-only file: exit %d, output lacks %q\n%s", code, want, out)
+		}
+	}
 	if out, _, code = runBot(t, nil, "", "runbooks", "validate", "../../runbooks"); code != 0 {
 		t.Fatalf("the shipped runbooks do not validate:\n%s", out)
 	}

@@ -214,7 +214,7 @@ func TestIncidentRolesGrantNothingFromSlack(t *testing.T) {
 
 	// alice asks while she is still commander, and confirms.
 	card, runID := requestCard(t, bot, "U0ALICE", channel, "run scale")
-	if !strings.Contains(card.Text(), "Can approve: members of <!subteam^S0LEADS> (not you)") {
+	if !strings.Contains(card.Text(), "Can approve: members of <!subteam^S0LEADS|@S0LEADS> (not you)") {
 		t.Fatalf("the card does not say who can approve: %s", card.Body)
 	}
 	ctx := context.Background()
@@ -225,7 +225,7 @@ func TestIncidentRolesGrantNothingFromSlack(t *testing.T) {
 	waitFor(t, 10*time.Second, "the approval request in the thread", func() bool {
 		for _, msg := range w.fake.Messages(channel) {
 			if msg.ThreadTS == summary && strings.Contains(msg.Text, "Approval needed") {
-				if !strings.Contains(msg.Text, "Can approve: members of <!subteam^S0LEADS> (not <@U0ALICE>)") {
+				if !strings.Contains(msg.Text, "Can approve: members of <!subteam^S0LEADS|@S0LEADS> (not <@U0ALICE>)") {
 					t.Fatalf("approval request: %s", msg.Text)
 				}
 				return true
@@ -244,7 +244,7 @@ func TestIncidentRolesGrantNothingFromSlack(t *testing.T) {
 			t.Fatalf("%q as the new commander: %s", text, r.Body)
 		}
 	}
-	if r := bot.command(t, "U0CAROL", channel, "run scale"); !strings.Contains(r.Text(), "you are not among the people allowed to run it") {
+	if r := bot.command(t, "U0CAROL", channel, "run scale"); !strings.Contains(r.Text(), "you are not among the people allowed to run it (members of @\u200bS0SRE, and only while they are this incident's commander)") {
 		t.Fatalf("refusal does not say what carol lacks: %s", r.Text())
 	}
 	if r := bot.command(t, "U0CAROL", channel, "run by-role"); !strings.Contains(r.Text(), "failed validation and is not loaded") {

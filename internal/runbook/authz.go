@@ -205,7 +205,7 @@ func DescribeMembers(p Principals) string {
 		who = append(who, "<@"+u+">")
 	}
 	for _, g := range p.UserGroups {
-		who = append(who, "members of <!subteam^"+g+">")
+		who = append(who, "members of <!subteam^"+g+"|@"+g+">")
 	}
 	if len(who) == 0 {
 		return ""

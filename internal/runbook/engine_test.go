@@ -323,7 +323,7 @@ func TestApprovalFlow(t *testing.T) {
 		t.Fatalf("submission %+v", sub)
 	}
 	text := sub.Approval.Text()
-	if !strings.Contains(text, "Can approve: members of <!subteam^SAPPROVERS> (not <@UREQ>)") || !strings.Contains(text, "Requested by <@UREQ>") {
+	if !strings.Contains(text, "Can approve: members of <!subteam^SAPPROVERS|@SAPPROVERS> (not <@UREQ>)") || !strings.Contains(text, "Requested by <@UREQ>") {
 		t.Fatalf("approval text %s", text)
 	}
 	// The requester is in SAPPROVERS, yet cannot approve.

@@ -34,7 +34,7 @@ func TestCommanderRoleGrantsNothing(t *testing.T) {
 	h.incidents.setRoles("UOUT", RoleCommander) // `/incident lead`
 	_, err := h.submit(outsider, chanInc, "scale target=web")
 	msg := mustUserError(t, err, KindDenied)
-	if !strings.Contains(msg, "you are not among the people allowed to run it (members of <!subteam^SREQUESTERS>, and only while they are this incident's commander)") {
+	if !strings.Contains(msg, "you are not among the people allowed to run it (members of <!subteam^SREQUESTERS|@SREQUESTERS>, and only while they are this incident's commander)") {
 		t.Fatalf("refusal %q", msg)
 	}
 	if rbs := h.eng.Runbooks(context.Background(), Invocation{Caller: outsider, ChannelID: chanInc}); len(rbs) != 0 {
@@ -50,7 +50,7 @@ func TestCommanderRoleGrantsNothing(t *testing.T) {
 	}
 	_, err = h.eng.Approve(context.Background(), sub.RunID, outsider)
 	msg = mustUserError(t, err, KindDenied)
-	if !strings.Contains(msg, "you are not among the people allowed to approve it (members of <!subteam^SAPPROVERS>, and only while they are this incident's commander)") {
+	if !strings.Contains(msg, "you are not among the people allowed to approve it (members of <!subteam^SAPPROVERS|@SAPPROVERS>, and only while they are this incident's commander)") {
 		t.Fatalf("approval refusal %q", msg)
 	}
 	_, err = h.eng.Deny(context.Background(), sub.RunID, outsider)
@@ -99,7 +99,7 @@ func TestApprovalNobodyElseRefusedAtOnce(t *testing.T) {
 	h.write(s)
 	sub, err := h.submit(requester, chanInc, "scale target=web")
 	msg := mustUserError(t, err, KindDenied)
-	if sub != nil || !strings.Contains(msg, "it needs approval by 1 person(s) other than you, and nobody else is among its approvers (members of <!subteam^SSOLO>)") ||
+	if sub != nil || !strings.Contains(msg, "it needs approval by 1 person(s) other than you, and nobody else is among its approvers (members of <!subteam^SSOLO|@SSOLO>)") ||
 		!strings.Contains(msg, "team-test") {
 		t.Fatalf("refusal %q", msg)
 	}
@@ -111,7 +111,7 @@ func TestApprovalNobodyElseRefusedAtOnce(t *testing.T) {
 	at(s, "approval")["count"] = 2
 	h.write(s)
 	_, err = h.submit(requester, chanInc, "scale target=web")
-	if msg := mustUserError(t, err, KindDenied); !strings.Contains(msg, "only 1 other person is among its approvers (<@UAPP> or members of <!subteam^SSOLO>)") {
+	if msg := mustUserError(t, err, KindDenied); !strings.Contains(msg, "only 1 other person is among its approvers (<@UAPP> or members of <!subteam^SSOLO|@SSOLO>)") {
 		t.Fatalf("refusal %q", msg)
 	}
 	// A dry run needs no approval and still works.
@@ -126,7 +126,7 @@ func TestApprovalNobodyElseRefusedAtOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if text := sub.Card.Text(); !strings.Contains(text, "Can approve: <@UAPP> or members of <!subteam^SSOLO> (not you)") {
+	if text := sub.Card.Text(); !strings.Contains(text, "Can approve: <@UAPP> or members of <!subteam^SSOLO|@SSOLO> (not you)") {
 		t.Fatalf("card %s", text)
 	}
 }
