@@ -254,8 +254,8 @@ func (c *ChatSync) Sync(ctx context.Context, n int64) error {
 		}
 	}
 	if b, ok := c.Chat.(Bookmarker); ok && inc.Pager.URL != "" && !inc.Chat.BookmarkSet {
-		if err := b.Bookmark(ctx, ch, "PagerDuty "+inc.Pager.incidentLabel(), inc.Pager.URL); err != nil {
-			return fmt.Errorf("bookmarking PagerDuty incident in %s: %w", inc.ID(), err)
+		if err := b.Bookmark(ctx, ch, inc.Pager.Label(), inc.Pager.URL); err != nil {
+			return fmt.Errorf("bookmarking pager incident in %s: %w", inc.ID(), err)
 		}
 		if _, err = c.saveChat(ctx, n, func(r *ChatRef) { r.BookmarkSet = true }); err != nil {
 			return err

@@ -109,24 +109,45 @@ func ParseRole(text string) (Role, error) {
 	return "", Errorf(EINVALID, "%q is not a role: use commander, comms or scribe.", truncate(text, 32))
 }
 
-// Source says which system an incident or an event came from.
+// Source says which system an incident or an event came from: a chat
+// platform, the bot itself, or an alert source (a pager such as PagerDuty,
+// an alert router such as Alertmanager or Grafana). Alert sources are named
+// by their adapters (pagerduty.Source, alertmanager.Source, ...): the
+// domain only knows which sources are people in chat.
 type Source string
 
-// Sources.
+// The sources the domain itself knows.
 const (
-	SourceSlack     Source = "slack"
+	SourceSlack   Source = "slack"
+	SourceShell   Source = "shell"
+	SourceBot     Source = "bot"     // the bot itself: timers, escalations
+	SourceRunbook Source = "runbook" // runbook actions
+	// SourcePagerDuty is kept because stored records and the reports
+	// (digest, postmortem) name it; nothing in this package branches on
+	// it. New alert sources declare their Source in their own adapter.
 	SourcePagerDuty Source = "pagerduty"
-	SourceShell     Source = "shell"
-	SourceBot       Source = "bot"     // the bot itself: timers, escalations
-	SourceRunbook   Source = "runbook" // runbook actions
 )
 
-// Actor is who caused a change: a chat user, a PagerDuty user or the bot.
+// Chat reports whether actors of this source are chat users: people who
+// can be mentioned, invited and given roles.
+func (s Source) Chat() bool { return s == SourceSlack || s == SourceShell }
+
+// External reports whether the source is an outside system (an alert
+// source), not chat, the bot or a runbook.
+func (s Source) External() bool {
+	return s != "" && !s.Chat() && s != SourceBot && s != SourceRunbook
+}
+
+// Actor is who caused a change: a chat user, a user or the automation of
+// an alert source, or the bot.
 type Actor struct {
-	ID     string `json:"id,omitempty"`   // chat user id, PagerDuty user id, or "bot"
+	ID     string `json:"id,omitempty"`   // chat user id, alert-source user id, or "bot"
 	Name   string `json:"name,omitempty"` // display name snapshot, may be empty
 	Source Source `json:"source"`
 }
+
+// ChatUser reports whether the actor is a known chat user.
+func (a Actor) ChatUser() bool { return a.ID != "" && a.Source.Chat() }
 
 // BotActor is the actor for changes the bot makes on its own.
 var BotActor = Actor{ID: "bot", Name: "incident-bot", Source: SourceBot}
@@ -135,7 +156,7 @@ var BotActor = Actor{ID: "bot", Name: "incident-bot", Source: SourceBot}
 // otherwise.
 func (a Actor) Mention() string {
 	switch {
-	case a.Source == SourceSlack || a.Source == SourceShell:
+	case a.Source.Chat():
 		return "<@" + a.ID + ">"
 	case a.Name != "":
 		return a.Name
@@ -190,8 +211,17 @@ type Sending struct {
 	Last    int64     `json:"last,omitempty"` // events and copies: the last timeline event it tells
 }
 
-// PagerRef links an incident to a PagerDuty incident.
+// PagerRef links an incident to the incident that represents it in an
+// outside pager (System, named SystemName for people): the one that paged
+// for it, or the one the bot opened by paging. The pager-specific fields
+// (service, escalation policy, urgency, priority) are filled by pagers
+// that have them.
 type PagerRef struct {
+	// System is the pager's Source ("pagerduty"); SystemName is how people
+	// name it ("PagerDuty"). Records written before alert sources were
+	// neutral are given both by the store's migration.
+	System             string `json:"system,omitempty"`
+	SystemName         string `json:"system_name,omitempty"`
 	IncidentID         string `json:"incident_id,omitempty"`
 	Number             int64  `json:"number,omitempty"`
 	URL                string `json:"url,omitempty"`
@@ -316,7 +346,7 @@ func (inc *Incident) People() []string {
 			out = append(out, id)
 		}
 	}
-	if inc.DeclaredBy.Source == SourceSlack || inc.DeclaredBy.Source == SourceShell {
+	if inc.DeclaredBy.Source.Chat() {
 		add(inc.DeclaredBy.ID)
 	}
 	for _, r := range Roles {

@@ -472,9 +472,9 @@ func (r *crashRun) checkWebhooks(snap snapshot, streams [][]delivery) {
 				continue
 			}
 			acked++
-			key := "pd:" + d.eventID
+			key := "pagerduty:" + d.eventID
 			if i == 0 {
-				key = "pd:declared:" + d.pdIncident
+				key = "pagerduty:declared:" + d.pdIncident
 			}
 			if counts[key] != 1 || on[key] != inc.Number {
 				t.Errorf("event %s (%s) is on the timeline %d times (INC-%d), want once on %s", d.eventID, d.eventType, counts[key], on[key], inc.ID())
