@@ -210,6 +210,19 @@ func (c *ChatSync) Sync(ctx context.Context, n int64) error {
 			return fmt.Errorf("creating channel for %s: %w", FormatID(n), err)
 		}
 	}
+	if inc.Chat.SharedSeq == 0 && inc.Chat.PostedSeq > 0 {
+		// Recorded by a version that copied status updates along with the
+		// channel post: everything told so far was copied. Settled before
+		// this sync tells anything new.
+		told := inc.Chat.PostedSeq
+		if inc, err = c.saveChat(ctx, n, func(r *ChatRef) {
+			if r.SharedSeq == 0 {
+				r.SharedSeq = told
+			}
+		}); err != nil {
+			return err
+		}
+	}
 	// Order matters when the platform makes us wait: people and what they
 	// need to read come first (invites, the summary, the timeline), the
 	// shared announce channel next, cosmetics (topic, bookmark) last, so a
@@ -814,12 +827,7 @@ func (c *ChatSync) shareUpdates(ctx context.Context, inc *Incident) (*Incident, 
 	if err != nil {
 		return inc, err
 	}
-	shared := inc.Chat.SharedSeq
-	if shared == 0 {
-		// Recorded by a version that copied updates along with the
-		// channel post: everything told was shared.
-		shared = inc.Chat.PostedSeq
-	}
+	shared := inc.Chat.SharedSeq // set by createChannel, or by Sync for older records
 	if shared >= inc.Chat.PostedSeq {
 		return inc, nil
 	}
