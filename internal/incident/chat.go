@@ -173,10 +173,22 @@ type chatSyncPayload struct {
 
 // ChatSync converges the chat platform on an incident's state: one channel
 // (created once, adopted after a crash, never duplicated), its topic, its
-// members, the summary and announcement messages updated in place, and the
-// timeline events told in the channel in order. Every step records its
-// progress in the store before or right after the outside call, so a retry
-// or a restart resumes where it stopped.
+// members, the summary and announcement messages updated in place, the
+// timeline events told in the channel in order, and status updates copied
+// into the announcement's thread. Every step records its progress in the
+// store before or right after its one outside call, so a retry or a
+// restart resumes where it stopped.
+//
+// Posts are an ordered outbox per destination (the channel's timeline
+// messages, the thread copies, the summary card, the announcement): each
+// message is recorded as under way (ChatRef.Sending) before the call and
+// replaced by its id right after it. A run that finds a message under way
+// (a kill, a lost answer, a timeout in between) looks for it by its key
+// (Finder) before posting it again, so each is posted exactly once where
+// the platform can be asked. A destination that refuses a message for good
+// never blocks the others: the announce channel is given up for the
+// incident and the refusal told once; a refused timeline entry or summary
+// card is left out and the refusal told instead.
 type ChatSync struct {
 	Store           Store
 	Chat            Chat
