@@ -11,6 +11,7 @@ import (
 	"github.com/incidentbot/incident-bot/internal/admin"
 	"github.com/incidentbot/incident-bot/internal/app"
 	"github.com/incidentbot/incident-bot/internal/boltstore"
+	"github.com/incidentbot/incident-bot/internal/config"
 )
 
 // backupCmd: bot backup [--force] FILE. A consistent hot backup, taken
@@ -49,6 +50,10 @@ func restoreCmd(configPath string, args []string, stdout, stderr io.Writer) int 
 	if !ok {
 		return exitConfig
 	}
+	if cfg.Store == config.StoreEtcd {
+		fmt.Fprintln(stderr, "bot restore: BOT_STORE=etcd: restore the etcd cluster with `etcdctl snapshot restore` (see deploy/README.md); bot restore replaces a bbolt file")
+		return exitFail
+	}
 	r, err := boltstore.Restore(file, cfg.DB, time.Now())
 	if err != nil {
 		fmt.Fprintf(stderr, "bot restore: %v\n", err)
@@ -85,6 +90,9 @@ func checkCmd(configPath string, args []string, stdout, stderr io.Writer) int {
 			return exitConfig
 		}
 		file = cfg.DB
+		if cfg.Store == config.StoreEtcd {
+			file = "etcd " + strings.Join(cfg.Etcd.Endpoints, ",") + " " + cfg.Etcd.Prefix
+		}
 		st, err = app.AdminCLI(cfg).Check(context.Background())
 	}
 	if err != nil {

@@ -39,7 +39,7 @@ func AdminCLI(cfg config.Config) *admin.CLI {
 	return &admin.CLI{
 		Socket: cfg.AdminSocket,
 		Open: func() (admin.Backend, io.Closer, error) {
-			store, err := boltstore.Open(cfg.DB, boltstore.Options{ReadOnly: true, LockTimeout: cliLockWait})
+			store, err := openStore(cfg, zap.NewNop(), true, cliLockWait)
 			if errors.Is(err, boltstore.ErrLocked) {
 				return nil, nil, fmt.Errorf("%w: %w", admin.ErrHeld, err)
 			} else if err != nil {
@@ -74,7 +74,7 @@ func periodRequest(p digest.Period) admin.DigestRequest {
 // storeBackend answers the admin API from a store: the running bot's, or
 // the file the CLI opened read-only.
 type storeBackend struct {
-	store *boltstore.Store
+	store botStore
 	cfg   config.Config
 	now   func() time.Time
 	pm    *postmortem.Service
@@ -96,8 +96,7 @@ func (b *storeBackend) Check(context.Context) (admin.Stats, error) {
 	if err := b.store.Check(); err != nil {
 		return admin.Stats{}, fmt.Errorf("%s is damaged: %w", b.store.Path(), err)
 	}
-	st, err := b.store.Stats()
-	return admin.Stats(st), err
+	return storeStats(b.store)
 }
 
 func (b *storeBackend) WriteBackup(_ context.Context, w io.Writer) (int64, error) {

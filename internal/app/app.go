@@ -22,7 +22,6 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/incidentbot/incident-bot/internal/admin"
-	"github.com/incidentbot/incident-bot/internal/boltstore"
 	"github.com/incidentbot/incident-bot/internal/command"
 	"github.com/incidentbot/incident-bot/internal/config"
 	"github.com/incidentbot/incident-bot/internal/httpserver"
@@ -59,7 +58,7 @@ type App struct {
 	opts   Options
 	log    *zap.Logger
 	clock  incident.Clock
-	store  *boltstore.Store
+	store  botStore
 	svc    *incident.Service
 	runner *queue.Runner
 	chat   incident.Chat
@@ -95,7 +94,7 @@ func Open(cfg config.Config, log *zap.Logger, opts Options) (*App, error) {
 	if cfg.Location == nil {
 		return nil, fmt.Errorf("configuration was not validated (no location)")
 	}
-	store, err := boltstore.Open(cfg.DB, boltstore.Options{})
+	store, err := openStore(cfg, log, false, 0)
 	if err != nil {
 		return nil, err
 	}

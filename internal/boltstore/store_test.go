@@ -9,7 +9,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -18,6 +17,7 @@ import (
 	"github.com/incidentbot/incident-bot/internal/boltstore"
 	"github.com/incidentbot/incident-bot/internal/boltstore/bolttest"
 	"github.com/incidentbot/incident-bot/internal/incident"
+	"github.com/incidentbot/incident-bot/internal/incident/storetest"
 )
 
 var (
@@ -32,258 +32,15 @@ func update(t *testing.T, s *boltstore.Store, fn func(tx incident.Tx) error) {
 	}
 }
 
-func putIncident(t *testing.T, s *boltstore.Store, inc *incident.Incident) {
-	t.Helper()
-	update(t, s, func(tx incident.Tx) error {
-		if inc.Number == 0 {
-			n, err := tx.NextIncidentNumber()
-			if err != nil {
-				return err
-			}
-			inc.Number = n
-		}
-		return tx.PutIncident(inc)
-	})
-}
-
-func TestIndexesFollowChanges(t *testing.T) {
-	s := bolttest.Open(t)
-	inc := &incident.Incident{Title: "a", Status: incident.StatusTriggered, DeclaredAt: t0, Pager: incident.PagerRef{IncidentID: "P1"}}
-	putIncident(t, s, inc)
-	inc.Chat.ChannelID = "C1"
-	putIncident(t, s, inc)
-	inc.Chat.ChannelID = "C2" // renamed/recreated: the old id must not resolve
-	inc.Status = incident.StatusResolved
-	putIncident(t, s, inc)
-	err := s.View(ctx, func(tx incident.Tx) error {
-		if got, err := tx.IncidentByChannel("C2"); err != nil || got.Number != inc.Number {
-			t.Errorf("by channel C2: %v", err)
-		}
-		if _, err := tx.IncidentByChannel("C1"); incident.ErrorCode(err) != incident.ENOTFOUND {
-			t.Errorf("stale channel C1 still resolves: %v", err)
-		}
-		if got, err := tx.IncidentByPager("P1"); err != nil || got.Number != inc.Number {
-			t.Errorf("by pager: %v", err)
-		}
-		open, _ := tx.Incidents(incident.Filter{OpenOnly: true})
-		if len(open) != 0 {
-			t.Errorf("resolved incident listed as open")
-		}
-		if err := tx.PutIncident(inc); err == nil {
-			t.Errorf("write in a read-only transaction succeeded")
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-}
-
-func TestTimelineOrderAndEventKeys(t *testing.T) {
-	s := bolttest.Open(t)
-	a := &incident.Incident{Title: "a", Status: incident.StatusTriggered, DeclaredAt: t0}
-	b := &incident.Incident{Title: "b", Status: incident.StatusTriggered, DeclaredAt: t0}
-	putIncident(t, s, a)
-	putIncident(t, s, b)
-	update(t, s, func(tx incident.Tx) error {
-		add := func(n int64, at time.Duration, key, text string) bool {
-			ok, err := tx.AppendEvent(&incident.Event{Incident: n, At: t0.Add(at), Kind: incident.EventNote, Key: key, Text: text})
-			if err != nil {
-				t.Fatal(err)
-			}
-			return ok
-		}
-		add(a.Number, 2*time.Minute, "", "second")
-		add(b.Number, time.Minute, "k", "other incident")
-		if !add(a.Number, time.Minute, "k", "first (recorded later, happened earlier)") {
-			t.Error("key k of incident a collided with incident b's")
-		}
-		if add(a.Number, time.Minute, "k", "duplicate") {
-			t.Error("a duplicate key was stored")
-		}
-		add(a.Number, 2*time.Minute, "", "third (same time as second)")
-		return nil
-	})
-	_ = s.View(ctx, func(tx incident.Tx) error {
-		evs, _ := tx.Timeline(a.Number)
-		var texts []string
-		for _, ev := range evs {
-			texts = append(texts, ev.Text)
-		}
-		want := "first (recorded later, happened earlier)|second|third (same time as second)"
-		if strings.Join(texts, "|") != want {
-			t.Errorf("timeline:\n got %s\nwant %s", strings.Join(texts, "|"), want)
-		}
-		after, _ := tx.EventsAfter(a.Number, 1)
-		if len(after) != 2 || after[0].Seq != 2 {
-			t.Errorf("EventsAfter(1) = %+v", after)
-		}
-		return nil
-	})
-}
-
-func TestKeysAndDocs(t *testing.T) {
-	s := bolttest.Open(t)
-	update(t, s, func(tx incident.Tx) error {
-		if _, ok, _ := tx.Key("webhook:1"); ok {
-			t.Error("unknown key found")
-		}
-		if err := tx.PutKey("webhook:1", []byte("v"), t0); err != nil {
-			return err
-		}
-		v, ok, _ := tx.Key("webhook:1")
-		if !ok || string(v) != "v" {
-			t.Errorf("key = %q %v", v, ok)
-		}
-		for i := 1; i <= 3; i++ {
-			if v, err := tx.PutDoc("postmortem", "INC-1", []byte(fmt.Sprintf("draft %d", i))); err != nil || v != i {
-				t.Errorf("PutDoc #%d = %d, %v", i, v, err)
-			}
-		}
-		_, _ = tx.PutDoc("postmortem", "INC-10", []byte("other")) // a prefix of INC-1's name must not mix
-		body, version, err := tx.Doc("postmortem", "INC-1", 0)
-		if err != nil || version != 3 || string(body) != "draft 3" {
-			t.Errorf("latest doc = %q v%d %v", body, version, err)
-		}
-		body, _, _ = tx.Doc("postmortem", "INC-1", 2)
-		if string(body) != "draft 2" {
-			t.Errorf("doc v2 = %q", body)
-		}
-		if _, _, err := tx.Doc("postmortem", "INC-2", 0); incident.ErrorCode(err) != incident.ENOTFOUND {
-			t.Errorf("missing doc: %v", err)
-		}
-		return nil
-	})
-}
-
-func enqueue(t *testing.T, s *boltstore.Store, jobs ...*incident.Job) {
-	t.Helper()
-	update(t, s, func(tx incident.Tx) error {
-		for _, j := range jobs {
-			if err := tx.Enqueue(j); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-}
-
-func dueKinds(t *testing.T, s *boltstore.Store, now time.Time) []string {
-	t.Helper()
-	jobs, err := s.DueJobs(now, 100, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []string
-	for _, j := range jobs {
-		out = append(out, j.Kind)
-	}
-	return out
-}
-
-func TestJobsRunInOrderPerKeyAndSurviveRestart(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "bot.db")
-	s := bolttest.OpenAt(t, path)
-	enqueue(t, s,
-		&incident.Job{Kind: "a1", Key: "A", Due: t0},
-		&incident.Job{Kind: "b1", Key: "B", Due: t0.Add(time.Minute)},
-		&incident.Job{Kind: "a2", Key: "A", Due: t0}, // behind a1
-		&incident.Job{Kind: "free", Due: t0},
-		&incident.Job{Kind: "later", Due: t0.Add(time.Hour)},
-	)
-	if got := strings.Join(dueKinds(t, s, t0), ","); got != "a1,free" {
-		t.Fatalf("due at t0: %s, want a1,free", got)
-	}
-	// Restart: the jobs are still there, and overdue ones are due once.
-	_ = s.Close()
-	s = bolttest.OpenAt(t, path)
-	if got := strings.Join(dueKinds(t, s, t0.Add(2*time.Hour)), ","); got != "a1,free,b1,later" {
-		t.Fatalf("due after restart: %s", got)
-	}
-	jobs, _ := s.DueJobs(t0, 10, nil)
-	// A failing head keeps its key blocked (order within a key is kept).
-	if err := s.RetryJob(jobs[0].ID, t0.Add(10*time.Minute), "slack 500"); err != nil {
-		t.Fatal(err)
-	}
-	if got := strings.Join(dueKinds(t, s, t0.Add(5*time.Minute)), ","); got != "free,b1" {
-		t.Fatalf("a2 overtook a retried a1: %s", got)
-	}
-	retried, _ := s.DueJobs(t0.Add(10*time.Minute), 1, func(j incident.Job) bool { return j.Kind != "a1" })
-	if len(retried) != 1 || retried[0].Kind != "a1" || retried[0].Attempts != 1 || retried[0].LastError != "slack 500" {
-		t.Fatalf("retried job: %+v", retried[0])
-	}
-	_ = s.CompleteJob(retried[0].ID)
-	_ = s.CompleteJob(retried[0].ID) // completing twice (re-run after a crash) is harmless
-	if got := strings.Join(dueKinds(t, s, t0.Add(10*time.Minute)), ","); got != "a2,free,b1" {
-		t.Fatalf("after a1 completed: %s", got)
-	}
-	// A job failed for good unblocks its key and is kept for inspection.
-	a2, _ := s.DueJobs(t0.Add(10*time.Minute), 1, func(j incident.Job) bool { return j.Kind != "a2" })
-	if err := s.FailJob(a2[0].ID, "channel_not_found", t0); err != nil {
-		t.Fatal(err)
-	}
-	dead, _ := s.DeadJobs()
-	pending, _, deadN, _ := s.JobStats()
-	if len(dead) != 1 || dead[0].Kind != "a2" || dead[0].LastError != "channel_not_found" || deadN != 1 || pending != 3 {
-		t.Fatalf("dead %+v, pending %d", dead, pending)
-	}
-}
-
-func TestCoalescedJobs(t *testing.T) {
-	s := bolttest.Open(t)
-	sync := func() *incident.Job {
-		return &incident.Job{Kind: "chat.sync", Key: "chat:INC-1", Due: t0, Payload: []byte(`{"incident":1}`), Coalesce: true}
-	}
-	enqueue(t, s, sync()) // may already be running: never coalesce into it
-	enqueue(t, s, sync()) // waits behind the first
-	enqueue(t, s, sync(), sync(), sync())
-	var n int
-	_ = s.View(ctx, func(tx incident.Tx) error { n, _ = tx.PendingJobs(); return nil })
-	if n != 2 {
-		t.Fatalf("%d pending syncs, want 2 (one running, one waiting)", n)
-	}
-	enqueue(t, s, &incident.Job{Kind: "slack.capture", Key: "chat:INC-1", Due: t0})
-	enqueue(t, s, sync()) // the last job of the key is different: must enqueue
-	_ = s.View(ctx, func(tx incident.Tx) error { n, _ = tx.PendingJobs(); return nil })
-	if n != 4 {
-		t.Fatalf("%d pending, want 4", n)
-	}
-}
-
-func TestConcurrentWritersAllLand(t *testing.T) {
-	s := bolttest.Open(t)
-	const workers, each = 8, 40
-	var wg sync.WaitGroup
-	for w := range workers {
-		wg.Go(func() {
-			for i := range each {
-				write := s.Update
-				if i%2 == 0 {
-					write = s.Batch
-				}
-				err := write(ctx, func(tx incident.Tx) error {
-					n, err := tx.NextIncidentNumber()
-					if err != nil {
-						return err
-					}
-					if err := tx.PutKey(fmt.Sprintf("w%d-%d", w, i), nil, t0); err != nil {
-						return err
-					}
-					return tx.PutIncident(&incident.Incident{Number: n, Title: "x", Status: incident.StatusTriggered, DeclaredAt: t0})
-				})
-				if err != nil {
-					t.Error(err)
-				}
-			}
-		})
-	}
-	wg.Wait()
-	_ = s.View(ctx, func(tx incident.Tx) error {
-		all, _ := tx.Incidents(incident.Filter{})
-		if len(all) != workers*each || all[len(all)-1].Number != workers*each {
-			t.Errorf("%d incidents, last %d; want %d", len(all), all[len(all)-1].Number, workers*each)
-		}
-		return nil
+// TestContract runs the store contract every implementation passes.
+func TestContract(t *testing.T) {
+	storetest.Run(t, storetest.Harness{
+		Open: func(t *testing.T) storetest.Store { return bolttest.Open(t) },
+		Reopen: func(t *testing.T, s storetest.Store) storetest.Store {
+			path := s.(*boltstore.Store).Path()
+			_ = s.(*boltstore.Store).Close()
+			return bolttest.OpenAt(t, path)
+		},
 	})
 }
 
@@ -357,44 +114,6 @@ func TestHelperHoldDatabase(t *testing.T) {
 	_, _ = bufio.NewReader(os.Stdin).ReadString('\n')
 	_ = s.Close()
 	os.Exit(0)
-}
-
-// TestBatchIsolatesFailures: functions sharing a group commit with one that
-// fails or panics still commit, the failing one gets its own error (a panic
-// an incident.ErrPanicked, not a dead process) and leaves nothing behind.
-func TestBatchIsolatesFailures(t *testing.T) {
-	s := bolttest.Open(t)
-	errBad := errors.New("refused")
-	var wg sync.WaitGroup
-	errs := make([]error, 60)
-	for i := range errs {
-		wg.Go(func() {
-			errs[i] = s.Batch(ctx, func(tx incident.Tx) error {
-				if err := tx.PutKey(fmt.Sprintf("k%d", i), nil, t0); err != nil {
-					return err
-				}
-				if i%7 == 0 {
-					return errBad
-				}
-				if i%11 == 0 {
-					panic("a bug in this write")
-				}
-				return nil
-			})
-		})
-	}
-	wg.Wait()
-	_ = s.View(ctx, func(tx incident.Tx) error {
-		for i, err := range errs {
-			_, stored, _ := tx.Key(fmt.Sprintf("k%d", i))
-			bad := i%7 == 0
-			panicked := !bad && i%11 == 0
-			if bad != errors.Is(err, errBad) || panicked != errors.Is(err, incident.ErrPanicked) || stored != (!bad && !panicked) {
-				t.Errorf("write %d: err %v, stored %v", i, err, stored)
-			}
-		}
-		return nil
-	})
 }
 
 func TestPruneKeysRemovesOnlyOldKeysOfTheGivenKinds(t *testing.T) {

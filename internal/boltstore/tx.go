@@ -167,30 +167,7 @@ func (t *tx) Incidents(f incident.Filter) ([]*incident.Incident, error) {
 			return nil, err
 		}
 	}
-	if f.Newest {
-		slices.Reverse(numbers)
-	}
-	out := make([]*incident.Incident, 0, len(numbers))
-	for _, n := range numbers {
-		inc, err := t.Incident(n)
-		if err != nil {
-			return nil, err
-		}
-		if f.OpenOnly && !inc.Status.Open() {
-			continue
-		}
-		if !f.DeclaredFrom.IsZero() && inc.DeclaredAt.Before(f.DeclaredFrom) {
-			continue
-		}
-		if !f.DeclaredTo.IsZero() && !inc.DeclaredAt.Before(f.DeclaredTo) {
-			continue
-		}
-		out = append(out, inc)
-		if f.Limit > 0 && len(out) == f.Limit {
-			break
-		}
-	}
-	return out, nil
+	return f.Collect(numbers, t.Incident)
 }
 
 func (t *tx) ForEachIncident(fn func(*incident.Incident) error) error {

@@ -70,6 +70,11 @@ type Config struct {
 	Runbooks  Runbooks  `yaml:"runbooks"`
 	Digest    Digest    `yaml:"digest"`
 
+	// Store is the storage backend (BOT_STORE): StoreBolt or StoreEtcd;
+	// Etcd configures the latter.
+	Store string `yaml:"store"`
+	Etcd  Etcd   `yaml:"etcd"`
+
 	// Location is Timezone loaded by Validate.
 	Location *time.Location `yaml:"-"`
 }
@@ -84,6 +89,8 @@ func Defaults() Config {
 		Timezone:     "UTC",
 		LogFormat:    "json",
 		LogLevel:     "info",
+		Store:        StoreBolt,
+		Etcd:         Etcd{Prefix: DefaultEtcdPrefix},
 		Retention:    DefaultRetention,
 		Slack:        Slack{APIURL: "https://slack.com/api/"},
 		PagerDuty: PagerDuty{
@@ -99,6 +106,7 @@ func Defaults() Config {
 type envVar struct {
 	name   string
 	secret bool
+	file   bool // an X_FILE variant is read too (always for secrets)
 	str    func(c *Config) *string
 	sec    func(c *Config) *Secret
 	parse  func(c *Config, value string) error
@@ -112,6 +120,12 @@ func secretVar(name string, f func(c *Config) *Secret) envVar {
 	return envVar{name: name, secret: true, sec: f}
 }
 
+// fileVar lets a plain variable be read from a file (X_FILE) as secrets are.
+func fileVar(v envVar) envVar {
+	v.file = true
+	return v
+}
+
 func parseVar(name string, f func(c *Config, value string) error) envVar {
 	return envVar{name: name, parse: f}
 }
@@ -119,10 +133,10 @@ func parseVar(name string, f func(c *Config, value string) error) envVar {
 // envVars lists every environment variable the bot reads, core first, then
 // each integration's (declared in its own file). The names are part of the
 // public interface.
-var envVars = slices.Concat(coreVars, retentionVars, slackVars, pagerDutyVars, runbookVars, digestVars)
+var envVars = slices.Concat(coreVars, storeVars, retentionVars, slackVars, pagerDutyVars, runbookVars, digestVars)
 
 // validators check each part of the configuration; each returns problems.
-var validators = []func(c *Config) []string{validateCore, validateSlack, validatePagerDuty, validateRunbooks, validateDigest}
+var validators = []func(c *Config) []string{validateCore, validateStore, validateSlack, validatePagerDuty, validateRunbooks, validateDigest}
 
 var coreVars = []envVar{
 	strVar("BOT_ADDR", func(c *Config) *string { return &c.Addr }),
@@ -215,7 +229,7 @@ func applyEnv(cfg *Config, src Source) Problems {
 		if val != "" {
 			set = true
 		}
-		if v.secret {
+		if v.secret || v.file {
 			if file := src.Getenv(v.name + "_FILE"); file != "" {
 				if set {
 					problems = append(problems, fmt.Sprintf("both %s and %s_FILE are set; use one", v.name, v.name))

@@ -2,6 +2,7 @@ package incident
 
 import (
 	"context"
+	"slices"
 	"time"
 )
 
@@ -68,6 +69,32 @@ type Filter struct {
 	// with Newest set, the newest come first.
 	Limit  int
 	Newest bool
+}
+
+// Collect is the end of a store's Incidents: numbers are the candidates in
+// incident-number order (narrowed by the store's indexes), load reads one.
+// It applies Newest, keeps the incidents f matches and stops at Limit.
+func (f Filter) Collect(numbers []int64, load func(int64) (*Incident, error)) ([]*Incident, error) {
+	if f.Newest {
+		slices.Reverse(numbers)
+	}
+	out := make([]*Incident, 0, len(numbers))
+	for _, n := range numbers {
+		inc, err := load(n)
+		if err != nil {
+			return nil, err
+		}
+		if f.OpenOnly && !inc.Status.Open() ||
+			!f.DeclaredFrom.IsZero() && inc.DeclaredAt.Before(f.DeclaredFrom) ||
+			!f.DeclaredTo.IsZero() && !inc.DeclaredAt.Before(f.DeclaredTo) {
+			continue
+		}
+		out = append(out, inc)
+		if f.Limit > 0 && len(out) == f.Limit {
+			break
+		}
+	}
+	return out, nil
 }
 
 // Tx is one store transaction. Methods of a read-only transaction that write

@@ -1,0 +1,50 @@
+package app_test
+
+import (
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/incidentbot/incident-bot/internal/etcdstore/etcdtest"
+)
+
+// TestEtcdModeEndToEnd runs the bot with BOT_STORE=etcd on an embedded etcd
+// member: a slash command declares an incident, its channel is set up by
+// the job queue, and a bot started afresh on the same cluster (another
+// machine, no local file) finds everything.
+func TestEtcdModeEndToEnd(t *testing.T) {
+	c := etcdtest.Start(t, 1)
+	w := newSlackWorld(t)
+	fake := w.fake
+	env := map[string]string{"BOT_STORE": "etcd", "BOT_ETCD_ENDPOINTS": strings.Join(c.Endpoints(), ",")}
+	bot := w.start(t, filepath.Join(t.TempDir(), "bot.db"), env)
+
+	r := bot.command(t, "U0ALICE", w.general, "declare sev2 Checkout is down")
+	if !strings.Contains(r.Text(), "Declared *INC-1*") {
+		t.Fatalf("declare reply: %s", r.Body)
+	}
+	if !fake.Wait(10*time.Second, func() bool {
+		ch, ok := fake.ChannelByName("inc-1-checkout-is-down")
+		return ok && len(summaries(fake, ch.ID)) == 1 && anyText(fake, w.announce, "<#"+ch.ID+">")
+	}) {
+		t.Fatal("incident channel, summary and announcement not all there")
+	}
+	ch, _ := fake.ChannelByName("inc-1-checkout-is-down")
+	bot.command(t, "U0ALICE", ch.ID, "note rolled back deploy 42")
+	waitFor(t, 10*time.Second, "the note in the channel", func() bool { return anyText(fake, ch.ID, "rolled back deploy 42") })
+	bot.noDeadJobs(t)
+	bot.stop(t)
+
+	other := w.start(t, filepath.Join(t.TempDir(), "bot.db"), env)
+	if got := other.incident(t, 1); got.Chat.ChannelID != ch.ID || got.Title != "Checkout is down" {
+		t.Fatalf("incident seen by a fresh replica: %+v", got)
+	}
+	if n := countKind(other.timeline(t, 1), "note"); n != 1 {
+		t.Errorf("%d notes on the timeline, want 1", n)
+	}
+	r = other.command(t, "U0BOB", w.general, "declare sev3 Search is slow")
+	if !strings.Contains(r.Text(), "Declared *INC-2*") {
+		t.Fatalf("second declare (numbers continue across replicas): %s", r.Body)
+	}
+}
