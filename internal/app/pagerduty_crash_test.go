@@ -52,7 +52,7 @@ func TestPagerDutyWebhooksSurviveSIGKILL(t *testing.T) {
 	const n = 40
 	bodies := make([][]byte, n)
 	for i := range bodies {
-		bodies[i] = []byte(strings.ReplaceAll(string(pdtest.WithEvent(fmt.Sprintf("ev-%d", i), incident.PagerTriggered)), `"PGR0VU2"`, fmt.Sprintf(`"PK%05d"`, i)))
+		bodies[i] = []byte(strings.ReplaceAll(string(pdtest.WithEvent(fmt.Sprintf("ev-%d", i), "incident.triggered")), `"PGR0VU2"`, fmt.Sprintf(`"PK%05d"`, i)))
 	}
 	send := func(p *apptest.Process, want int) {
 		t.Helper()

@@ -45,9 +45,9 @@ func TestPagerDutyWebhookSurvivesACrashAfterThe2xx(t *testing.T) {
 		return a
 	}
 	deliveries := []struct{ id, body []byte }{
-		{[]byte("wh-1"), pdEvent("ev-trig-a", incident.PagerTriggered, "PAAAAA1")},
-		{[]byte("wh-2"), pdEvent("ev-ack-a", incident.PagerAcknowledged, "PAAAAA1")},
-		{[]byte("wh-3"), pdEvent("ev-trig-b", incident.PagerTriggered, "PBBBBB1")},
+		{[]byte("wh-1"), pdEvent("ev-trig-a", "incident.triggered", "PAAAAA1")},
+		{[]byte("wh-2"), pdEvent("ev-ack-a", "incident.acknowledged", "PAAAAA1")},
+		{[]byte("wh-3"), pdEvent("ev-trig-b", "incident.triggered", "PBBBBB1")},
 	}
 	deliver := func(a *App, want int) {
 		t.Helper()

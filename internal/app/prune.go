@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/incidentbot/incident-bot/internal/incident"
 )
 
 // prunedKeyPrefixes are the idempotency keys that only guard against
@@ -14,7 +16,7 @@ import (
 // its signatures expire after 5), replayed button clicks. Keys that carry
 // state (declarations, timers, posted digests and postmortems, page
 // counters) are kept forever.
-var prunedKeyPrefixes = []string{"pd:webhook:", "pd:event:", "pd:applied:", "slack-event:", "slack-action:"}
+var prunedKeyPrefixes = []string{"pd:webhook:", "pd:event:", incident.AppliedKeyPrefix, "slack-event:", "slack-action:"}
 
 // keyRetention is how long those keys are kept.
 const keyRetention = 7 * 24 * time.Hour

@@ -25,7 +25,7 @@ import (
 
 // SchemaVersion is the layout this code reads and writes. Open migrates older
 // files forward and refuses newer ones.
-const SchemaVersion = 1
+const SchemaVersion = 2
 
 // ErrLocked is returned by Open when another process holds the file.
 var ErrLocked = errors.New("database is locked by another process")
@@ -145,6 +145,7 @@ var migrations = []func(tx *bolt.Tx) error{
 		}
 		return nil
 	},
+	neutralSources,
 }
 
 func (s *Store) migrate() error {

@@ -383,7 +383,7 @@ func (e *Escalator) escalation(inc *Incident, t *ackTimer, now time.Time) (Event
 	fmt.Fprintf(&b, "%s is still unacknowledged after %s", inc.ID(), FormatWait(now.Sub(t.Start)))
 	switch {
 	case inc.Pager.IncidentID != "" && !e.policy.PagerEscalates:
-		fmt.Fprintf(&b, ". The bot cannot escalate %s itself (no PagerDuty API token), so PagerDuty's own escalation policy applies; acknowledge it with `ack`", inc.Pager.Label())
+		fmt.Fprintf(&b, ". The bot cannot escalate %s itself (no %s API token), so %s's own escalation policy applies; acknowledge it with `ack`", inc.Pager.Label(), inc.Pager.Name(), inc.Pager.Name())
 	case inc.Pager.IncidentID != "":
 		level := max(inc.Pager.EscalationLevel, 1) + 1
 		inc.Pager.EscalationLevel = level
@@ -397,9 +397,9 @@ func (e *Escalator) escalation(inc *Incident, t *ackTimer, now time.Time) (Event
 		action = &PagerAction{Incident: inc.Number, Op: PagerOpPage, By: BotActor, Target: target, Page: 0,
 			Message: fmt.Sprintf("unacknowledged for %s", FormatWait(now.Sub(t.Start)))}
 	case inc.Pager.Linked():
-		b.WriteString(". It was paged through the PagerDuty Events API, which cannot escalate; acknowledge it with `ack` or page someone else with `page <service>`")
+		fmt.Fprintf(&b, ". It was paged through the %s Events API, which cannot escalate; acknowledge it with `ack` or page someone else with `page <service>`", inc.Pager.Name())
 	default:
-		b.WriteString(". No PagerDuty incident is linked and no default service is configured, so nobody else was paged; acknowledge it with `ack` or page someone with `page <service>`")
+		b.WriteString(". No pager incident is linked and no default service is configured, so nobody else was paged; acknowledge it with `ack` or page someone with `page <service>`")
 	}
 	fmt.Fprintf(&b, " (automatic escalation %d of %d)", t.Level, e.policy.MaxEscalations)
 	ev := inc.newEvent(EventEscalated, BotActor, now, b.String(), data)

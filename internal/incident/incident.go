@@ -34,13 +34,28 @@ func (s Severity) String() string {
 // Valid reports whether s is one of SEV1–SEV4.
 func (s Severity) Valid() bool { return s >= SEV1 && s <= SEV4 }
 
-// ParseSeverity accepts "sev2", "SEV2", "Sev2" and "2".
+// SeverityWords are the words accepted for severities (README.md lists
+// them): critical, major, minor, low.
+var SeverityWords = map[string]Severity{"critical": SEV1, "major": SEV2, "minor": SEV3, "low": SEV4}
+
+// ParseSeverity accepts a severity as people write it, in any letter case:
+// "sev2", "SEV-2", "sev_2", "P2", "2", and the SeverityWords.
 func ParseSeverity(text string) (Severity, error) {
 	t := strings.ToLower(strings.TrimSpace(text))
-	t = strings.TrimPrefix(t, "sev")
+	if s, ok := SeverityWords[t]; ok {
+		return s, nil
+	}
+	if rest, ok := strings.CutPrefix(t, "sev"); ok {
+		t = rest
+		if len(t) > 1 && (t[0] == '-' || t[0] == '_') {
+			t = t[1:]
+		}
+	} else if rest, ok := strings.CutPrefix(t, "p"); ok {
+		t = rest
+	}
 	n, err := strconv.Atoi(t)
-	if err != nil || !Severity(n).Valid() || strings.HasPrefix(t, "+") {
-		return 0, Errorf(EINVALID, "%q is not a severity: use sev1 (worst) to sev4.", truncate(text, 32))
+	if err != nil || !Severity(n).Valid() || strings.HasPrefix(t, "+") || strings.HasPrefix(t, "-") {
+		return 0, Errorf(EINVALID, "%q is not a severity: use sev1 (worst) to sev4, P1 to P4, or critical, major, minor, low.", truncate(text, 32))
 	}
 	return Severity(n), nil
 }
@@ -109,24 +124,45 @@ func ParseRole(text string) (Role, error) {
 	return "", Errorf(EINVALID, "%q is not a role: use commander, comms or scribe.", truncate(text, 32))
 }
 
-// Source says which system an incident or an event came from.
+// Source says which system an incident or an event came from: a chat
+// platform, the bot itself, or an alert source (a pager such as PagerDuty,
+// an alert router such as Alertmanager or Grafana). Alert sources are named
+// by their adapters (pagerduty.Source, alertmanager.Source, ...): the
+// domain only knows which sources are people in chat.
 type Source string
 
-// Sources.
+// The sources the domain itself knows.
 const (
-	SourceSlack     Source = "slack"
+	SourceSlack   Source = "slack"
+	SourceShell   Source = "shell"
+	SourceBot     Source = "bot"     // the bot itself: timers, escalations
+	SourceRunbook Source = "runbook" // runbook actions
+	// SourcePagerDuty is kept because stored records and the reports
+	// (digest, postmortem) name it; nothing in this package branches on
+	// it. New alert sources declare their Source in their own adapter.
 	SourcePagerDuty Source = "pagerduty"
-	SourceShell     Source = "shell"
-	SourceBot       Source = "bot"     // the bot itself: timers, escalations
-	SourceRunbook   Source = "runbook" // runbook actions
 )
 
-// Actor is who caused a change: a chat user, a PagerDuty user or the bot.
+// Chat reports whether actors of this source are chat users: people who
+// can be mentioned, invited and given roles.
+func (s Source) Chat() bool { return s == SourceSlack || s == SourceShell }
+
+// External reports whether the source is an outside system (an alert
+// source), not chat, the bot or a runbook.
+func (s Source) External() bool {
+	return s != "" && !s.Chat() && s != SourceBot && s != SourceRunbook
+}
+
+// Actor is who caused a change: a chat user, a user or the automation of
+// an alert source, or the bot.
 type Actor struct {
-	ID     string `json:"id,omitempty"`   // chat user id, PagerDuty user id, or "bot"
+	ID     string `json:"id,omitempty"`   // chat user id, alert-source user id, or "bot"
 	Name   string `json:"name,omitempty"` // display name snapshot, may be empty
 	Source Source `json:"source"`
 }
+
+// ChatUser reports whether the actor is a known chat user.
+func (a Actor) ChatUser() bool { return a.ID != "" && a.Source.Chat() }
 
 // BotActor is the actor for changes the bot makes on its own.
 var BotActor = Actor{ID: "bot", Name: "incident-bot", Source: SourceBot}
@@ -135,7 +171,7 @@ var BotActor = Actor{ID: "bot", Name: "incident-bot", Source: SourceBot}
 // otherwise.
 func (a Actor) Mention() string {
 	switch {
-	case a.Source == SourceSlack || a.Source == SourceShell:
+	case a.Source.Chat():
 		return "<@" + a.ID + ">"
 	case a.Name != "":
 		return a.Name
@@ -190,8 +226,17 @@ type Sending struct {
 	Last    int64     `json:"last,omitempty"` // events and copies: the last timeline event it tells
 }
 
-// PagerRef links an incident to a PagerDuty incident.
+// PagerRef links an incident to the incident that represents it in an
+// outside pager (System, named SystemName for people): the one that paged
+// for it, or the one the bot opened by paging. The pager-specific fields
+// (service, escalation policy, urgency, priority) are filled by pagers
+// that have them.
 type PagerRef struct {
+	// System is the pager's Source ("pagerduty"); SystemName is how people
+	// name it ("PagerDuty"). Records written before alert sources were
+	// neutral are given both by the store's migration.
+	System             string `json:"system,omitempty"`
+	SystemName         string `json:"system_name,omitempty"`
 	IncidentID         string `json:"incident_id,omitempty"`
 	Number             int64  `json:"number,omitempty"`
 	URL                string `json:"url,omitempty"`
@@ -316,7 +361,7 @@ func (inc *Incident) People() []string {
 			out = append(out, id)
 		}
 	}
-	if inc.DeclaredBy.Source == SourceSlack || inc.DeclaredBy.Source == SourceShell {
+	if inc.DeclaredBy.Source.Chat() {
 		add(inc.DeclaredBy.ID)
 	}
 	for _, r := range Roles {

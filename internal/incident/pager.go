@@ -10,28 +10,32 @@ import (
 	"time"
 )
 
-// This file is the pager side of the domain: how events from a pager
-// (PagerDuty) change incidents, and the outbound pager work that changes in
-// the bot cause (pages, escalations, acknowledgements, notes). The adapter
-// turns its wire format into a PagerEvent and runs the jobs declared here;
-// nothing here knows PagerDuty's API.
+// This file is the pager side of the domain: how events from a pager (an
+// alert source with incidents of its own and people on call: PagerDuty,
+// Opsgenie...) change incidents, and the outbound pager work that changes
+// in the bot cause (pages, escalations, acknowledgements, notes). Each
+// pager's adapter turns its wire format into a PagerEvent, mapping its own
+// event names onto the neutral kinds below, and runs the jobs declared
+// here; nothing here knows any pager's API. Alert routers whose unit is a
+// group of alerts (Alertmanager, Grafana) use alert.go instead.
 
-// Pager event types the bot acts on. They are PagerDuty's V3 webhook event
-// type names; other types are ignored.
+// Pager event kinds the bot acts on, in neutral words; adapters map their
+// pager's event names onto them (PagerDuty's "incident.triggered" is
+// PagerTriggered) and drop the ones that have no kind here.
 const (
-	PagerTriggered      = "incident.triggered"
-	PagerAcknowledged   = "incident.acknowledged"
-	PagerUnacknowledged = "incident.unacknowledged"
-	PagerResolved       = "incident.resolved"
-	PagerReopened       = "incident.reopened"
-	PagerEscalated      = "incident.escalated"
-	PagerReassigned     = "incident.reassigned"
-	PagerDelegated      = "incident.delegated"
-	PagerPriority       = "incident.priority_updated"
-	PagerAnnotated      = "incident.annotated"
-	PagerResponderAdd   = "incident.responder.added"
-	PagerResponderReply = "incident.responder.replied"
-	PagerStatusUpdate   = "incident.status_update_published"
+	PagerTriggered      = "triggered"
+	PagerAcknowledged   = "acknowledged"
+	PagerUnacknowledged = "unacknowledged"
+	PagerResolved       = "resolved"
+	PagerReopened       = "reopened"
+	PagerEscalated      = "escalated"
+	PagerReassigned     = "reassigned"
+	PagerDelegated      = "delegated"
+	PagerPriority       = "priority changed"
+	PagerAnnotated      = "note added"
+	PagerResponderAdd   = "responder requested"
+	PagerResponderReply = "responder replied"
+	PagerStatusUpdate   = "status update published"
 )
 
 var pagerEventTypes = []string{
@@ -62,9 +66,12 @@ type PagerUser struct {
 
 // PagerIncident is the pager incident an event is about.
 type PagerIncident struct {
-	ID          string
-	Number      int64
-	URL         string
+	ID     string
+	Number int64
+	URL    string
+	// Label names it for people ("PagerDuty #12"); empty: the event's
+	// SourceName and the ID.
+	Label       string
 	Title       string // the incident's title, or the reference's summary
 	Status      string // triggered, acknowledged or resolved
 	IncidentKey string
@@ -85,8 +92,12 @@ type PagerIncident struct {
 
 // PagerEvent is one event from the pager, in the domain's terms.
 type PagerEvent struct {
+	// Source is the pager ("pagerduty"), SourceName how people name it
+	// ("PagerDuty"). Event ids are unique within a Source.
+	Source     Source
+	SourceName string
 	ID         string // the pager's event id: applying an id twice changes nothing
-	Type       string // one of the Pager* constants; others are ignored
+	Type       string // one of the Pager* kinds; others are refused
 	OccurredAt time.Time
 	// Agent caused the event; zero for the pager's own automation.
 	Agent    PagerUser
@@ -102,12 +113,28 @@ type PagerEvent struct {
 	ResponderState string
 }
 
-// Actor returns who caused the event, as an Actor of source pagerduty.
+// Actor returns who caused the event, as an Actor of the event's source
+// (the pager itself when no agent is named).
 func (ev PagerEvent) Actor() Actor {
 	if ev.Agent.ID == "" && ev.Agent.Name == "" {
-		return Actor{Name: "PagerDuty", Source: SourcePagerDuty}
+		return Actor{Name: ev.sourceName(), Source: ev.Source}
 	}
-	return Actor{ID: ev.Agent.ID, Name: ev.Agent.Name, Source: SourcePagerDuty}
+	return Actor{ID: ev.Agent.ID, Name: ev.Agent.Name, Source: ev.Source}
+}
+
+func (ev PagerEvent) sourceName() string {
+	if ev.SourceName != "" {
+		return ev.SourceName
+	}
+	return string(ev.Source)
+}
+
+// label names the event's pager incident for chat.
+func (ev PagerEvent) label() string {
+	if ev.Incident.Label != "" {
+		return ev.Incident.Label
+	}
+	return ev.sourceName() + " incident " + ev.Incident.ID
 }
 
 // PagerTarget is who a page goes to: a service or an escalation policy.
@@ -124,7 +151,7 @@ func (t PagerTarget) String() string {
 	case t.ID != "":
 		return t.ID
 	}
-	return "PagerDuty"
+	return "the pager"
 }
 
 // Pager action operations.
@@ -220,19 +247,29 @@ func Clip(s string, n int) string { return truncate(s, n) }
 func (p PagerRef) Linked() bool { return p.IncidentID != "" || p.DedupKey != "" }
 
 // Label names the pager incident for chat: "PagerDuty #12".
-func (p PagerRef) Label() string { return "PagerDuty " + p.incidentLabel() }
+func (p PagerRef) Label() string { return p.Name() + " " + p.incidentLabel() }
 
-func pagerLabel(pi PagerIncident) string {
-	if pi.Number != 0 {
-		return "PagerDuty #" + strconv.FormatInt(pi.Number, 10)
+// Name is how people name the pager: its SystemName, else "the pager".
+func (p PagerRef) Name() string {
+	if p.SystemName != "" {
+		return p.SystemName
 	}
-	return "PagerDuty incident " + pi.ID
+	return "the pager"
 }
 
-// Idempotency keys of the pager use cases.
-func pagerAppliedKey(eventID string) string { return "pd:applied:" + eventID }
-func pagerLastKey(pagerID string) string    { return "pd:last:" + pagerID }
-func pagerPagesKey(n int64) string          { return "pd:pages:" + FormatID(n) }
+// AppliedKeyPrefix starts the idempotency keys of applied alert-source
+// events ("applied:<source>:<event id>"); they are pruned with the other
+// delivery keys.
+const AppliedKeyPrefix = "applied:"
+
+// Idempotency keys of the pager use cases. Databases written before they
+// were neutral had "pd:applied:", "pd:last:" and "pd:pages:" keys; the
+// store's migration renames them.
+func pagerAppliedKey(src Source, eventID string) string {
+	return AppliedKeyPrefix + string(src) + ":" + eventID
+}
+func pagerLastKey(src Source, pagerID string) string { return "last:" + string(src) + ":" + pagerID }
+func pagerPagesKey(n int64) string                   { return "pages:" + FormatID(n) }
 
 // ApplyPagerEvent applies one pager event to the incident linked to its
 // pager incident, in one transaction, and returns that incident.
@@ -250,11 +287,11 @@ func pagerPagesKey(n int64) string          { return "pd:pages:" + FormatID(n) }
 //   - Pager users who are new assignees or responders are resolved to chat
 //     users by a JobPagerUsers job, which adds them to the incident.
 //
-// Every timeline entry carries the key "pd:<event id>", so no replay records
-// anything twice.
+// Every timeline entry carries the key "<source>:<event id>", so no replay
+// records anything twice.
 func (s *Service) ApplyPagerEvent(ctx context.Context, ev PagerEvent) (*Incident, error) {
-	if ev.ID == "" || ev.Incident.ID == "" {
-		return nil, Errorf(EINVALID, "pager event without an id or an incident")
+	if ev.ID == "" || ev.Incident.ID == "" || !ev.Source.External() {
+		return nil, Errorf(EINVALID, "pager event without an id, an incident or an outside source")
 	}
 	if !PagerEventHandled(ev.Type) {
 		return nil, Errorf(EINVALID, "pager event type %q is not handled", ev.Type)
@@ -265,7 +302,7 @@ func (s *Service) ApplyPagerEvent(ctx context.Context, ev PagerEvent) (*Incident
 	err := s.write(ctx, func(tx Tx) error {
 		out = nil
 		now := s.clock.Now()
-		if raw, ok, err := tx.Key(pagerAppliedKey(ev.ID)); err != nil {
+		if raw, ok, err := tx.Key(pagerAppliedKey(ev.Source, ev.ID)); err != nil {
 			return err
 		} else if ok {
 			n, _ := strconv.ParseInt(string(raw), 10, 64)
@@ -283,12 +320,12 @@ func (s *Service) ApplyPagerEvent(ctx context.Context, ev PagerEvent) (*Incident
 				return err
 			}
 			primary = true
-			// The declaration is dated when PagerDuty opened the incident, so
+			// The declaration is dated when the pager opened the incident, so
 			// the timeline reads in the order things happened.
 			events = append(events, inc.newEvent(EventDeclared, ev.Actor(), inc.DetectedAt, inc.Title, map[string]string{
 				"severity": inc.Severity.String(), "status": string(inc.Status), "pager_incident": ev.Incident.ID,
 			}))
-			events[0].Key = "pd:declared:" + ev.Incident.ID
+			events[0].Key = string(ev.Source) + ":declared:" + ev.Incident.ID
 		}
 		stale, err := pagerStale(tx, ev)
 		if err != nil {
@@ -296,11 +333,11 @@ func (s *Service) ApplyPagerEvent(ctx context.Context, ev PagerEvent) (*Incident
 		}
 		applied, users := applyPager(inc, ev, primary, stale, now)
 		events = append(events, applied...)
-		if err := tx.PutKey(pagerAppliedKey(ev.ID), []byte(strconv.FormatInt(inc.Number, 10)), now); err != nil {
+		if err := tx.PutKey(pagerAppliedKey(ev.Source, ev.ID), []byte(strconv.FormatInt(inc.Number, 10)), now); err != nil {
 			return err
 		}
 		if !stale && !ev.OccurredAt.IsZero() {
-			if err := tx.PutKey(pagerLastKey(ev.Incident.ID), []byte(ev.OccurredAt.UTC().Format(time.RFC3339Nano)), now); err != nil {
+			if err := tx.PutKey(pagerLastKey(ev.Source, ev.Incident.ID), []byte(ev.OccurredAt.UTC().Format(time.RFC3339Nano)), now); err != nil {
 				return err
 			}
 		}
@@ -348,6 +385,7 @@ func pagerIncidentFor(tx Tx, ev PagerEvent) (*Incident, bool, error) {
 		return inc, false, nil
 	}
 	inc.Pager.IncidentID = ev.Incident.ID
+	inc.Pager.System, inc.Pager.SystemName = string(ev.Source), ev.SourceName
 	if inc.Pager.EscalationLevel == 0 {
 		inc.Pager.EscalationLevel = 1
 	}
@@ -364,7 +402,7 @@ func openFromPager(tx Tx, ev PagerEvent, now time.Time) (*Incident, error) {
 	pi := ev.Incident
 	title := strings.TrimSpace(pi.Title)
 	if title == "" {
-		title = pagerLabel(pi)
+		title = ev.label()
 	}
 	title = truncate(title, MaxTitleLength)
 	sev := ev.Severity
@@ -383,12 +421,12 @@ func openFromPager(tx Tx, ev PagerEvent, now time.Time) (*Incident, error) {
 		Title:      title,
 		Severity:   sev,
 		Status:     StatusTriggered,
-		Source:     SourcePagerDuty,
+		Source:     ev.Source,
 		DeclaredBy: ev.Actor(),
 		DetectedAt: detected,
 		DeclaredAt: now,
 		Roles:      map[Role]string{},
-		Pager:      PagerRef{IncidentID: pi.ID, EscalationLevel: 1},
+		Pager:      PagerRef{System: string(ev.Source), SystemName: ev.SourceName, IncidentID: pi.ID, EscalationLevel: 1},
 	}
 	if pi.ServiceName != "" {
 		inc.Services = []string{pi.ServiceName}
@@ -428,7 +466,7 @@ func pagerStale(tx Tx, ev PagerEvent) (bool, error) {
 	if ev.OccurredAt.IsZero() {
 		return false, nil
 	}
-	raw, ok, err := tx.Key(pagerLastKey(ev.Incident.ID))
+	raw, ok, err := tx.Key(pagerLastKey(ev.Source, ev.Incident.ID))
 	if err != nil || !ok {
 		return false, err
 	}
@@ -448,7 +486,7 @@ func applyPager(inc *Incident, ev PagerEvent, primary, stale bool, now time.Time
 		at = now
 	}
 	pi := ev.Incident
-	label := pagerLabel(pi)
+	label := ev.label()
 	if inc.Pager.IncidentID == pi.ID && inc.Pager.Number != 0 && pi.Number == 0 {
 		label = inc.Pager.Label()
 	}
@@ -459,7 +497,7 @@ func applyPager(inc *Incident, ev PagerEvent, primary, stale bool, now time.Time
 		}
 		return d
 	}
-	key := "pd:" + ev.ID
+	key := string(ev.Source) + ":" + ev.ID
 	note := func(text string, quiet bool) Event {
 		e := inc.newEvent(EventPagerEvent, by, at, text, data())
 		e.Key, e.Quiet = key, quiet
@@ -509,7 +547,7 @@ func applyPager(inc *Incident, ev PagerEvent, primary, stale bool, now time.Time
 			return []Event{note(label+": an empty note was added by "+by.Mention(), true)}, nil
 		}
 		if strings.HasSuffix(text, mirroredNoteMark) {
-			return []Event{note(label+": a note from here was copied to PagerDuty", true)}, nil
+			return []Event{note(label+": a note from here was copied to "+ev.sourceName(), true)}, nil
 		}
 		e := inc.newEvent(EventNote, by, at, text, data())
 		e.Key = key
@@ -543,10 +581,10 @@ func applyPager(inc *Incident, ev PagerEvent, primary, stale bool, now time.Time
 	}
 
 	if !primary {
-		return []Event{note(fmt.Sprintf("%s (another page of %s): %s by %s", label, inc.ID(), strings.TrimPrefix(ev.Type, "incident."), by.Mention()), false)}, nil
+		return []Event{note(fmt.Sprintf("%s (another page of %s): %s by %s", label, inc.ID(), ev.Type, by.Mention()), false)}, nil
 	}
 	if stale {
-		return []Event{note(fmt.Sprintf("%s: %s by %s arrived late and was not applied", label, strings.TrimPrefix(ev.Type, "incident."), by.Mention()), true)}, nil
+		return []Event{note(fmt.Sprintf("%s: %s by %s arrived late and was not applied", label, ev.Type, by.Mention()), true)}, nil
 	}
 	switch ev.Type {
 	case PagerTriggered:
@@ -568,7 +606,7 @@ func applyPager(inc *Incident, ev PagerEvent, primary, stale bool, now time.Time
 		return moved(e, err, "resolved"), nil
 	case PagerReopened:
 		addUsers(pi.Assignees...)
-		e, err := inc.Reopen(by, at, "reopened in PagerDuty")
+		e, err := inc.Reopen(by, at, "reopened in "+ev.sourceName())
 		return moved(e, err, "reopened"), users
 	case PagerEscalated, PagerReassigned, PagerDelegated:
 		addUsers(pi.Assignees...)
@@ -587,7 +625,7 @@ func applyPager(inc *Incident, ev PagerEvent, primary, stale bool, now time.Time
 			prio = "none"
 		}
 		if ev.Severity.Valid() && ev.Severity != inc.Severity {
-			e, err := inc.SetSeverity(ev.Severity, by, at, "PagerDuty priority "+prio)
+			e, err := inc.SetSeverity(ev.Severity, by, at, ev.sourceName()+" priority "+prio)
 			return moved(e, err, "priority changed"), nil
 		}
 		return []Event{note(fmt.Sprintf("%s: priority changed to %s by %s", label, prio, by.Mention()), false)}, nil
@@ -699,7 +737,7 @@ func (s *Service) RequestEscalation(ctx context.Context, ref Ref, by Actor) (*In
 		}
 		switch {
 		case inc.Pager.IncidentID == "":
-			return Errorf(EINVALID, "%s is not linked to a PagerDuty incident, so there is nothing to escalate. Page someone with `page <service>` first.", inc.ID())
+			return Errorf(EINVALID, "%s is not linked to a pager incident, so there is nothing to escalate. Page someone with `page <service>` first.", inc.ID())
 		case !inc.Status.Open():
 			return Errorf(ECONFLICT, "%s is resolved; there is nobody left to escalate to.", inc.ID())
 		}
@@ -760,7 +798,7 @@ func (s *Service) LinkPager(ctx context.Context, action PagerAction, ref PagerRe
 		}
 		what := ref.Label()
 		if ref.IncidentID == "" {
-			what = "PagerDuty (Events API, dedup key " + ref.DedupKey + ")"
+			what = ref.Name() + " (dedup key " + ref.DedupKey + ")"
 		}
 		text := fmt.Sprintf("%s paged %s: %s", action.By.Mention(), action.Target, what)
 		if action.Page == 0 {
@@ -777,7 +815,7 @@ func (s *Service) LinkPager(ctx context.Context, action PagerAction, ref PagerRe
 		return s.commit(tx, inc, []Event{ev}, now)
 	})
 	if err != nil {
-		return nil, fmt.Errorf("linking %s to PagerDuty: %w", FormatID(action.Incident), err)
+		return nil, fmt.Errorf("linking %s to its pager incident: %w", FormatID(action.Incident), err)
 	}
 	return out, nil
 }
@@ -788,6 +826,7 @@ func (s *Service) LinkPager(ctx context.Context, action PagerAction, ref PagerRe
 func (s *Service) ReportPagerFailure(ctx context.Context, action PagerAction, key, reason string) error {
 	_, err := s.Change(ctx, Ref{Number: action.Incident}, func(inc *Incident, now time.Time) ([]Event, error) {
 		var what string
+		pager := inc.Pager.Name()
 		switch action.Op {
 		case PagerOpPage:
 			what = "could not page " + action.Target.String()
@@ -797,15 +836,15 @@ func (s *Service) ReportPagerFailure(ctx context.Context, action PagerAction, ke
 				inc.Pager.EscalationLevel = action.Level - 1
 			}
 		case PagerOpAcknowledge:
-			what = "could not acknowledge " + inc.Pager.Label() + " in PagerDuty"
+			what = "could not acknowledge " + inc.Pager.Label() + " in " + pager
 		case PagerOpResolve:
-			what = "could not resolve " + inc.Pager.Label() + " in PagerDuty"
+			what = "could not resolve " + inc.Pager.Label() + " in " + pager
 		case PagerOpNote:
 			what = "could not copy a note to " + inc.Pager.Label()
 		default:
-			what = "a PagerDuty call failed"
+			what = "a call to " + pager + " failed"
 		}
-		ev := inc.newEvent(EventError, BotActor, now, "PagerDuty: "+what+": "+reason, map[string]string{"op": action.Op})
+		ev := inc.newEvent(EventError, BotActor, now, pager+": "+what+": "+reason, map[string]string{"op": action.Op})
 		ev.Key = "pager-error:" + key
 		return []Event{ev}, nil
 	})
@@ -841,7 +880,9 @@ type PagerSync struct {
 func PagerSyncHook(cfg PagerSync) ChangeHook {
 	return func(tx Tx, inc *Incident, events []Event) error {
 		for _, ev := range events {
-			if ev.Actor.Source == SourcePagerDuty || !inc.Pager.Linked() {
+			// A change the pager made is never sent back to it (a record
+			// without a System predates neutral sources: any outside source).
+			if !inc.Pager.Linked() || ev.Actor.Source == Source(inc.Pager.System) || (inc.Pager.System == "" && ev.Actor.Source.External()) {
 				continue
 			}
 			a := PagerAction{Incident: inc.Number, By: ev.Actor, PagerIncidentID: inc.Pager.IncidentID, DedupKey: inc.Pager.DedupKey}

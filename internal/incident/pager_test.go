@@ -3,6 +3,7 @@ package incident_test
 import (
 	"context"
 	"encoding/json"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -94,11 +95,23 @@ func (e *pagerEnv) run() ([]incident.PagerAction, []incident.PagerUsersJob) {
 
 func (e *pagerEnv) apply(ev incident.PagerEvent) *incident.Incident {
 	e.t.Helper()
-	inc, err := e.svc.ApplyPagerEvent(context.Background(), ev)
+	inc, err := e.svc.ApplyPagerEvent(context.Background(), asPagerDuty(ev))
 	if err != nil {
 		e.t.Fatalf("applying %s %s: %v", ev.Type, ev.ID, err)
 	}
 	return inc
+}
+
+// asPagerDuty names the event's source and its incident as the PagerDuty
+// adapter does.
+func asPagerDuty(ev incident.PagerEvent) incident.PagerEvent {
+	if ev.Source == "" {
+		ev.Source, ev.SourceName = incident.SourcePagerDuty, "PagerDuty"
+	}
+	if ev.Incident.Label == "" && ev.Incident.Number != 0 {
+		ev.Incident.Label = "PagerDuty #" + strconv.FormatInt(ev.Incident.Number, 10)
+	}
+	return ev
 }
 
 func (e *pagerEnv) timeline(n int64) []incident.Event {
@@ -264,7 +277,7 @@ func TestPagerTransitionsAndRecords(t *testing.T) {
 		t.Fatalf("timeline:\n got %s\nwant %s", k, want)
 	}
 	for _, ev := range events[2:] {
-		if ev.Actor.Source != incident.SourcePagerDuty || ev.Actor.ID != pdAgent.ID || !strings.HasPrefix(ev.Key, "pd:e") {
+		if ev.Actor.Source != incident.SourcePagerDuty || ev.Actor.ID != pdAgent.ID || !strings.HasPrefix(ev.Key, "pagerduty:e") {
 			t.Errorf("event %s: actor %+v key %q", ev.Kind, ev.Actor, ev.Key)
 		}
 	}
@@ -490,7 +503,11 @@ func TestPagerEventValidation(t *testing.T) {
 		{Type: incident.PagerTriggered, Incident: incident.PagerIncident{ID: "P1"}},
 		{ID: "e", Type: incident.PagerTriggered},
 		{ID: "e", Type: "incident.workflow.started", Incident: incident.PagerIncident{ID: "P1"}},
+		{ID: "e", Type: incident.PagerTriggered, Incident: incident.PagerIncident{ID: "P1"}, Source: incident.SourceSlack},
 	} {
+		if ev.Source == "" {
+			ev = asPagerDuty(ev)
+		}
 		if _, err := e.svc.ApplyPagerEvent(ctx, ev); incident.ErrorCode(err) != incident.EINVALID {
 			t.Errorf("%+v: %v", ev, err)
 		}

@@ -232,7 +232,7 @@ func (s *Service) Declare(ctx context.Context, d Declaration) (*Incident, error)
 			inc.AcknowledgedBy = d.By
 		}
 		commander := d.Commander
-		if commander == "" && isChatUser(d.By) {
+		if commander == "" && d.By.ChatUser() {
 			commander = d.By.ID
 		}
 		if commander != "" {
@@ -259,10 +259,6 @@ func (s *Service) Declare(ctx context.Context, d Declaration) (*Incident, error)
 }
 
 func declareKey(k string) string { return "declare:" + k }
-
-func isChatUser(a Actor) bool {
-	return a.ID != "" && (a.Source == SourceSlack || a.Source == SourceShell)
-}
 
 // Change applies fn to the incident ref names in one transaction: fn changes
 // the incident and returns the events that record the change. It is the
@@ -343,7 +339,7 @@ func (s *Service) move(ctx context.Context, ref Ref, by Actor, move func(inc *In
 		if err != nil {
 			return nil, err
 		}
-		if isChatUser(by) {
+		if by.ChatUser() {
 			inc.addMember(by.ID)
 		}
 		return []Event{ev}, nil
@@ -467,7 +463,7 @@ func (s *Service) Record(ctx context.Context, ref Ref, ev Event) (bool, error) {
 			return err
 		}
 		recorded = true
-		if ev.Kind == EventMemberJoined && isChatUser(ev.Actor) {
+		if ev.Kind == EventMemberJoined && ev.Actor.ChatUser() {
 			inc.addMember(ev.Actor.ID)
 		}
 		inc.UpdatedAt = now

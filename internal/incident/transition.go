@@ -101,7 +101,7 @@ func (inc *Incident) Reopen(by Actor, at time.Time, reason string) (Event, error
 		return Event{}, Errorf(ECONFLICT, "%s is still open (%s); only a resolved incident can be reopened.", inc.ID(), inc.Status)
 	}
 	inc.Status = StatusAcknowledged
-	if by.Source == SourcePagerDuty || by.Source == SourceBot {
+	if by.Source.External() || by.Source == SourceBot {
 		inc.Status = StatusTriggered
 	}
 	inc.markAcknowledged(by, at)

@@ -15,7 +15,6 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/incidentbot/incident-bot/internal/boltstore/bolttest"
-	"github.com/incidentbot/incident-bot/internal/incident"
 	"github.com/incidentbot/incident-bot/internal/pagerduty"
 	"github.com/incidentbot/incident-bot/internal/pagerduty/pdtest"
 )
@@ -34,7 +33,7 @@ type delivery struct {
 func deliveries(n int, offset int) []delivery {
 	out := make([]delivery, n)
 	for i := range out {
-		body := bytes.Replace(pdtest.WithEvent(fmt.Sprintf("bench-%d", offset+i), incident.PagerAcknowledged),
+		body := bytes.Replace(pdtest.WithEvent(fmt.Sprintf("bench-%d", offset+i), "incident.acknowledged"),
 			[]byte(`"PGR0VU2"`), []byte(fmt.Sprintf(`"PB%05d"`, (offset+i)%50)), 1)
 		out[i] = delivery{body: body, sig: pdtest.Sign(body, webhookSecret), id: fmt.Sprintf("wh-bench-%d", offset+i)}
 	}

@@ -60,7 +60,7 @@ func TestOneWebhookCannotFanOutUnbounded(t *testing.T) {
 	for i := range 25000 {
 		ids = append(ids, fmt.Sprintf("PX%05d", i))
 	}
-	body := withAssignees(t, "fanout-1", incident.PagerTriggered, ids)
+	body := withAssignees(t, "fanout-1", "incident.triggered", ids)
 	if len(body) < 1<<20 {
 		t.Fatalf("the delivery is only %d bytes", len(body))
 	}
@@ -99,7 +99,7 @@ func TestOneWebhookCannotFanOutUnbounded(t *testing.T) {
 	}
 
 	// The same unknown users again (a reassignment): nothing is looked up.
-	enqueue(withAssignees(t, "fanout-2", incident.PagerReassigned, ids[2:pagerduty.MaxInvitesPerEvent]))
+	enqueue(withAssignees(t, "fanout-2", "incident.reassigned", ids[2:pagerduty.MaxInvitesPerEvent]))
 	e.run()
 	if n := len(e.pd.CallsTo("GET /users/{id}")); n != lookups {
 		t.Errorf("%d more user look-ups for users PagerDuty said it does not know", n-lookups)

@@ -36,11 +36,11 @@ func fuzzSeedBodies() []string {
 	return []string{
 		pdtest.VectorBody,
 		pdtest.DocsPriorityUpdated,
-		string(pdtest.Envelope("01NOTE", incident.PagerAnnotated, &pdtest.Ref{ID: "PLH1HKV", Type: "user_reference", Summary: "Tenex"}, pdtest.DocsNoteData)),
-		string(pdtest.Envelope("01RESP", incident.PagerResponderAdd, nil, pdtest.DocsResponderData)),
-		string(pdtest.Envelope("01STAT", incident.PagerStatusUpdate, nil, pdtest.DocsStatusUpdateData)),
-		string(pdtest.WithEvent("01ACK", incident.PagerAcknowledged)),
-		string(pdtest.WithEvent("01RES", incident.PagerResolved)),
+		string(pdtest.Envelope("01NOTE", "incident.annotated", &pdtest.Ref{ID: "PLH1HKV", Type: "user_reference", Summary: "Tenex"}, pdtest.DocsNoteData)),
+		string(pdtest.Envelope("01RESP", "incident.responder.added", nil, pdtest.DocsResponderData)),
+		string(pdtest.Envelope("01STAT", "incident.status_update_published", nil, pdtest.DocsStatusUpdateData)),
+		string(pdtest.WithEvent("01ACK", "incident.acknowledged")),
+		string(pdtest.WithEvent("01RES", "incident.resolved")),
 		`{"event":{"id":"01SVC","event_type":"service.updated","resource_type":"service","occurred_at":"2020-10-02T18:45:22.169Z","agent":null,"client":null,"data":{"id":"PF9KMXH","type":"service","summary":"API Service"}}}`,
 		`{"event":{"id":"01TRG","event_type":"incident.triggered","agent":null,"client":null,"data":{"id":"PX","type":"incident","number":"17","status":null,"title":null,"service":null,"assignees":null,"priority":null,"urgency":null,"conference_bridge":{"conference_number":null,"conference_url":null},"resolve_reason":null}}}`,
 		`{"event":{"id":"01NUM","event_type":"incident.triggered","data":{"id":"PX","number":1e400,"conference_bridge":{"conference_number":12345678901234567890}}}}`,
@@ -218,7 +218,8 @@ func FuzzDecode(f *testing.F) {
 		if ev == nil || strings.TrimSpace(ev.ID) == "" || strings.TrimSpace(ev.EventType) == "" {
 			t.Fatalf("accepted a delivery without an event id or type: %+v", ev)
 		}
-		if d.Handled() != incident.PagerEventHandled(ev.EventType) {
+		kind, known := pagerduty.Kind(ev.EventType)
+		if d.Handled() != (known && incident.PagerEventHandled(kind)) {
 			t.Fatalf("Handled() = %v for %q", d.Handled(), ev.EventType)
 		}
 		if !d.Handled() {
@@ -230,7 +231,7 @@ func FuzzDecode(f *testing.F) {
 		}
 		pe := d.PagerEvent(sev)
 		switch {
-		case pe.ID != ev.ID || pe.Type != ev.EventType:
+		case pe.ID != ev.ID || pe.Type != kind || pe.Source != pagerduty.Source:
 			t.Fatalf("domain event %q/%q from %q/%q", pe.ID, pe.Type, ev.ID, ev.EventType)
 		case pe.Incident.ID != pid:
 			t.Fatalf("domain event about %q, delivery about %q", pe.Incident.ID, pid)
@@ -274,8 +275,8 @@ func FuzzIntake(f *testing.F) {
 		f.Add([]byte(b), "wh-"+string(rune('a'+i%26)), "", uint8(i%4))
 	}
 	f.Add([]byte(pdtest.VectorBody), "", "v1=", uint8(1))
-	f.Add(pdtest.WithEvent("01HUGEWEBHOOKID", incident.PagerTriggered), strings.Repeat("w", 40000), "", uint8(0))
-	f.Add(pdtest.WithEvent("01CTLWEBHOOKID", incident.PagerTriggered), "wh\x00\r\nid", "", uint8(1))
+	f.Add(pdtest.WithEvent("01HUGEWEBHOOKID", "incident.triggered"), strings.Repeat("w", 40000), "", uint8(0))
+	f.Add(pdtest.WithEvent("01CTLWEBHOOKID", "incident.triggered"), "wh\x00\r\nid", "", uint8(1))
 	f.Add([]byte(pdtest.VectorBody), "wh", pdtest.VectorSignature, uint8(2))
 
 	store := &countingBatcher{Store: bolttest.Open(f)}

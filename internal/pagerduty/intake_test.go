@@ -153,7 +153,7 @@ func TestIntakeStoresOnceThenAnswers(t *testing.T) {
 	}
 	// A different event of the same PagerDuty incident queues behind the
 	// first (same key: applied in order).
-	if code := e.deliver(t, pdtest.WithEvent("ev-2", incident.PagerAcknowledged), "wh-3"); code != http.StatusAccepted {
+	if code := e.deliver(t, pdtest.WithEvent("ev-2", "incident.acknowledged"), "wh-3"); code != http.StatusAccepted {
 		t.Fatalf("second event: %d", code)
 	}
 	if n, heads := e.pending(t), len(e.jobs(t)); n != 2 || heads != 1 {
@@ -236,10 +236,10 @@ func TestIntakeAcceptsEitherSecretDuringRotation(t *testing.T) {
 	e := newIntake(t, "old-secret", webhookSecret)
 	old := &pdtest.Sender{URL: e.url, Secrets: []string{"old-secret"}}
 	both := &pdtest.Sender{URL: e.url, Secrets: []string{"old-secret", webhookSecret}}
-	if code, _ := old.Deliver(context.Background(), pdtest.WithEvent("r1", incident.PagerTriggered), "wh-r1"); code != http.StatusAccepted {
+	if code, _ := old.Deliver(context.Background(), pdtest.WithEvent("r1", "incident.triggered"), "wh-r1"); code != http.StatusAccepted {
 		t.Errorf("old secret: %d", code)
 	}
-	if code, _ := both.Deliver(context.Background(), pdtest.WithEvent("r2", incident.PagerTriggered), "wh-r2"); code != http.StatusAccepted {
+	if code, _ := both.Deliver(context.Background(), pdtest.WithEvent("r2", "incident.triggered"), "wh-r2"); code != http.StatusAccepted {
 		t.Errorf("two signatures: %d", code)
 	}
 }
@@ -252,7 +252,7 @@ func TestIntakeConcurrentDeliveriesAreAllStoredOnce(t *testing.T) {
 	for i := range events {
 		for c := range copies {
 			wg.Go(func() {
-				body := pdtest.WithEvent(fmt.Sprintf("ev-%d", i), incident.PagerTriggered)
+				body := pdtest.WithEvent(fmt.Sprintf("ev-%d", i), "incident.triggered")
 				code, err := e.sender.Deliver(context.Background(), body, fmt.Sprintf("wh-%d-%d", i, c))
 				if err != nil {
 					t.Error(err)

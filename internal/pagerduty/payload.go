@@ -179,6 +179,46 @@ type Delivery struct {
 // Handled reports whether the bot acts on this event type.
 func (d *Delivery) Handled() bool { return d.Data != nil }
 
+// Source is PagerDuty as the domain names it; Name is how people do.
+const (
+	Source = incident.SourcePagerDuty
+	Name   = "PagerDuty"
+)
+
+// eventKinds maps the V3 webhook event types the bot acts on to the
+// domain's neutral pager event kinds; other types are ignored.
+// https://developer.pagerduty.com/docs/webhooks-overview#event-types
+var eventKinds = map[string]string{
+	"incident.triggered":               incident.PagerTriggered,
+	"incident.acknowledged":            incident.PagerAcknowledged,
+	"incident.unacknowledged":          incident.PagerUnacknowledged,
+	"incident.resolved":                incident.PagerResolved,
+	"incident.reopened":                incident.PagerReopened,
+	"incident.escalated":               incident.PagerEscalated,
+	"incident.reassigned":              incident.PagerReassigned,
+	"incident.delegated":               incident.PagerDelegated,
+	"incident.priority_updated":        incident.PagerPriority,
+	"incident.annotated":               incident.PagerAnnotated,
+	"incident.responder.added":         incident.PagerResponderAdd,
+	"incident.responder.replied":       incident.PagerResponderReply,
+	"incident.status_update_published": incident.PagerStatusUpdate,
+}
+
+// Kind returns the domain's pager event kind for a V3 event type, and
+// whether the bot acts on that type.
+func Kind(eventType string) (string, bool) {
+	k, ok := eventKinds[eventType]
+	return k, ok
+}
+
+// label names a PagerDuty incident for chat: "PagerDuty #12".
+func label(number int64, id string) string {
+	if number != 0 {
+		return Name + " #" + strconv.FormatInt(number, 10)
+	}
+	return Name + " incident " + id
+}
+
 // PagerIncidentID is the PagerDuty incident the event is about ("" if
 // none).
 func (d *Delivery) PagerIncidentID() string {
@@ -197,7 +237,7 @@ func (d *Delivery) PagerIncidentID() string {
 // incidentData reports whether event.data is the whole incident (data.type
 // "incident"; by the event type when data.type is missing).
 func (d *Delivery) incidentData() bool {
-	switch d.Event.EventType {
+	switch eventKinds[d.Event.EventType] {
 	case incident.PagerAnnotated, incident.PagerResponderAdd, incident.PagerResponderReply, incident.PagerStatusUpdate:
 		return d.Data.Type == "incident"
 	}
@@ -226,7 +266,7 @@ func Decode(body []byte) (*Delivery, error) {
 		return nil, fmt.Errorf("%w: event.id is not an id (over %d bytes or control characters)", ErrMalformed, maxIDLength)
 	}
 	d := &Delivery{Event: ev}
-	if !incident.PagerEventHandled(ev.EventType) {
+	if _, ok := eventKinds[ev.EventType]; !ok {
 		return d, nil
 	}
 	var data EventData
@@ -301,8 +341,10 @@ func user(r *Reference) incident.PagerUser {
 func (d *Delivery) PagerEvent(sev Severities) incident.PagerEvent {
 	ev, data := d.Event, d.Data
 	out := incident.PagerEvent{
+		Source:     Source,
+		SourceName: Name,
 		ID:         ev.ID,
-		Type:       ev.EventType,
+		Type:       eventKinds[ev.EventType],
 		OccurredAt: parseTime(ev.OccurredAt),
 		Agent:      user(ev.Agent),
 	}
@@ -347,6 +389,7 @@ func (d *Delivery) PagerEvent(sev Severities) incident.PagerEvent {
 		out.Responder = user(data.User)
 		out.ResponderState = data.State
 	}
+	pi.Label = label(pi.Number, pi.ID)
 	out.Incident = pi
 	return out
 }

@@ -60,20 +60,20 @@ func TestDecodeGoPagerDutyVectorWithNumericConferenceNumber(t *testing.T) {
 
 func TestDecodeOtherDataTypes(t *testing.T) {
 	agent := &pdtest.Ref{ID: "PLH1HKV", Type: "user_reference", Summary: "Tenex Engineer"}
-	note := decode(t, string(pdtest.Envelope("n1", incident.PagerAnnotated, agent, pdtest.DocsNoteData))).PagerEvent(defaultSeverities)
+	note := decode(t, string(pdtest.Envelope("n1", "incident.annotated", agent, pdtest.DocsNoteData))).PagerEvent(defaultSeverities)
 	if note.Text != "I sure am glad we are using PagerDuty!" || note.Incident.ID != "PGR0VU2" || note.Incident.Full || note.Incident.Title != "A little bump in the road" || note.Severity != 0 {
 		t.Errorf("note: %+v", note)
 	}
-	resp := decode(t, string(pdtest.Envelope("r1", incident.PagerResponderAdd, agent, pdtest.DocsResponderData))).PagerEvent(defaultSeverities)
+	resp := decode(t, string(pdtest.Envelope("r1", "incident.responder.added", agent, pdtest.DocsResponderData))).PagerEvent(defaultSeverities)
 	if resp.Responder != (incident.PagerUser{ID: "PVMGSML", Name: "Maeve"}) || resp.ResponderState != "pending" || resp.Text != "Please help me make the tests pass" || resp.Incident.ID != "PGR0VU2" {
 		t.Errorf("responder: %+v", resp)
 	}
-	upd := decode(t, string(pdtest.Envelope("s1", incident.PagerStatusUpdate, nil, pdtest.DocsStatusUpdateData))).PagerEvent(defaultSeverities)
+	upd := decode(t, string(pdtest.Envelope("s1", "incident.status_update_published", nil, pdtest.DocsStatusUpdateData))).PagerEvent(defaultSeverities)
 	if upd.Text != "A fix for this incident is being developed" || upd.Agent != (incident.PagerUser{}) || upd.Actor().Name != "PagerDuty" {
 		t.Errorf("status update: %+v", upd)
 	}
 	for _, typ := range []string{"service.updated", "incident.workflow.started", "incident.conference_bridge.updated", "pagey.ping"} {
-		body := strings.Replace(pdtest.DocsPriorityUpdated, incident.PagerPriority, typ, 1)
+		body := strings.Replace(pdtest.DocsPriorityUpdated, "incident.priority_updated", typ, 1)
 		if d := decode(t, body); d.Handled() {
 			t.Errorf("%s is handled", typ)
 		}

@@ -326,7 +326,7 @@ func (w *Worker) page(ctx context.Context, a incident.PagerAction) error {
 			return err
 		}
 		ref := incident.PagerRef{
-			IncidentID: pdInc.ID, Number: pdInc.Number, URL: pdInc.URL, Status: pdInc.Status, Urgency: "high",
+			System: string(Source), SystemName: Name, IncidentID: pdInc.ID, Number: pdInc.Number, URL: pdInc.URL, Status: pdInc.Status, Urgency: "high",
 			ServiceID: firstNonEmpty(pdInc.ServiceID, n.ServiceID), ServiceName: pdInc.ServiceName,
 			EscalationPolicyID: firstNonEmpty(pdInc.EscalationPolicyID, n.EscalationPolicyID), EscalationLevel: 1,
 		}
@@ -350,7 +350,7 @@ func (w *Worker) page(ctx context.Context, a incident.PagerAction) error {
 		if err != nil {
 			return err
 		}
-		_, err = w.cfg.Service.LinkPager(ctx, a, incident.PagerRef{DedupKey: key})
+		_, err = w.cfg.Service.LinkPager(ctx, a, incident.PagerRef{System: string(Source), SystemName: Name, DedupKey: key})
 		return err
 	}
 	return errNoAPI("paging needs PAGERDUTY_API_TOKEN or PAGERDUTY_ROUTING_KEY")

@@ -355,7 +355,7 @@ func TestWebhookEventsInviteAssigneesAndResponders(t *testing.T) {
 	ctx := context.Background()
 	pdInc := e.pd.Trigger("PSVC001", "Checkout 500s")
 	evs := e.pd.TakeEvents()
-	if len(evs) != 1 || evs[0].Type != incident.PagerTriggered {
+	if len(evs) != 1 || evs[0].Type != "incident.triggered" {
 		t.Fatalf("fake's events: %+v", evs)
 	}
 	store := func(body []byte) {
@@ -373,7 +373,7 @@ func TestWebhookEventsInviteAssigneesAndResponders(t *testing.T) {
 	}
 	store(evs[0].Body())
 	responder := `{"incident":{"id":"` + pdInc.ID + `","type":"incident_reference","summary":"Checkout 500s"},"user":{"id":"PBOB001","type":"user_reference","summary":"Bob Secondary"},"message":"need a hand","state":"pending","type":"incident_responder"}`
-	store(pdtest.Envelope("resp-1", incident.PagerResponderAdd, &pdtest.Ref{ID: "PALICE1", Summary: "Alice Oncall"}, responder))
+	store(pdtest.Envelope("resp-1", "incident.responder.added", &pdtest.Ref{ID: "PALICE1", Summary: "Alice Oncall"}, responder))
 	e.run()
 	list, _ := e.svc.List(ctx, incident.Filter{})
 	if len(list) != 1 {

@@ -543,7 +543,7 @@ type people map[string]string
 func peopleOf(inc *incident.Incident, events []incident.Event) people {
 	p := people{}
 	learn := func(a incident.Actor) {
-		if a.ID != "" && a.Name != "" && (a.Source == incident.SourceSlack || a.Source == incident.SourceShell) {
+		if a.Name != "" && a.ChatUser() {
 			p[a.ID] = a.Name
 		}
 	}

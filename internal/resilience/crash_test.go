@@ -431,12 +431,7 @@ func (r *crashRun) checkTold(snap snapshot) {
 // copied into its announcement's thread exactly once.
 func (r *crashRun) checkUpdateCopies(snap snapshot) {
 	t := r.t
-	copies := map[string]int{}
-	for _, m := range r.w.slack.Messages(r.w.announce) {
-		if m.BotID != "" && m.ThreadTS != "" {
-			copies[m.ThreadTS+" "+m.Text]++
-		}
-	}
+	copies := threadCopies(r.w.slack, r.w.announce)
 	n := 0
 	for _, inc := range snap.incidents {
 		for _, ev := range snap.timelines[inc.Number] {
@@ -444,7 +439,7 @@ func (r *crashRun) checkUpdateCopies(snap snapshot) {
 				continue
 			}
 			n++
-			if c := copies[inc.Chat.AnnounceID+" "+slack.SafeText(ev.Describe())]; c != 1 {
+			if c := copies[copyKey(inc, ev)]; c != 1 {
 				t.Errorf("%s: status update %q is in the announcement's thread %d times, want once", inc.ID(), ev.Text, c)
 			}
 		}
@@ -472,9 +467,9 @@ func (r *crashRun) checkWebhooks(snap snapshot, streams [][]delivery) {
 				continue
 			}
 			acked++
-			key := "pd:" + d.eventID
+			key := "pagerduty:" + d.eventID
 			if i == 0 {
-				key = "pd:declared:" + d.pdIncident
+				key = "pagerduty:declared:" + d.pdIncident
 			}
 			if counts[key] != 1 || on[key] != inc.Number {
 				t.Errorf("event %s (%s) is on the timeline %d times (INC-%d), want once on %s", d.eventID, d.eventType, counts[key], on[key], inc.ID())

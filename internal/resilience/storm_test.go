@@ -297,9 +297,9 @@ func TestAlertStorm(t *testing.T) {
 		}
 		n := list[0].Number
 		for i, d := range stream {
-			key := "pd:" + d.eventID
+			key := "pagerduty:" + d.eventID
 			if i == 0 {
-				key = "pd:declared:" + d.pdIncident // the trigger opened it
+				key = "pagerduty:declared:" + d.pdIncident // the trigger opened it
 			}
 			if counts[key] != 1 || on[key] != n {
 				t.Errorf("event %s (%s) is on the timeline %d times (INC-%d), want once on INC-%d", d.eventID, d.eventType, counts[key], on[key], n)
