@@ -19,6 +19,7 @@ import (
 	"os/user"
 	"runtime"
 	"runtime/debug"
+	"slices"
 	"syscall"
 	"time"
 	_ "time/tzdata" // BOT_TIMEZONE works in minimal images without zoneinfo
@@ -77,9 +78,19 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	stdout, stderr = tout, terr
 	global := flag.NewFlagSet("bot", flag.ContinueOnError)
 	global.SetOutput(stderr)
-	global.Usage = func() { fmt.Fprint(stderr, usage) }
+	global.Usage = func() {
+		if !slices.ContainsFunc(args, isHelpFlag) {
+			fmt.Fprint(stderr, usage)
+		}
+	}
 	configPath := global.String("config", "", "YAML configuration file")
 	if err := global.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			// Asking for help is not a mistake: the usage (which the flag
+			// package printed to stderr) also on stdout, and exit 0.
+			fmt.Fprint(stdout, usage)
+			return exitOK
+		}
 		return exitConfig
 	}
 	if global.NArg() == 0 {
@@ -119,6 +130,8 @@ var subcommands = map[string]func(configPath string, args []string, stdout, stde
 	"restore":    restoreCmd,
 	"check":      checkCmd,
 }
+
+func isHelpFlag(a string) bool { return a == "-h" || a == "-help" || a == "--help" || a == "--h" }
 
 func versionString() string {
 	rev := ""

@@ -278,10 +278,16 @@ func TestOutsideTextIsShownForWhatItIs(t *testing.T) {
 			t.Fatalf("/incident %s: %s", c, r)
 		}
 	}
+	// A pinned message, as Slack stores message text (escaped).
+	ts := w.slack.UserPost(inc.Chat.ChannelID, "U0BOB", "R&amp;D says "+phish+" \x1b[31m")
+	if r, err := w.bot.slack.Event(ctx, w.slack.ReactionAdded("EvTEXT1", "U0ALICE", "pushpin", inc.Chat.ChannelID, ts), 0); err != nil || r.Status != http.StatusOK {
+		t.Fatalf("pin: %v %d", err, r.Status)
+	}
 	w.settle(t)
 	inc, _ = w.bot.App.Service().Get(ctx, incident.Ref{Number: inc.Number})
 	all := strings.Join(w.shown(t, inc), "\n")
-	for _, want := range []string{"*T2 " + shown + " gnp.exe*", "see " + shown + " cc <@U0BOB> @\u200bhere", "security@example.com (<mailto:evil@evil.example>)", "check " + shown} {
+	for _, want := range []string{"*T2 " + shown + " gnp.exe*", "see " + shown + " cc <@U0BOB> @\u200bhere", "security@example.com (<mailto:evil@evil.example>)", "check " + shown,
+		"message from <@U0BOB>: R&amp;D says " + shown} {
 		if !strings.Contains(all, want) {
 			t.Errorf("posted text lacks %q:\n%s", want, all)
 		}

@@ -91,8 +91,12 @@ func verifyPages(f *os.File, size int64, path string, txid uint64) (err error) {
 	} else if err != nil {
 		return damaged(path, "%v", err)
 	}
-	if m.pgid > uint64(size)/uint64(m.pageSize) {
-		return damaged(path, "it is %d bytes long but its pages need %d (truncated?)", size, m.pgid*uint64(m.pageSize))
+	// A file shorter than its high-water mark lost only free pages if
+	// every reachable page is still there (bbolt grows the file again when
+	// it reuses them): that is checked page by page below, so a truncation
+	// is damage exactly when it cut data.
+	if m.pgid > uint64(size)/uint64(m.pageSize)+1<<20 {
+		return damaged(path, "its meta page claims %d pages, far more than its %d bytes hold", m.pgid, size)
 	}
 	v := &verifier{data: data, size: size, pageSize: int64(m.pageSize), high: m.pgid, seen: make([]uint64, m.pgid/64+1)}
 	if m.freelist != noFreelist && txid == 0 {

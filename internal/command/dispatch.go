@@ -146,6 +146,9 @@ func (d *Dispatcher) run(ctx context.Context, req Request, cmd Command) (Reply, 
 	}
 	switch cmd.Verb {
 	case VerbHelp:
+		if cmd.Text != "" {
+			return CommandHelp(cmd.Text)
+		}
 		return Reply{Text: HelpText()}, nil
 	case VerbDeclare:
 		if strings.TrimSpace(cmd.Text) == "" {
@@ -155,8 +158,12 @@ func (d *Dispatcher) run(ctx context.Context, req Request, cmd Command) (Reply, 
 		if err != nil {
 			return Reply{}, err
 		}
+		text := fmt.Sprintf("Declared *%s* (%s): %s\nYou are its commander; its channel `#%s` is being set up and you will be invited.", inc.ID(), inc.Severity, inc.Title, incident.ChannelName(inc.Number, inc.Title, 0))
+		if cmd.Note != "" {
+			text += "\n" + cmd.Note
+		}
 		return Reply{
-			Text:     fmt.Sprintf("Declared *%s* (%s): %s\nYou are its commander; its channel `#%s` is being set up and you will be invited.", inc.ID(), inc.Severity, inc.Title, incident.ChannelName(inc.Number, inc.Title, 0)),
+			Text:     text,
 			Incident: inc, Declared: true,
 		}, nil
 	case VerbList:
@@ -485,6 +492,44 @@ func (d *Dispatcher) When(t time.Time) string {
 // zone.
 func (d *Dispatcher) clock(t time.Time) string {
 	return t.In(d.cfg.Location).Format("2006-01-02 15:04:05")
+}
+
+// CommandHelp explains one command: its usage, what it does, its other
+// names, and an example where one helps.
+func CommandHelp(name string) (Reply, error) {
+	word, _ := splitWord(strings.TrimPrefix(strings.TrimSpace(name), "/incident "))
+	s, ok := byName[strings.ToLower(word)]
+	if !ok {
+		msg := fmt.Sprintf("There is no command `%s`.", clip(word, 40))
+		if near := closest(strings.ToLower(word)); near != "" {
+			msg += fmt.Sprintf(" Did you mean `%s`?", near)
+		}
+		return Reply{}, incident.Errorf(incident.ENOTFOUND, "%s `help` lists them all.", msg)
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "`%s`: %s", s.usage, s.summary)
+	if s.incident {
+		b.WriteString("\nIn an incident's channel the incident is implied; elsewhere name it first, e.g. `" + string(s.verb) + " INC-7`.")
+	}
+	if len(s.aliases) > 0 {
+		fmt.Fprintf(&b, "\nAlso: `%s`.", strings.Join(s.aliases, "`, `"))
+	}
+	if ex := examples[s.verb]; ex != "" {
+		fmt.Fprintf(&b, "\nExamples: %s", ex)
+	}
+	return Reply{Text: b.String()}, nil
+}
+
+// examples show commands whose arguments take some explaining.
+var examples = map[Verb]string{
+	VerbDeclare:  "`declare sev1 Checkout is down`, `declare P2 Search is slow`",
+	VerbSev:      "`sev 1`, `sev SEV-2`, `sev P3`, `sev critical`",
+	VerbRole:     "`role comms @alice`",
+	VerbFollowup: "`followup add a canary stage`, `followup done 2`, `followup assign 2 @bob`, `followup due 2 friday`",
+	VerbService:  "`service add checkout-api`, `service remove search`",
+	VerbStarted:  "`started 25m ago`, `started 14:05`, `started 2026-12-01 14:05 Europe/Berlin`",
+	VerbRun:      "`run check-dns host=example.com --dry-run`",
+	VerbPage:     "`page payments-api please join`",
 }
 
 // HelpText lists the commands.

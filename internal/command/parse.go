@@ -56,7 +56,10 @@ type Command struct {
 	Role     incident.Role     // role
 	User     string            // role: the user id from the mention
 	Text     string            // title, note, update, reason, or the arguments of page/run
-	All      bool              // list all
+	// Note is something the reply should mention about how the command
+	// was read (a title that starts with a severity-like word).
+	Note string
+	All  bool // list all
 	// Followup is the follow-up number of `followup done|reopen|assign|due
 	// <n>`, and FollowupOp the change (empty: `followup <text>` adds one).
 	// assign puts the owner in User, due the date as written in Text.
@@ -98,7 +101,7 @@ type spec struct {
 
 // specs is the command table, in the order help lists it.
 var specs = []spec{
-	{verb: VerbHelp, aliases: []string{"?", "-h", "--help"}, usage: "help", summary: "Show this help.", parse: noArgs},
+	{verb: VerbHelp, aliases: []string{"?", "-h", "--help"}, usage: "help [command]", summary: "Show this help, or how to use one command.", parse: optionalText},
 	{verb: VerbDeclare, aliases: []string{"new", "open"}, usage: "declare [sev1|sev2|sev3|sev4] <title>", summary: "Declare an incident; it gets its own channel. (In Slack, no title opens a form.)", parse: parseDeclare},
 	{verb: VerbList, aliases: []string{"ls"}, usage: "list [all]", summary: "List open incidents (or the latest 20 of all).", parse: parseList},
 	{verb: VerbStatus, aliases: []string{"show", "info"}, usage: "status [INC-n]", summary: "Show an incident's status, roles and key times.", incident: true, parse: noArgs},
@@ -230,11 +233,16 @@ func needText(missing string) func(*Command, string, Options) error {
 
 func parseDeclare(c *Command, args string, _ Options) error {
 	first, rest := splitWord(args)
-	if sev, err := incident.ParseSeverity(first); err == nil && first != "" && !isBareNumber(first) {
+	_, isWord := incident.SeverityWords[strings.ToLower(first)]
+	if sev, err := incident.ParseSeverity(first); err == nil && first != "" && !isBareNumber(first) && !isWord {
 		c.Severity = sev
 		args = rest
 	} else if looksLikeSeverity(first) {
-		return fmt.Errorf("`%s` is not a severity: use sev1 (worst) to sev4.", clip(first, 20))
+		return fmt.Errorf("`%s` is not a severity: use sev1 (worst) to sev4, or P1 to P4.", clip(first, 20))
+	} else if isWord {
+		// "declare critical db down" keeps the word
+		// in the title (it may just be the title), and the reply says so.
+		c.Note = fmt.Sprintf("The title starts with “%s”, which I did not take as a severity; change the severity with `sev <1-4>` if you meant one.", first)
 	}
 	// An empty title is allowed here: Slack opens the declare form, the
 	// shell asks for a title.
@@ -242,7 +250,7 @@ func parseDeclare(c *Command, args string, _ Options) error {
 	return nil
 }
 
-var sevLike = regexp.MustCompile(`(?i)^sev\S*$`)
+var sevLike = regexp.MustCompile(`(?i)^(sev\S*|p\d+)$`)
 
 func looksLikeSeverity(w string) bool { return sevLike.MatchString(w) }
 

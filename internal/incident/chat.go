@@ -396,6 +396,75 @@ func (c *ChatSync) postOnce(ctx context.Context, inc *Incident, slot string, wan
 	return done, nil
 }
 
+// PostKind of a runbook's result, posted by PostOnce.
+const PostRunbookResult = "runbook_result"
+
+// postRecord is what PostOnce keeps under "post:<key>": the post began at
+// Since (outcome unknown while ID is empty), or was posted as ID.
+type postRecord struct {
+	Since  time.Time `json:"since"`
+	ID     string    `json:"id,omitempty"`
+	Failed bool      `json:"failed,omitempty"` // the last call certainly posted nothing
+}
+
+// PostOnce posts m to channelID exactly once across retries, kills and
+// lost answers, for a post outside an incident's chat sync (a runbook's
+// result). key must name this post alone (say, by its job's id). Its
+// progress is kept under the idempotency key "post:"+key: recorded before
+// the call and replaced by the message's id right after it; a retry that
+// finds the post begun looks for it first (Finder), as the chat sync does.
+func PostOnce(ctx context.Context, store Store, chat Chat, clock Clock, key PostKey, channelID string, m Message) (string, error) {
+	k := "post:" + key.String()
+	var rec postRecord
+	var found bool
+	err := store.View(ctx, func(tx Tx) error {
+		raw, ok, err := tx.Key(k)
+		if err != nil || !ok {
+			return err
+		}
+		found = true
+		return json.Unmarshal(raw, &rec)
+	})
+	if err != nil {
+		return "", fmt.Errorf("reading the record of post %s: %w", key, err)
+	}
+	if rec.ID != "" {
+		return rec.ID, nil
+	}
+	put := func(ctx context.Context, r postRecord) error {
+		raw, _ := json.Marshal(r)
+		if err := store.Update(ctx, func(tx Tx) error { return tx.PutKey(k, raw, clock.Now()) }); err != nil {
+			return fmt.Errorf("recording post %s: %w", key, err)
+		}
+		return nil
+	}
+	if found && !rec.Failed {
+		if f, ok := chat.(Finder); ok {
+			id, err := f.FindPost(ctx, channelID, m.ThreadID, key, rec.Since.Add(-FindSkew))
+			if _, retry := IsRetryable(err); retry {
+				return "", fmt.Errorf("looking for an interrupted post %s: %w", key, err)
+			}
+			if id != "" {
+				return id, put(context.WithoutCancel(ctx), postRecord{Since: rec.Since, ID: id})
+			}
+		}
+	}
+	if err := put(ctx, postRecord{Since: clock.Now()}); err != nil {
+		return "", err
+	}
+	m.Key = key
+	id, err := chat.Post(ctx, channelID, m)
+	if err != nil {
+		if Certain(err) {
+			if perr := put(context.WithoutCancel(ctx), postRecord{Failed: true}); perr != nil {
+				return "", errors.Join(err, perr)
+			}
+		}
+		return "", err
+	}
+	return id, put(context.WithoutCancel(ctx), postRecord{ID: id})
+}
+
 // createChannel creates the incident's channel exactly once.
 //
 // A crash can separate the platform's "created" from our record of it. So a
@@ -526,7 +595,7 @@ func (c *ChatSync) syncSummary(ctx context.Context, inc *Incident) (*Incident, e
 		out, err := c.postOnce(ctx, inc, slotSummary, Sending{Key: PostKey{Incident: inc.ID(), Kind: PostSummary}, Channel: inc.Chat.ChannelID}, m,
 			func(r *ChatRef, id string) { r.SummaryID, r.SummaryRev, r.SummaryShows = id, rev, shows })
 		if err != nil {
-			return out, fmt.Errorf("%s summary of %s: %w", what, inc.ID(), err)
+			return c.summaryFailed(ctx, out, shows, fmt.Errorf("%s summary of %s: %w", what, inc.ID(), err))
 		}
 		return out, nil
 	}
@@ -538,9 +607,51 @@ func (c *ChatSync) syncSummary(ctx context.Context, inc *Incident) (*Incident, e
 		return post("reposting")
 	}
 	if err != nil {
-		return inc, fmt.Errorf("updating summary of %s: %w", inc.ID(), err)
+		return c.summaryFailed(ctx, inc, shows, fmt.Errorf("updating summary of %s: %w", inc.ID(), err))
 	}
 	return c.saveChat(ctx, inc.Number, func(r *ChatRef) { r.SummaryRev, r.SummaryShows = rev, shows })
+}
+
+// summaryFailed keeps a summary card the platform refuses for good from
+// stalling the channel: this version of the card is given up (it is tried
+// again when what it shows changes) and the refusal is told in the
+// channel, once per incident. Other failures are returned to be retried.
+func (c *ChatSync) summaryFailed(ctx context.Context, inc *Incident, shows string, err error) (*Incident, error) {
+	if !refusedForGood(err) {
+		return inc, err
+	}
+	return c.giveUp(ctx, inc, func(r *ChatRef) { r.SummaryShows = shows }, &Event{Key: "summary-failed",
+		Text: fmt.Sprintf("I could not show the summary of %s here: %s. `/incident status` shows it.", inc.ID(), ErrorMessage(err))})
+}
+
+// giveUp records what the sync gives up after a refusal for good (fix) and
+// the event that tells people about it (recorded once per its key; nil:
+// none), in one transaction.
+func (c *ChatSync) giveUp(ctx context.Context, inc *Incident, fix func(*ChatRef), report *Event) (*Incident, error) {
+	now := c.Clock.Now()
+	var out *Incident
+	err := c.Store.Update(ctx, func(tx Tx) error {
+		cur, err := tx.Incident(inc.Number)
+		if err != nil {
+			return err
+		}
+		fix(&cur.Chat)
+		if err := tx.PutIncident(cur); err != nil {
+			return err
+		}
+		out = cur
+		if report == nil {
+			return nil
+		}
+		ev := *report
+		ev.Incident, ev.At, ev.Recorded, ev.Kind, ev.Actor = inc.Number, now, now, EventError, BotActor
+		_, err = tx.AppendEvent(&ev)
+		return err
+	})
+	if err != nil {
+		return inc, &chatStateError{fmt.Errorf("recording a refusal for %s: %w", inc.ID(), err)}
+	}
+	return out, nil
 }
 
 func (c *ChatSync) syncAnnouncement(ctx context.Context, inc *Incident) (*Incident, error) {
@@ -599,29 +710,8 @@ func (c *ChatSync) announceFailed(ctx context.Context, inc *Incident, ch string,
 // later announcement update and thread copy, and the refusal is recorded
 // on the timeline under key, so it is told in the incident's channel once.
 func (c *ChatSync) optionalFailed(ctx context.Context, inc *Incident, ch, key, text string) (*Incident, error) {
-	now := c.Clock.Now()
-	var out *Incident
-	serr := c.Store.Update(ctx, func(tx Tx) error {
-		cur, err2 := tx.Incident(inc.Number)
-		if err2 != nil {
-			return err2
-		}
-		cur.Chat.AnnounceFailed = true
-		if err2 := tx.PutIncident(cur); err2 != nil {
-			return err2
-		}
-		ev := Event{Incident: inc.Number, At: now, Recorded: now, Kind: EventError, Actor: BotActor, Key: key,
-			Text: text, Data: map[string]string{"channel": ch}}
-		if _, err2 := tx.AppendEvent(&ev); err2 != nil {
-			return err2
-		}
-		out = cur
-		return nil
-	})
-	if serr != nil {
-		return inc, serr
-	}
-	return out, nil
+	return c.giveUp(ctx, inc, func(r *ChatRef) { r.AnnounceFailed = true },
+		&Event{Key: key, Text: text, Data: map[string]string{"channel": ch}})
 }
 
 // postEvents tells the events recorded since the last post, a batch per
@@ -674,12 +764,42 @@ func (c *ChatSync) postEvents(ctx context.Context, inc *Incident) (*Incident, er
 		out, err := c.postOnce(ctx, inc, slotEvents, Sending{Key: key, Channel: inc.Chat.ChannelID, Last: last},
 			Message{Kind: MessageEvents, Incident: inc, Events: batch},
 			func(r *ChatRef, _ string) { r.PostedSeq = maxSeq(r.PostedSeq, last) })
-		if err != nil {
+		switch {
+		case err == nil:
+			inc = out
+		case !refusedForGood(err):
 			return out, fmt.Errorf("telling %d events in %s: %w", len(batch), inc.ID(), err)
+		case len(batch) > 1:
+			// Refused for good (a message too long, say): tell them one
+			// at a time, so that only the one Slack refuses is left out.
+			inc, max = out, 1
+		default:
+			// One event the platform will never take must not block the
+			// channel: it is skipped, and the refusal is told instead.
+			if inc, err = c.untold(ctx, out, batch[0], last, err); err != nil {
+				return inc, err
+			}
 		}
-		inc = out
 	}
 }
+
+// untold skips a timeline event the platform refused for good in the
+// incident's channel (PostedSeq moves past it) and records the refusal on
+// the timeline, to be told in its place, once. A refusal of such a report
+// itself (the channel is archived or gone) is not reported again.
+func (c *ChatSync) untold(ctx context.Context, inc *Incident, ev Event, last int64, cause error) (*Incident, error) {
+	var report *Event
+	if !strings.HasPrefix(ev.Key, untoldKey) {
+		report = &Event{Key: untoldKey + strconv.FormatInt(ev.Seq, 10),
+			Text: fmt.Sprintf("I could not tell a timeline entry (%s, #%d) here: %s. It is on the timeline (`/incident timeline`).", ev.Kind, ev.Seq, ErrorMessage(cause)),
+			Data: map[string]string{"seq": strconv.FormatInt(ev.Seq, 10)}}
+	}
+	return c.giveUp(ctx, inc, func(r *ChatRef) { r.PostedSeq = maxSeq(r.PostedSeq, last) }, report)
+}
+
+// untoldKey prefixes the timeline key of a report that an event could not
+// be told in the incident's channel.
+const untoldKey = "untold:"
 
 func maxSeq(a, b int64) int64 { return max(a, b) }
 

@@ -34,13 +34,28 @@ func (s Severity) String() string {
 // Valid reports whether s is one of SEV1–SEV4.
 func (s Severity) Valid() bool { return s >= SEV1 && s <= SEV4 }
 
-// ParseSeverity accepts "sev2", "SEV2", "Sev2" and "2".
+// SeverityWords are the words accepted for severities (README.md lists
+// them): critical, major, minor, low.
+var SeverityWords = map[string]Severity{"critical": SEV1, "major": SEV2, "minor": SEV3, "low": SEV4}
+
+// ParseSeverity accepts a severity as people write it, in any letter case:
+// "sev2", "SEV-2", "sev_2", "P2", "2", and the SeverityWords.
 func ParseSeverity(text string) (Severity, error) {
 	t := strings.ToLower(strings.TrimSpace(text))
-	t = strings.TrimPrefix(t, "sev")
+	if s, ok := SeverityWords[t]; ok {
+		return s, nil
+	}
+	if rest, ok := strings.CutPrefix(t, "sev"); ok {
+		t = rest
+		if len(t) > 1 && (t[0] == '-' || t[0] == '_') {
+			t = t[1:]
+		}
+	} else if rest, ok := strings.CutPrefix(t, "p"); ok {
+		t = rest
+	}
 	n, err := strconv.Atoi(t)
-	if err != nil || !Severity(n).Valid() || strings.HasPrefix(t, "+") {
-		return 0, Errorf(EINVALID, "%q is not a severity: use sev1 (worst) to sev4.", truncate(text, 32))
+	if err != nil || !Severity(n).Valid() || strings.HasPrefix(t, "+") || strings.HasPrefix(t, "-") {
+		return 0, Errorf(EINVALID, "%q is not a severity: use sev1 (worst) to sev4, P1 to P4, or critical, major, minor, low.", truncate(text, 32))
 	}
 	return Severity(n), nil
 }

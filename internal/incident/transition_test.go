@@ -198,12 +198,15 @@ func TestSeverityAndRoles(t *testing.T) {
 }
 
 func TestParseSeverityAndID(t *testing.T) {
-	for in, want := range map[string]Severity{"sev1": SEV1, "SEV2": SEV2, "Sev3": SEV3, "4": SEV4} {
+	for in, want := range map[string]Severity{
+		"sev1": SEV1, "SEV2": SEV2, "Sev3": SEV3, "4": SEV4, "sev-1": SEV1, "SEV-2": SEV2, "sev_3": SEV3,
+		"P1": SEV1, "p4": SEV4, "critical": SEV1, "Major": SEV2, "minor": SEV3, "LOW": SEV4,
+	} {
 		if got, err := ParseSeverity(in); err != nil || got != want {
 			t.Errorf("ParseSeverity(%q) = %v, %v; want %v", in, got, err, want)
 		}
 	}
-	for _, in := range []string{"", "sev0", "sev5", "0", "5", "+1", "sev-1", "high", "sev 1", "1.0"} {
+	for _, in := range []string{"", "sev0", "sev5", "0", "5", "+1", "-1", "sev--1", "sev-+1", "P0", "P5", "p-1", "high", "sev 1", "1.0"} {
 		if _, err := ParseSeverity(in); err == nil {
 			t.Errorf("ParseSeverity(%q) succeeded", in)
 		}

@@ -255,10 +255,11 @@ func postKey(n int64, v int) string {
 //
 // The post state is recorded around the upload: "posting" before the call,
 // "posted" or "failed" after it. A retry of a posted version does nothing; a
-// retry after a failed call uploads again. The residual window is a crash
-// (or a failed store write) after the chat platform accepted the file and
-// before "posted" was recorded: the retry finds "posting", cannot know
-// whether the file arrived, and uploads it again with a comment saying so.
+// retry after a failed call uploads again. A retry that finds "posting" (a
+// crash, a lost answer or a failed store write after the call began) looks
+// for the file in the channel by its title (incident.Finder) and records it
+// if it is there; only a chat that cannot look uploads again, with a
+// comment saying so.
 func (s *Service) HandlePost(ctx context.Context, job incident.Job) error {
 	var p postPayload
 	if err := json.Unmarshal(job.Payload, &p); err != nil || p.Incident == 0 || p.Version == 0 {
@@ -298,22 +299,42 @@ func (s *Service) HandlePost(ctx context.Context, job incident.Job) error {
 		return fmt.Errorf("%s has no channel yet", inc.ID())
 	}
 	comment := p.Comment
+	title := fmt.Sprintf("%s postmortem draft v%d", inc.ID(), p.Version)
 	if state == statePosting {
-		log.Warn("an earlier upload of this postmortem draft was interrupted; uploading it again")
-		comment += "\n_(Sent again: an earlier upload of this version was interrupted and may have arrived too.)_"
+		// The title names the incident and the version, so the bot's own
+		// share of it in the incident's channel is this upload: found,
+		// it is recorded instead of uploaded again (issue 17).
+		finder, canFind := s.cfg.Uploader.(incident.Finder)
+		if canFind {
+			found, err := finder.FindFile(ctx, ch, "", title, time.Time{})
+			if err != nil {
+				return fmt.Errorf("looking for an interrupted upload of %s: %w", title, err)
+			}
+			if found {
+				log.Info("an interrupted upload of this postmortem draft went through; recording it")
+				return s.mark(ctx, key, statePosted)
+			}
+		} else {
+			log.Warn("an earlier upload of this postmortem draft was interrupted; uploading it again")
+			comment += "\n_(Sent again: an earlier upload of this version was interrupted and may have arrived too.)_"
+		}
 	}
 	if err := s.mark(ctx, key, statePosting); err != nil {
 		return err
 	}
 	f := incident.File{
 		Name:    FileName(p.Incident, p.Version),
-		Title:   fmt.Sprintf("%s postmortem draft v%d", inc.ID(), p.Version),
+		Title:   title,
 		Content: body,
 		Comment: comment,
 	}
 	if err := s.cfg.Uploader.Upload(ctx, ch, f); err != nil {
-		if merr := s.mark(context.WithoutCancel(ctx), key, stateFailed); merr != nil {
-			log.Error("recording a failed postmortem upload", zap.Error(merr))
+		// After a failure whose outcome is unknown (a timeout, a lost
+		// answer) the state stays "posting", so the retry looks first.
+		if incident.Certain(err) {
+			if merr := s.mark(context.WithoutCancel(ctx), key, stateFailed); merr != nil {
+				log.Error("recording a failed postmortem upload", zap.Error(merr))
+			}
 		}
 		return fmt.Errorf("uploading %s: %w", f.Name, err)
 	}

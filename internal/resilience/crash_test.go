@@ -431,12 +431,7 @@ func (r *crashRun) checkTold(snap snapshot) {
 // copied into its announcement's thread exactly once.
 func (r *crashRun) checkUpdateCopies(snap snapshot) {
 	t := r.t
-	copies := map[string]int{}
-	for _, m := range r.w.slack.Messages(r.w.announce) {
-		if m.BotID != "" && m.ThreadTS != "" {
-			copies[m.ThreadTS+" "+m.Text]++
-		}
-	}
+	copies := threadCopies(r.w.slack, r.w.announce)
 	n := 0
 	for _, inc := range snap.incidents {
 		for _, ev := range snap.timelines[inc.Number] {
@@ -444,7 +439,7 @@ func (r *crashRun) checkUpdateCopies(snap snapshot) {
 				continue
 			}
 			n++
-			if c := copies[inc.Chat.AnnounceID+" "+slack.SafeText(ev.Describe())]; c != 1 {
+			if c := copies[copyKey(inc, ev)]; c != 1 {
 				t.Errorf("%s: status update %q is in the announcement's thread %d times, want once", inc.ID(), ev.Text, c)
 			}
 		}

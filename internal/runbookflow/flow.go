@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -457,7 +458,12 @@ func (f *Flow) HandlePost(ctx context.Context, job incident.Job) error {
 			thread = inc.Chat.SummaryID
 		}
 	}
-	_, err := f.cfg.Chat.Post(ctx, p.Channel, incident.Message{Kind: incident.MessageText, Text: p.Text, ThreadID: thread})
+	// Exactly once across kills: the job's id names the post (issue 17).
+	key := incident.PostKey{Kind: incident.PostRunbookResult, Seq: strconv.FormatUint(job.ID, 10)}
+	if p.Incident != 0 {
+		key.Incident = incident.FormatID(p.Incident)
+	}
+	_, err := incident.PostOnce(ctx, f.cfg.Store, f.cfg.Chat, f.cfg.Clock, key, p.Channel, incident.Message{Kind: incident.MessageText, Text: p.Text, ThreadID: thread})
 	return err
 }
 

@@ -368,7 +368,12 @@ func (c *Client) update(ctx context.Context, channelID, ts string, r Rendered) e
 	if SlackCode(err) == "not_in_channel" && c.join(ctx, channelID) == nil {
 		// Somebody removed the bot from a public channel (the announce
 		// channel); it joins again rather than give up on the message.
-		return c.updateOnce(ctx, channelID, ts, r)
+		err = c.updateOnce(ctx, channelID, ts, r)
+	}
+	if SlackCode(err) == "channel_not_found" {
+		// ENOTFOUND from Update means the message is gone and the sync
+		// posts a new one; a channel that is gone is a refusal for good.
+		return fmt.Errorf("%w: %w", incident.Errorf(incident.EINVALID, "Slack cannot find the channel <#%s> (deleted, or the bot cannot see it).", channelID), err)
 	}
 	return err
 }

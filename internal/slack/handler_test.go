@@ -293,11 +293,15 @@ func TestBotMessagesAreNotPinned(t *testing.T) {
 type fakeRunbooks struct {
 	mu     sync.Mutex
 	clicks []string
+	runs   []string // the arguments of every run request
 }
 
 func (f *fakeRunbooks) List(context.Context, command.Request) (string, error) { return "restart", nil }
 
 func (f *fakeRunbooks) Run(_ context.Context, req command.Request, args string) (command.Reply, error) {
+	f.mu.Lock()
+	f.runs = append(f.runs, args)
+	f.mu.Unlock()
 	return command.Reply{Text: "Confirm restart", Confirm: &command.Confirmation{Text: "*Confirm: restart " + args + "*", RunID: "01RUN"}}, nil
 }
 
@@ -485,4 +489,34 @@ func blocksJSONOf(t *testing.T, blocks any) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// A replayed `run` (same signed request) asks the runbook engine once, and
+// the engine gets the parameters as Slack sent them: it decodes Slack's
+// escaping of them itself.
+func TestReplayedRunCommandRunsOnce(t *testing.T) {
+	rb := &fakeRunbooks{}
+	env := newHandlerEnv(t, slack.HandlerConfig{Runbooks: rb}, func(c *command.Config) { c.Runbooks = rb })
+	ctx := context.Background()
+	body := []byte(env.send.CommandForm(slacktest.Command{User: "U0ALICE", Channel: env.channel, Text: "run restart-api note=a&amp;b&lt;c"}).Encode())
+	var replies []string
+	for range 3 {
+		r, err := env.send.Post(ctx, "/slack/commands", "application/x-www-form-urlencoded", body, nil)
+		if err != nil || r.Status != http.StatusOK {
+			t.Fatalf("run: %v %d", err, r.Status)
+		}
+		replies = append(replies, r.Text())
+	}
+	rb.mu.Lock()
+	runs := slices.Clone(rb.runs)
+	rb.mu.Unlock()
+	if !slices.Equal(runs, []string{"restart-api note=a&amp;b&lt;c"}) {
+		t.Fatalf("runbook requests: %q", runs)
+	}
+	if replies[1] != slack.DuplicateCommandText || replies[2] != slack.DuplicateCommandText {
+		t.Fatalf("replies: %q", replies)
+	}
+	if got := counter(t, env.reg, "incidentbot_slack_requests_total", map[string]string{"kind": "command", "outcome": "duplicate"}); got != 2 {
+		t.Errorf("duplicate counter = %v", got)
+	}
 }

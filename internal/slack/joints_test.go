@@ -302,3 +302,60 @@ func TestLostAnswerIsNotPostedAgain(t *testing.T) {
 		})
 	}
 }
+
+// A timeline entry Slack refuses for good in the incident's own channel
+// (msg_too_long) is skipped and the refusal told once; the channel goes on
+// with later entries instead of the job dying and stalling it.
+func TestRefusedEntryDoesNotStallTheChannel(t *testing.T) {
+	w := newSyncWorld(t)
+	ctx := context.Background()
+	alice := incident.Actor{ID: "U0ALICE", Source: incident.SourceSlack}
+	ref := incident.Ref{Number: w.inc.Number}
+	ch := w.inc.Chat.ChannelID
+	for _, n := range []string{"first note", "second note"} {
+		if _, err := w.svc.AddNote(ctx, ref, n, alice); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The batch of both is refused, then the first alone.
+	w.fake.FailNextIn("chat.postMessage", ch, 2, slacktest.SlackError("msg_too_long"))
+	if err := w.runJob(t); err != nil {
+		t.Fatalf("sync: %v (the job would be dead-lettered)", err)
+	}
+	if _, err := w.svc.AddNote(ctx, ref, "third note", alice); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.runJob(t); err != nil {
+		t.Fatal(err)
+	}
+	for text, want := range map[string]int{"first note": 0, "second note": 1, "third note": 1, "I could not tell a timeline entry": 1} {
+		if n := w.count(ch, "", text); n != want {
+			t.Errorf("%q told %d times, want %d", text, n, want)
+		}
+	}
+}
+
+// Issue 17: a post outside the chat sync (a runbook's result) made with
+// incident.PostOnce is in Slack once when its answer was lost.
+func TestPostOnceAfterALostAnswer(t *testing.T) {
+	w := newSyncWorld(t)
+	ctx := context.Background()
+	ch := w.inc.Chat.ChannelID
+	key := incident.PostKey{Incident: w.inc.ID(), Kind: incident.PostRunbookResult, Seq: "42"}
+	m := incident.Message{Kind: incident.MessageText, Text: "restart-api finished: ok", ThreadID: w.inc.Chat.SummaryID}
+	w.fake.FailNextIn("chat.postMessage", ch, 1, slacktest.LostAnswer())
+	if _, err := incident.PostOnce(ctx, w.store, w.sync.Chat, incident.SystemClock, key, ch, m); err == nil {
+		t.Fatal("the lost answer was not an error")
+	}
+	id, err := incident.PostOnce(ctx, w.store, w.sync.Chat, incident.SystemClock, key, ch, m) // the job's retry
+	if err != nil || id == "" {
+		t.Fatalf("retry: %q %v", id, err)
+	}
+	again, err := incident.PostOnce(ctx, w.store, w.sync.Chat, incident.SystemClock, key, ch, m) // a retry after the record
+	if err != nil || again != id {
+		t.Fatalf("second retry: %q %v, want %q", again, err, id)
+	}
+	if n := w.count(ch, w.inc.Chat.SummaryID, "restart-api finished"); n != 1 {
+		t.Errorf("the result is in the thread %d times, want once", n)
+	}
+}
