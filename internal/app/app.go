@@ -14,6 +14,7 @@ import (
 	"io"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -24,6 +25,7 @@ import (
 	"github.com/incidentbot/incident-bot/internal/admin"
 	"github.com/incidentbot/incident-bot/internal/command"
 	"github.com/incidentbot/incident-bot/internal/config"
+	"github.com/incidentbot/incident-bot/internal/etcdstore"
 	"github.com/incidentbot/incident-bot/internal/httpserver"
 	"github.com/incidentbot/incident-bot/internal/incident"
 	"github.com/incidentbot/incident-bot/internal/postmortem"
@@ -47,6 +49,9 @@ type Options struct {
 	MinBackoff, MaxBackoff time.Duration
 	// PollInterval bounds how long the job runner sleeps (default 1s).
 	PollInterval time.Duration
+	// LeaderTTL is the etcd mode's leader session lease (default 10s): a
+	// dead leader is replaced within it. Tests shorten it.
+	LeaderTTL time.Duration
 	// SlackRates overrides the Slack client's per-method rate limits
 	// (tests that run Slack's minute faster against a fake).
 	SlackRates map[string]slack.Rate
@@ -80,7 +85,16 @@ type App struct {
 	// runner drains. closers run last, before the store closes.
 	ingress    []func(ctx context.Context) error
 	schedulers []func(ctx context.Context) error
+	// leaderWork is background work that must run on one replica only
+	// (pruning, the digest schedule); with the job runner it runs on the
+	// elected leader in the etcd mode (see lead), always with bbolt.
+	leaderWork []func(ctx context.Context) error
 	closers    []func(ctx context.Context) error
+
+	// fence is the etcd mode's current leader term; leading is whether
+	// this replica leads now.
+	fence   atomic.Pointer[etcdstore.Fence]
+	leading atomic.Bool
 }
 
 // Open opens the store and builds the use cases and adapters.
@@ -98,13 +112,18 @@ func Open(cfg config.Config, log *zap.Logger, opts Options) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
+	if _, replicated := store.(*etcdstore.Store); replicated && opts.PollInterval <= 0 {
+		// Wake-ups come from a watch on the queue (see lead); the poll is
+		// only a safety net.
+		opts.PollInterval = 30 * time.Second
+	}
 	a := &App{cfg: cfg, opts: opts, log: log, clock: opts.Clock, store: store, chat: opts.Chat}
 	a.svc = incident.NewService(incident.ServiceConfig{Store: store, Clock: opts.Clock})
 	a.registry = prometheus.NewRegistry()
 	a.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), newStoreCollector(a))
 	a.handlers.Metrics = promhttp.HandlerFor(a.registry, promhttp.HandlerOpts{})
 	a.runner = queue.New(queue.Config{
-		Store: store, Clock: opts.Clock, Logger: log, Workers: opts.Workers,
+		Store: a.queueStore(), Clock: opts.Clock, Logger: log, Workers: opts.Workers,
 		MinBackoff: opts.MinBackoff, MaxBackoff: opts.MaxBackoff, PollInterval: opts.PollInterval,
 		Observe: newJobMetrics(a.registry).observe,
 	})
@@ -131,7 +150,7 @@ func Open(cfg config.Config, log *zap.Logger, opts Options) (*App, error) {
 		{"alert sources", a.initAlerts},
 		{"admin api", a.mountAdmin},
 	}
-	a.schedulers = append(a.schedulers, a.prune)
+	a.leaderWork = append(a.leaderWork, a.prune)
 	for _, s := range steps {
 		if err := s.fn(); err != nil {
 			for _, c := range a.closers { // stop what the earlier steps started
@@ -227,8 +246,8 @@ func (a *App) Serve(ctx context.Context, ready func(addr string)) error {
 	defer stopIngress()
 	schedCtx, stopSched := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopSched()
-	runnerCtx, stopRunner := context.WithCancel(context.WithoutCancel(ctx))
-	defer stopRunner()
+	leaderCtx, stopLeader := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopLeader()
 
 	var ingress, scheds sync.WaitGroup
 	for _, s := range servers {
@@ -241,8 +260,8 @@ func (a *App) Serve(ctx context.Context, ready func(addr string)) error {
 	for _, run := range a.schedulers {
 		scheds.Go(func() { fail(run(schedCtx)) })
 	}
-	runnerDone := make(chan error, 1)
-	go func() { runnerDone <- a.runner.Run(runnerCtx) }()
+	leaderDone := make(chan error, 1)
+	go func() { leaderDone <- a.lead(leaderCtx, fail) }()
 	if ready != nil {
 		ready(srv.Addr().String())
 	}
@@ -258,8 +277,8 @@ func (a *App) Serve(ctx context.Context, ready func(addr string)) error {
 	ingress.Wait()
 	stopSched()
 	scheds.Wait()
-	stopRunner()
-	if err := <-runnerDone; err != nil && first == nil {
+	stopLeader()
+	if err := <-leaderDone; err != nil && first == nil {
 		first = err
 	}
 	for _, c := range a.closers {

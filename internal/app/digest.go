@@ -35,7 +35,7 @@ func (a *App) initDigest() error {
 		return fmt.Errorf("BOT_DIGEST_SCHEDULE: %w", err)
 	}
 	s := digest.NewScheduler(digest.SchedulerConfig{Schedule: sched, Store: a.store, Clock: a.clock, Channel: dcfg.Channel, Logger: a.log})
-	a.schedulers = append(a.schedulers, s.Run)
+	a.leaderWork = append(a.leaderWork, s.Run)
 	return nil
 }
 

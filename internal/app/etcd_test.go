@@ -48,3 +48,50 @@ func TestEtcdModeEndToEnd(t *testing.T) {
 		t.Fatalf("second declare (numbers continue across replicas): %s", r.Body)
 	}
 }
+
+// TestEtcdReplicasElectOneLeader runs two replicas on one etcd cluster:
+// both serve commands, one leader runs the job queue (so each channel is
+// created once, whichever replica took the command), and when the leader
+// stops the other takes over the queue.
+func TestEtcdReplicasElectOneLeader(t *testing.T) {
+	c := etcdtest.Start(t, 1)
+	w := newSlackWorld(t)
+	fake := w.fake
+	env := map[string]string{"BOT_STORE": "etcd", "BOT_ETCD_ENDPOINTS": strings.Join(c.Endpoints(), ",")}
+	a := w.start(t, filepath.Join(t.TempDir(), "bot.db"), env)
+	b := w.start(t, filepath.Join(t.TempDir(), "bot.db"), env)
+	var leader, follower *runningBot
+	waitFor(t, 10*time.Second, "a leader", func() bool {
+		switch {
+		case a.App.Leading() && !b.App.Leading():
+			leader, follower = a, b
+		case b.App.Leading() && !a.App.Leading():
+			leader, follower = b, a
+		}
+		return leader != nil
+	})
+
+	// The follower takes the command; the leader's queue sets up the channel.
+	if r := follower.command(t, "U0ALICE", w.general, "declare sev2 Checkout is down"); !strings.Contains(r.Text(), "Declared *INC-1*") {
+		t.Fatalf("declare on the follower: %s", r.Body)
+	}
+	waitFor(t, 10*time.Second, "INC-1's channel", func() bool {
+		ch, ok := fake.ChannelByName("inc-1-checkout-is-down")
+		return ok && len(summaries(fake, ch.ID)) == 1
+	})
+
+	// The leader stops (a rolling update): the follower leads at once.
+	leader.stop(t)
+	waitFor(t, 10*time.Second, "the follower to lead", follower.App.Leading)
+	if r := follower.command(t, "U0BOB", w.general, "declare sev3 Search is slow"); !strings.Contains(r.Text(), "Declared *INC-2*") {
+		t.Fatalf("declare after the handover: %s", r.Body)
+	}
+	waitFor(t, 10*time.Second, "INC-2's channel", func() bool {
+		ch, ok := fake.ChannelByName("inc-2-search-is-slow")
+		return ok && len(summaries(fake, ch.ID)) == 1
+	})
+	if n := len(fake.Calls("conversations.create")); n != 2 {
+		t.Errorf("conversations.create called %d times for 2 incidents", n)
+	}
+	follower.noDeadJobs(t)
+}

@@ -235,9 +235,13 @@ func (s *Store) Batch(ctx context.Context, fn func(incident.Tx) error) error {
 	return s.update(ctx, nil, fn)
 }
 
-// update runs fn and commits its writes, with fence's comparisons (if any)
-// added to the commit's conditions.
+// update runs fn and commits its writes, with fence's comparison added to
+// the commit's conditions; without a fence, the one in ctx (WithFence), if
+// any.
 func (s *Store) update(ctx context.Context, fence *Fence, fn func(incident.Tx) error) error {
+	if fence == nil {
+		fence = fenceFrom(ctx)
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for {

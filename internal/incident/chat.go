@@ -173,10 +173,22 @@ type chatSyncPayload struct {
 
 // ChatSync converges the chat platform on an incident's state: one channel
 // (created once, adopted after a crash, never duplicated), its topic, its
-// members, the summary and announcement messages updated in place, and the
-// timeline events told in the channel in order. Every step records its
-// progress in the store before or right after the outside call, so a retry
-// or a restart resumes where it stopped.
+// members, the summary and announcement messages updated in place, the
+// timeline events told in the channel in order, and status updates copied
+// into the announcement's thread. Every step records its progress in the
+// store before or right after its one outside call, so a retry or a
+// restart resumes where it stopped.
+//
+// Posts are an ordered outbox per destination (the channel's timeline
+// messages, the thread copies, the summary card, the announcement): each
+// message is recorded as under way (ChatRef.Sending) before the call and
+// replaced by its id right after it. A run that finds a message under way
+// (a kill, a lost answer, a timeout in between) looks for it by its key
+// (Finder) before posting it again, so each is posted exactly once where
+// the platform can be asked. A destination that refuses a message for good
+// never blocks the others: the announce channel is given up for the
+// incident and the refusal told once; a refused timeline entry or summary
+// card is left out and the refusal told instead.
 type ChatSync struct {
 	Store           Store
 	Chat            Chat
@@ -208,6 +220,19 @@ func (c *ChatSync) Sync(ctx context.Context, n int64) error {
 		// so that no failure can turn into a nil dereference here.
 		if inc, err = c.createChannel(ctx, inc); err != nil {
 			return fmt.Errorf("creating channel for %s: %w", FormatID(n), err)
+		}
+	}
+	if inc.Chat.SharedSeq == 0 && inc.Chat.PostedSeq > 0 {
+		// Recorded by a version that copied status updates along with the
+		// channel post: everything told so far was copied. Settled before
+		// this sync tells anything new.
+		told := inc.Chat.PostedSeq
+		if inc, err = c.saveChat(ctx, n, func(r *ChatRef) {
+			if r.SharedSeq == 0 {
+				r.SharedSeq = told
+			}
+		}); err != nil {
+			return err
 		}
 	}
 	// Order matters when the platform makes us wait: people and what they
@@ -814,12 +839,7 @@ func (c *ChatSync) shareUpdates(ctx context.Context, inc *Incident) (*Incident, 
 	if err != nil {
 		return inc, err
 	}
-	shared := inc.Chat.SharedSeq
-	if shared == 0 {
-		// Recorded by a version that copied updates along with the
-		// channel post: everything told was shared.
-		shared = inc.Chat.PostedSeq
-	}
+	shared := inc.Chat.SharedSeq // set by createChannel, or by Sync for older records
 	if shared >= inc.Chat.PostedSeq {
 		return inc, nil
 	}

@@ -64,19 +64,7 @@ func TestOneWebhookCannotFanOutUnbounded(t *testing.T) {
 	if len(body) < 1<<20 {
 		t.Fatalf("the delivery is only %d bytes", len(body))
 	}
-	enqueue := func(body []byte) {
-		t.Helper()
-		d, err := pagerduty.Decode(body)
-		if err != nil {
-			t.Fatal(err)
-		}
-		err = e.store.Update(ctx, func(tx incident.Tx) error {
-			return tx.Enqueue(&incident.Job{Kind: pagerduty.JobEvent, Key: pagerduty.EventJobKey(d.PagerIncidentID()), Due: e.clock.Now(), Payload: body})
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
+	enqueue := e.enqueueDelivery
 	enqueue(body)
 	e.run()
 
@@ -103,5 +91,20 @@ func TestOneWebhookCannotFanOutUnbounded(t *testing.T) {
 	e.run()
 	if n := len(e.pd.CallsTo("GET /users/{id}")); n != lookups {
 		t.Errorf("%d more user look-ups for users PagerDuty said it does not know", n-lookups)
+	}
+}
+
+// enqueueDelivery stores a webhook delivery's job as the intake does.
+func (e *workerEnv) enqueueDelivery(body []byte) {
+	e.t.Helper()
+	d, err := pagerduty.Decode(body)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	err = e.store.Update(context.Background(), func(tx incident.Tx) error {
+		return tx.Enqueue(&incident.Job{Kind: pagerduty.JobEvent, Key: pagerduty.EventJobKey(d.PagerIncidentID()), Due: e.clock.Now(), Payload: body})
+	})
+	if err != nil {
+		e.t.Fatal(err)
 	}
 }

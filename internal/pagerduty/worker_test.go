@@ -358,19 +358,7 @@ func TestWebhookEventsInviteAssigneesAndResponders(t *testing.T) {
 	if len(evs) != 1 || evs[0].Type != "incident.triggered" {
 		t.Fatalf("fake's events: %+v", evs)
 	}
-	store := func(body []byte) {
-		t.Helper()
-		d, err := pagerduty.Decode(body)
-		if err != nil {
-			t.Fatal(err)
-		}
-		err = e.store.Update(ctx, func(tx incident.Tx) error {
-			return tx.Enqueue(&incident.Job{Kind: pagerduty.JobEvent, Key: pagerduty.EventJobKey(d.PagerIncidentID()), Due: e.clock.Now(), Payload: body})
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
+	store := e.enqueueDelivery
 	store(evs[0].Body())
 	responder := `{"incident":{"id":"` + pdInc.ID + `","type":"incident_reference","summary":"Checkout 500s"},"user":{"id":"PBOB001","type":"user_reference","summary":"Bob Secondary"},"message":"need a hand","state":"pending","type":"incident_responder"}`
 	store(pdtest.Envelope("resp-1", "incident.responder.added", &pdtest.Ref{ID: "PALICE1", Summary: "Alice Oncall"}, responder))

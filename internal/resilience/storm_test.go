@@ -179,7 +179,15 @@ func TestAlertStorm(t *testing.T) {
 		// call over its tier.
 		scale = 60
 	)
-	w := newWorld(t, slacktest.Config{EnforceRateLimits: true, TimeScale: scale})
+	// With Slack's second lasting 1/60 s, one token of the per-channel
+	// burst is 17 ms: less than a busy machine's scheduling delay between
+	// the bot's pacing decision and the fake's receipt of the call (the
+	// test failed about one run in three with six test suites on two
+	// cores, on code older than the chat outbox too). Two tokens more than
+	// the fake's default keep the test about the bot's pacing, not the
+	// machine's load; a bot that ignored the pace would still send dozens
+	// over it.
+	w := newWorld(t, slacktest.Config{EnforceRateLimits: true, TimeScale: scale, ChannelBurst: 6})
 	db := filepath.Join(t.TempDir(), "bot.db")
 	cfg := loadConfig(t, w.env(db, nil))
 	bot := startBot(t, cfg, app.Options{

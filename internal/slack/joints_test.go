@@ -359,3 +359,42 @@ func TestPostOnceAfterALostAnswer(t *testing.T) {
 		t.Errorf("the result is in the thread %d times, want once", n)
 	}
 }
+
+// An incident recorded by the version that copied status updates along
+// with the channel post (no SharedSeq) has had every told update copied
+// already: after an upgrade only new updates are copied.
+func TestUpgradeDoesNotCopyOldUpdatesAgain(t *testing.T) {
+	w := newSyncWorld(t)
+	ctx := context.Background()
+	alice := incident.Actor{ID: "U0ALICE", Source: incident.SourceSlack}
+	ref := incident.Ref{Number: w.inc.Number}
+	if _, err := w.svc.PostStatusUpdate(ctx, ref, "old update", alice); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.runJob(t); err != nil {
+		t.Fatal(err)
+	}
+	// As the previous version left it.
+	err := w.store.Update(ctx, func(tx incident.Tx) error {
+		inc, err := tx.Incident(w.inc.Number)
+		if err != nil {
+			return err
+		}
+		inc.Chat.SharedSeq = 0
+		return tx.PutIncident(inc)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.svc.PostStatusUpdate(ctx, ref, "new update", alice); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.runJob(t); err != nil {
+		t.Fatal(err)
+	}
+	for text, want := range map[string]int{"old update": 1, "new update": 1} {
+		if n := w.count(w.announce, w.inc.Chat.AnnounceID, text); n != want {
+			t.Errorf("%q copied %d times, want %d", text, n, want)
+		}
+	}
+}

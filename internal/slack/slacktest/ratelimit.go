@@ -33,7 +33,9 @@ var tierPerMinute = map[string]float64{
 
 // perChannel is chat.postMessage's per-channel bucket: one a second with a
 // short burst.
-const perChannelBurst = 4
+// defaultChannelBurst is the per-channel burst of chat.postMessage
+// (Config.ChannelBurst).
+const defaultChannelBurst = 4
 
 type bucket struct {
 	tokens float64
@@ -43,13 +45,17 @@ type bucket struct {
 // rateLimits are token buckets on Slack's (scaled) clock: capacity is a
 // minute's allowance, refilled continuously.
 type rateLimits struct {
-	mu      sync.Mutex
-	scale   float64
-	buckets map[string]*bucket
+	mu           sync.Mutex
+	scale        float64
+	channelBurst float64
+	buckets      map[string]*bucket
 }
 
-func newRateLimits(scale float64) *rateLimits {
-	return &rateLimits{scale: scale, buckets: map[string]*bucket{}}
+func newRateLimits(scale float64, channelBurst int) *rateLimits {
+	if channelBurst <= 0 {
+		channelBurst = defaultChannelBurst
+	}
+	return &rateLimits{scale: scale, channelBurst: float64(channelBurst), buckets: map[string]*bucket{}}
 }
 
 // take spends one call; if none is left it reports the Retry-After seconds.
@@ -62,7 +68,7 @@ func (l *rateLimits) take(method, channel string, now time.Time) (int, bool) {
 	}
 	wait := l.spend(method, perMin, perMin, now)
 	if method == "chat.postMessage" && channel != "" && wait == 0 {
-		wait = l.spend(method+":"+channel, 60, perChannelBurst, now)
+		wait = l.spend(method+":"+channel, 60, l.channelBurst, now)
 		if wait > 0 {
 			l.buckets[method].tokens++ // refund the workspace token
 		}

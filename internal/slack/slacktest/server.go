@@ -56,6 +56,9 @@ type Config struct {
 	// lasts one second of Now.
 	EnforceRateLimits bool
 	TimeScale         float64
+	// ChannelBurst is how many chat.postMessage calls in one channel may
+	// go back to back before its one-a-second pace applies (default 4).
+	ChannelBurst int
 }
 
 // User is a workspace member.
@@ -254,7 +257,7 @@ func NewServer(cfg Config) *Server {
 		files:     map[string]*File{},
 		faults:    map[string][]Fault{},
 		responses: map[string][]ResponsePost{},
-		limits:    newRateLimits(cfg.TimeScale),
+		limits:    newRateLimits(cfg.TimeScale, cfg.ChannelBurst),
 	}
 	s.users[cfg.BotUserID] = &User{ID: cfg.BotUserID, Name: cfg.BotName, IsBot: true}
 	s.socket = newSocketHub(s)
