@@ -42,6 +42,12 @@ type object struct {
 		VolumeClaimTemplates []struct {
 			Metadata struct{ Name string } `yaml:"metadata"`
 		} `yaml:"volumeClaimTemplates"`
+		// PodDisruptionBudget
+		MinAvailable   any `yaml:"minAvailable"`
+		MaxUnavailable any `yaml:"maxUnavailable"`
+		Selector       struct {
+			MatchLabels map[string]string `yaml:"matchLabels"`
+		} `yaml:"selector"`
 	} `yaml:"spec"`
 }
 
@@ -51,11 +57,18 @@ type podSpec struct {
 		RunAsNonRoot *bool `yaml:"runAsNonRoot"`
 		RunAsUser    int   `yaml:"runAsUser"`
 	} `yaml:"securityContext"`
-	Containers []container `yaml:"containers"`
-	Volumes    []struct {
+	Containers                []container        `yaml:"containers"`
+	TopologySpreadConstraints []spreadConstraint `yaml:"topologySpreadConstraints"`
+	Volumes                   []struct {
 		Name     string    `yaml:"name"`
 		EmptyDir *struct{} `yaml:"emptyDir"`
 	} `yaml:"volumes"`
+}
+
+type spreadConstraint struct {
+	TopologyKey       string `yaml:"topologyKey"`
+	WhenUnsatisfiable string `yaml:"whenUnsatisfiable"`
+	MaxSkew           int    `yaml:"maxSkew"`
 }
 
 type probe struct {
@@ -66,7 +79,8 @@ type probe struct {
 }
 
 type container struct {
-	Ports []struct {
+	Command []string `yaml:"command"`
+	Ports   []struct {
 		Name          string `yaml:"name"`
 		ContainerPort int    `yaml:"containerPort"`
 	} `yaml:"ports"`
@@ -90,11 +104,11 @@ type container struct {
 	} `yaml:"volumeMounts"`
 }
 
-// render reads the manifests kustomization.yaml lists, as kubectl apply -k
-// would (no patches are used here).
-func render(t *testing.T) []object {
+// render reads the manifests dir/kustomization.yaml lists, as kubectl
+// apply -k would (no patches are used here).
+func render(t *testing.T, dir string) []object {
 	t.Helper()
-	raw, err := os.ReadFile("kustomization.yaml")
+	raw, err := os.ReadFile(path.Join(dir, "kustomization.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -104,7 +118,7 @@ func render(t *testing.T) []object {
 	}
 	var out []object
 	for _, r := range k.Resources {
-		b, err := os.ReadFile(r)
+		b, err := os.ReadFile(path.Join(dir, r))
 		if err != nil {
 			t.Fatalf("kustomization lists %s: %v", r, err)
 		}
@@ -123,7 +137,40 @@ func render(t *testing.T) []object {
 }
 
 func TestManifests(t *testing.T) {
-	objs := render(t)
+	workload, config, c := checkBot(t, render(t, "."))
+	// Exactly one replica: bbolt has one writer.
+	if workload.Spec.Replicas == nil || *workload.Spec.Replicas != 1 {
+		t.Errorf("replicas must be exactly 1")
+	}
+	if workload.Kind == "Deployment" && workload.Spec.Strategy.Type != "Recreate" {
+		t.Errorf("a Deployment must use the Recreate strategy so two pods never share the database")
+	}
+	// The database lives on a persistent volume.
+	dbDir := path.Dir(config["BOT_DB"])
+	claim := mountsOf(c)[dbDir]
+	var persistent bool
+	for _, v := range workload.Spec.VolumeClaimTemplates {
+		persistent = persistent || v.Metadata.Name == claim
+	}
+	if claim == "" || !persistent {
+		t.Errorf("BOT_DB's directory %s is not on a PersistentVolumeClaim", dbDir)
+	}
+}
+
+func mountsOf(c container) map[string]string {
+	mounts := map[string]string{}
+	for _, m := range c.VolumeMounts {
+		mounts[m.MountPath] = m.Name
+	}
+	return mounts
+}
+
+// checkBot checks what every variant of the bot's manifests keeps — one
+// workload, non-root, read-only, probes and metrics on BOT_METRICS_ADDR's
+// port, only BOT_ADDR exposed, secrets from a Secret, a writable /tmp,
+// requests — and returns the workload, its ConfigMap and its container.
+func checkBot(t *testing.T, objs []object) (*object, map[string]string, container) {
+	t.Helper()
 	var (
 		workload *object
 		config   map[string]string
@@ -146,13 +193,6 @@ func TestManifests(t *testing.T) {
 	}
 	if workload == nil || config == nil {
 		t.Fatal("no workload or no ConfigMap")
-	}
-	// Exactly one replica: bbolt has one writer.
-	if workload.Spec.Replicas == nil || *workload.Spec.Replicas != 1 {
-		t.Errorf("replicas must be exactly 1")
-	}
-	if workload.Kind == "Deployment" && workload.Spec.Strategy.Type != "Recreate" {
-		t.Errorf("a Deployment must use the Recreate strategy so two pods never share the database")
 	}
 	pod := workload.Spec.Template.Spec
 	if pod.SecurityContext.RunAsNonRoot == nil || !*pod.SecurityContext.RunAsNonRoot || pod.SecurityContext.RunAsUser == 0 {
@@ -220,24 +260,12 @@ func TestManifests(t *testing.T) {
 		t.Errorf("tokens must come from a Secret (envFrom secretRef)")
 	}
 	for k := range config {
-		if strings.Contains(k, "TOKEN") || strings.Contains(k, "SECRET") || strings.Contains(k, "ROUTING_KEY") {
+		if strings.Contains(k, "TOKEN") || strings.Contains(k, "SECRET") || strings.Contains(k, "ROUTING_KEY") || strings.Contains(k, "PASSWORD") {
 			t.Errorf("the ConfigMap holds a secret: %s", k)
 		}
 	}
-	// The database lives on a persistent volume; /tmp is writable for runbooks.
-	mounts := map[string]string{}
-	for _, m := range c.VolumeMounts {
-		mounts[m.MountPath] = m.Name
-	}
-	dbDir := path.Dir(config["BOT_DB"])
-	claim := mounts[dbDir]
-	var persistent bool
-	for _, v := range workload.Spec.VolumeClaimTemplates {
-		persistent = persistent || v.Metadata.Name == claim
-	}
-	if claim == "" || !persistent {
-		t.Errorf("BOT_DB's directory %s is not on a PersistentVolumeClaim", dbDir)
-	}
+	// /tmp is writable for runbooks.
+	mounts := mountsOf(c)
 	var tmpWritable bool
 	for _, v := range pod.Volumes {
 		tmpWritable = tmpWritable || (v.Name == mounts["/tmp"] && v.EmptyDir != nil)
@@ -248,4 +276,5 @@ func TestManifests(t *testing.T) {
 	if c.Resources.Requests["cpu"] == "" || c.Resources.Requests["memory"] == "" || c.Resources.Limits["memory"] == "" {
 		t.Errorf("resource requests and a memory limit are required")
 	}
+	return workload, config, c
 }
