@@ -19,7 +19,7 @@ func TestDamagedDatabaseIsAClearError(t *testing.T) {
 	dir := t.TempDir()
 	db := filepath.Join(dir, "bot.db")
 	env := map[string]string{"BOT_DB": db, "BOT_ADDR": "127.0.0.1:0"}
-	if _, _, code := runBot(t, env, "/incident declare sev3 something broke\n", "shell"); code != 0 {
+	if _, _, code := runBot(t, env, "/incident declare sev3 something broke\n", "shell", "--db", env["BOT_DB"]); code != 0 {
 		t.Fatal("shell failed")
 	}
 	backup := filepath.Join(dir, "backup.db")
@@ -58,7 +58,7 @@ func TestAdminSocketNeverDeletesAFile(t *testing.T) {
 	dir := t.TempDir()
 	db := filepath.Join(dir, "bot.db")
 	notes := filepath.Join(dir, "notes.txt")
-	if _, _, code := runBot(t, map[string]string{"BOT_DB": db}, "/incident declare sev3 something broke\n", "shell"); code != 0 {
+	if _, _, code := runBot(t, map[string]string{"BOT_DB": db}, "/incident declare sev3 something broke\n", "shell", "--db", db); code != 0 {
 		t.Fatal("shell failed")
 	}
 	if err := os.WriteFile(notes, []byte("keep me"), 0o600); err != nil {

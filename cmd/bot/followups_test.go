@@ -27,7 +27,7 @@ func TestFollowupsLifecycleAcrossIncidents(t *testing.T) {
 		"/incident followup INC-1 done 2",
 		"/incident followup INC-1 done 7",
 	}, "\n")
-	out, errOut, code := runBot(t, env, script, "shell", "--user", "alice")
+	out, errOut, code := runBot(t, env, script, "shell", "--db", env["BOT_DB"], "--user", "alice")
 	if code != 0 {
 		t.Fatalf("shell exited %d\n%s\n%s", code, out, errOut)
 	}

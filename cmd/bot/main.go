@@ -17,6 +17,7 @@ import (
 	"os"
 	"os/signal"
 	"os/user"
+	"path/filepath"
 	"runtime"
 	"runtime/debug"
 	"slices"
@@ -42,7 +43,7 @@ const usage = `usage: bot [--config FILE] <command> [flags]
 
 commands:
   serve                          run the bot: HTTP server on BOT_ADDR, job runner
-  shell [--user NAME]            local console that behaves like Slack for one person
+  shell [--user NAME] [--db FILE] local console that behaves like Slack (its own database)
   incidents [--open] [--json]    list incidents (works while serve runs)
   followups [--open] [--owner U] [--json]
                                  list follow-ups across incidents, oldest first
@@ -260,8 +261,10 @@ func serve(configPath string, args []string, stderr io.Writer) int {
 
 func runShell(configPath string, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	who := defaultUser()
+	db := ""
 	if !subFlags("shell", &configPath, args, stderr, func(fs *flag.FlagSet) {
 		fs.StringVar(&who, "user", who, "your user name in the shell")
+		fs.StringVar(&db, "db", "", "the shell's database `file` (default: its own, never BOT_DB)")
 	}) {
 		return exitConfig
 	}
@@ -269,6 +272,17 @@ func runShell(configPath string, args []string, stdin io.Reader, stdout, stderr 
 	if !ok {
 		return exitConfig
 	}
+	// Trying the bot must never add demo incidents to a real bot's data:
+	// the shell uses a database of its own unless told otherwise.
+	if db == "" {
+		var err error
+		if db, err = shellDB(); err != nil {
+			fmt.Fprintf(stderr, "bot shell: %v\n", err)
+			return exitFail
+		}
+		fmt.Fprintf(stderr, "bot shell: using its own database %s (--db FILE to choose another)\n", db)
+	}
+	cfg.DB, cfg.AdminSocket = db, db+".sock"
 	if cfg.AnnounceChannel == "" {
 		cfg.AnnounceChannel = "incidents" // so the shell shows announcements too
 	}
@@ -290,6 +304,24 @@ func runShell(configPath string, args []string, stdin io.Reader, stdout, stderr 
 		return exitFail
 	}
 	return exitOK
+}
+
+// shellDB is the shell's own database: $XDG_STATE_HOME/incident-bot/shell.db,
+// or ~/.local/state/incident-bot/shell.db.
+func shellDB() (string, error) {
+	dir := os.Getenv("XDG_STATE_HOME")
+	if dir == "" {
+		home, err := os.UserHomeDir()
+		if err != nil {
+			return "", fmt.Errorf("no home directory for the shell's database; choose one with --db: %w", err)
+		}
+		dir = filepath.Join(home, ".local", "state")
+	}
+	dir = filepath.Join(dir, "incident-bot")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", fmt.Errorf("creating %s for the shell's database: %w", dir, err)
+	}
+	return filepath.Join(dir, "shell.db"), nil
 }
 
 func defaultUser() string {

@@ -69,7 +69,7 @@ func TestShellScriptedSessionSurvivesRestart(t *testing.T) {
 		"/incident resolve",
 		"/incident list all",
 	}, "\n")
-	out, errOut, code := runBot(t, env, script, "shell", "--user", "alice")
+	out, errOut, code := runBot(t, env, script, "shell", "--db", env["BOT_DB"], "--user", "alice")
 	if code != 0 {
 		t.Fatalf("shell exited %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
 	}
@@ -104,7 +104,7 @@ func TestShellScriptedSessionSurvivesRestart(t *testing.T) {
 	}
 
 	// A new shell on the same database sees everything that was recorded.
-	out, _, code = runBot(t, env, "/incident timeline INC-1\n/incident status INC-1\n/incident declare second one\n", "shell", "--user", "alice")
+	out, _, code = runBot(t, env, "/incident timeline INC-1\n/incident status INC-1\n/incident declare second one\n", "shell", "--db", env["BOT_DB"], "--user", "alice")
 	if code != 0 {
 		t.Fatalf("second shell exited %d", code)
 	}
@@ -159,7 +159,7 @@ func TestServeLifecycle(t *testing.T) {
 	env := map[string]string{"BOT_DB": filepath.Join(dir, "bot.db"), "BOT_ADDR": "127.0.0.1:0", "BOT_LOG_LEVEL": "info"}
 
 	// An incident recorded before the server starts.
-	if _, _, code := runBot(t, env, "/incident declare sev3 something broke\n", "shell"); code != 0 {
+	if _, _, code := runBot(t, env, "/incident declare sev3 something broke\n", "shell", "--db", env["BOT_DB"]); code != 0 {
 		t.Fatal("shell failed")
 	}
 
@@ -230,7 +230,7 @@ func TestServeLifecycle(t *testing.T) {
 		t.Fatalf("restore while serving must refuse: exit %d %s", code, errOut)
 	}
 	began := time.Now()
-	_, errOut, code = runBot(t, env, "", "shell")
+	_, errOut, code = runBot(t, env, "", "shell", "--db", env["BOT_DB"])
 	if code == 0 || !strings.Contains(errOut, "locked by another process") {
 		t.Fatalf("shell on a held database: exit %d, %s", code, errOut)
 	}
@@ -257,7 +257,7 @@ func TestServeLifecycle(t *testing.T) {
 		t.Error("no orderly shutdown logged")
 	}
 	// The database is closed and consistent: a new shell opens it.
-	out, _, code = runBot(t, env, "/incident list\n/incident declare sev4 after the backup\n", "shell")
+	out, _, code = runBot(t, env, "/incident list\n/incident declare sev4 after the backup\n", "shell", "--db", env["BOT_DB"])
 	if code != 0 || !strings.Contains(out, "INC-1 SEV3 acknowledged: something broke") {
 		t.Fatalf("after shutdown: exit %d\n%s", code, out)
 	}

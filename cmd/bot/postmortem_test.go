@@ -21,7 +21,7 @@ func pmSession(t *testing.T) map[string]string {
 		"/incident resolve rolled back",
 		"/incident postmortem",
 	}, "\n")
-	out, errOut, code := runBot(t, env, script, "shell", "--user", "alice")
+	out, errOut, code := runBot(t, env, script, "shell", "--db", env["BOT_DB"], "--user", "alice")
 	if code != 0 || !strings.Contains(out, "----- file INC-1-postmortem-v1.md") {
 		t.Fatalf("shell exited %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
 	}

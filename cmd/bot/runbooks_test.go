@@ -124,7 +124,7 @@ func TestRunbooksInTheShell(t *testing.T) {
 		"/incident run scale-marker target=green",
 		"y", // bob confirms; the commander must approve
 	}, "\n") + "\n"
-	out, errOut, code := runBot(t, env, script, "shell", "--user", "alice")
+	out, errOut, code := runBot(t, env, script, "shell", "--db", env["BOT_DB"], "--user", "alice")
 	if code != 0 {
 		t.Fatalf("exit %d\n%s\n%s", code, out, errOut)
 	}
@@ -160,7 +160,7 @@ type shellSession struct {
 
 func startShell(t *testing.T, env map[string]string, user string) *shellSession {
 	t.Helper()
-	cmd := botCommand(t, env, "shell", "--user", user)
+	cmd := botCommand(t, env, "shell", "--db", env["BOT_DB"], "--user", user)
 	in, _ := cmd.StdinPipe()
 	out, _ := cmd.StdoutPipe()
 	cmd.Stderr = os.Stderr

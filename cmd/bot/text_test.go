@@ -19,7 +19,7 @@ func TestCLIPrintsOutsideTextSafely(t *testing.T) {
 	db := filepath.Join(t.TempDir(), "bot.db")
 	env := map[string]string{"BOT_DB": db}
 	script := "/incident declare sev2 R&D portal down\n/incident declare sev3 \x1b[2Jwiped \u202eexe.txt\x00\n/quit\n"
-	out, errOut, code := runBot(t, env, script, "shell", "--user", "alice")
+	out, errOut, code := runBot(t, env, script, "shell", "--db", env["BOT_DB"], "--user", "alice")
 	if code != 0 {
 		t.Fatalf("shell exit %d: %s", code, errOut)
 	}

@@ -315,7 +315,8 @@ func TestIncidentRolesGrantNothingFromSlack(t *testing.T) {
 		t.Fatalf("approve: %v %d", err, r.Status)
 	}
 	waitFor(t, 15*time.Second, "the approved run", func() bool { return len(fileLines(marker)) == 1 })
-	if resp := w.fake.Responses(url); len(resp) != 1 || !strings.Contains(resp[0].Text, "Running scale") {
-		t.Fatalf("bob was told %+v", resp)
-	}
+	waitFor(t, 10*time.Second, "bob to be told it runs", func() bool {
+		resp := w.fake.Responses(url)
+		return len(resp) == 1 && strings.Contains(resp[0].Text, "Running scale")
+	})
 }

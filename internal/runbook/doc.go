@@ -1,8 +1,17 @@
 // Package runbook loads, validates, authorizes and executes the team's
 // approved runbook actions (`/incident run <id> [name=value ...]
-// [--dry-run]`), following shared/RUNBOOKS.md. It imports no other package
-// of this repository; the app wires it to Slack and the incident store
-// through the small interfaces below.
+// [--dry-run]`); the file format is docs/RUNBOOKS.md. It imports no other
+// package of this repository; internal/runbookflow wires it to the
+// incident store and the chat through the small interfaces below.
+//
+// # Trust model
+//
+// Who may run and who may approve a runbook is fixed by its file: Slack
+// user IDs and user-group members (Principals). Incident roles only narrow
+// that set, never widen it, because anyone can take a role in chat; the
+// loader refuses requesters or approvers given by roles alone. Approval
+// always comes from someone other than the requester, and a request that
+// nobody else could ever approve is refused at once.
 //
 // # Loading
 //
@@ -35,7 +44,9 @@
 //	Secrets       SecretResolver: Resolve(ctx, ref) (string, error); FileSecrets{Dir} reads <Dir>/<ref>
 //	Notifier      RunFinished(ctx, Result); RequestClosed(ctx, Closed)
 //	Audit         func(Event)
-//	Logger, Clock, Caps (DefaultCaps: 15m timeout, 4 MiB capture, 8 runs, 10 requests/user/min)
+//	Resolve       func(ctx, host) ([]netip.Addr, error)   // url and host parameters; default the system resolver
+//	Logger, Clock, Caps (DefaultCaps: 15m timeout, 4 MiB capture, 8 runs,
+//	              10 runs or queued requests and 60 refusals per user per minute)
 //
 // Then, per chat action (Caller is the verified Slack team and user ID):
 //

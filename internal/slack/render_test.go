@@ -2,6 +2,7 @@ package slack
 
 import (
 	"encoding/json"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -225,4 +226,48 @@ func TestTSTime(t *testing.T) {
 	if !TSTime("nope").IsZero() {
 		t.Fatal("malformed ts should be zero")
 	}
+}
+
+// FuzzEscapeText: whatever stored text comes in, the mrkdwn that goes out
+// has every & as an entity, no < or > outside a token, no broadcast or
+// special token, only mentions, channel links and links whose label is
+// their own address; and EscapeText keeps every character of plain text
+// (nothing is lost but markup).
+func FuzzEscapeText(f *testing.F) {
+	for _, s := range []string{
+		"R&D portal down", "a &lt;b&gt; &amp;", "T2 <https://evil.example/phish|https://status.example.com/ok>",
+		"<mailto:a@evil.example|security@example.com>", "<!here> <!subteam^S1|@sre> <!date^1^{date}^https://x|d>",
+		"<@U024BE7LH|bob> <#C012AB3CD|general>", "<<@U1>> <https://a|<!here>> <http://x|x> <https://x|y|z>", "<", ">", "&",
+	} {
+		f.Add(s)
+	}
+	tokenRE := regexp.MustCompile(`<([^<>]*)>`)
+	f.Fuzz(func(t *testing.T, s string) {
+		out := EscapeText(s)
+		rest := tokenRE.ReplaceAllStringFunc(out, func(tok string) string {
+			inner := tok[1 : len(tok)-1]
+			target, label, labelled := strings.Cut(inner, "|")
+			switch {
+			case userToken.MatchString(inner) && !labelled, channelToken.MatchString(inner) && !labelled:
+			case linkToken.MatchString(inner):
+				if labelled && !honestLabel(decodeEntities(label), decodeEntities(target)) {
+					t.Fatalf("EscapeText(%q) = %q: link %s labelled %q", s, out, target, label)
+				}
+			default:
+				t.Fatalf("EscapeText(%q) = %q: token %s", s, out, tok)
+			}
+			return ""
+		})
+		if strings.ContainsAny(rest, "<>") {
+			t.Fatalf("EscapeText(%q) = %q: a bare < or >", s, out)
+		}
+		for i := range len(out) {
+			if out[i] == '&' && !entity(out[i:]) {
+				t.Fatalf("EscapeText(%q) = %q: a bare & at %d", s, out, i)
+			}
+		}
+		if !strings.ContainsAny(s, "<>&") && out != s {
+			t.Fatalf("EscapeText(%q) = %q changed plain text", s, out)
+		}
+	})
 }
