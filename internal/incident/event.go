@@ -51,7 +51,7 @@ const (
 //	runbook_requested runbook, run_id, decision (the audit event name), reason
 //	runbook_ran       runbook, run_id, outcome (succeeded, failed, timed_out, canceled), exit_code, duration_ms, dry_run ("true"/"false")
 //	pager_event       type (a neutral pager event kind, e.g. acknowledged), pager_incident, url
-//	alert             source, group, change (firing, resolved, cleared), fingerprint, alertname, url
+//	alert             source, group, change (firing, resolved, cleared), fingerprint, alertname, url, offer ("mitigate": show a Mitigated button)
 //
 // Event is one entry of an incident's timeline.
 //
