@@ -32,6 +32,7 @@ func doctorCmd(configPath string, args []string, stdout, stderr io.Writer) int {
 		checks func(context.Context) []app.SetupCheck
 	}{
 		{"Slack", func(ctx context.Context) []app.SetupCheck { return app.SlackChecks(ctx, cfg, zap.NewNop()) }},
+		{"Alert sources", func(context.Context) []app.SetupCheck { return app.AlertSourceChecks(cfg) }},
 	}
 	failed := 0
 	for _, s := range sections {

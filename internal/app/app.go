@@ -147,6 +147,7 @@ func Open(cfg config.Config, log *zap.Logger, opts Options) (*App, error) {
 		{"commands", a.initDispatcher},
 		{"slack handlers", a.mountSlack},
 		{"pagerduty webhooks", a.mountPagerDuty},
+		{"alert sources", a.initAlerts},
 		{"admin api", a.mountAdmin},
 	}
 	a.leaderWork = append(a.leaderWork, a.prune)

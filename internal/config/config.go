@@ -67,6 +67,7 @@ type Config struct {
 
 	Slack     Slack     `yaml:"slack"`
 	PagerDuty PagerDuty `yaml:"pagerduty"`
+	Alerts    Alerts    `yaml:"alerts"`
 	Runbooks  Runbooks  `yaml:"runbooks"`
 	Digest    Digest    `yaml:"digest"`
 
@@ -133,10 +134,10 @@ func parseVar(name string, f func(c *Config, value string) error) envVar {
 // envVars lists every environment variable the bot reads, core first, then
 // each integration's (declared in its own file). The names are part of the
 // public interface.
-var envVars = slices.Concat(coreVars, storeVars, retentionVars, slackVars, pagerDutyVars, runbookVars, digestVars)
+var envVars = slices.Concat(coreVars, storeVars, retentionVars, slackVars, pagerDutyVars, alertVars, runbookVars, digestVars)
 
 // validators check each part of the configuration; each returns problems.
-var validators = []func(c *Config) []string{validateCore, validateStore, validateSlack, validatePagerDuty, validateRunbooks, validateDigest}
+var validators = []func(c *Config) []string{validateCore, validateStore, validateSlack, validatePagerDuty, validateAlerts, validateRunbooks, validateDigest}
 
 var coreVars = []envVar{
 	strVar("BOT_ADDR", func(c *Config) *string { return &c.Addr }),

@@ -23,6 +23,8 @@ type Handlers struct {
 	SlackInteractions http.Handler // POST /slack/interactions
 	SlackEvents       http.Handler // POST /slack/events
 	PagerDutyWebhook  http.Handler // POST /webhooks/pagerduty
+	AlertmanagerHook  http.Handler // POST /webhooks/alertmanager
+	GrafanaWebhook    http.Handler // POST /webhooks/grafana
 	Metrics           http.Handler // GET /metrics
 }
 
@@ -115,6 +117,8 @@ func (s *Server) routes() *http.ServeMux {
 		routes["POST /slack/interactions"] = h.SlackInteractions
 		routes["POST /slack/events"] = h.SlackEvents
 		routes["POST /webhooks/pagerduty"] = h.PagerDutyWebhook
+		routes["POST /webhooks/alertmanager"] = h.AlertmanagerHook
+		routes["POST /webhooks/grafana"] = h.GrafanaWebhook
 	}
 	for pattern, handler := range routes {
 		if handler != nil {

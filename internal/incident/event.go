@@ -25,6 +25,7 @@ const (
 	EventRunbookRequested  EventKind = "runbook_requested"
 	EventRunbookRan        EventKind = "runbook_ran"
 	EventPagerEvent        EventKind = "pager_event"
+	EventAlert             EventKind = "alert" // an alert of the incident's alert group fired or resolved (alert.go)
 	EventPostmortemDrafted EventKind = "postmortem_drafted"
 	EventFollowupAdded     EventKind = "followup_added"
 	EventFollowupChanged   EventKind = "followup_changed"
@@ -49,7 +50,8 @@ const (
 //	escalated         level, reason ("ack_timeout" or "manual")
 //	runbook_requested runbook (absent if none was named), params (name=value, secrets masked), run_id, decision (the audit event name), reason (one line, mentions as @id)
 //	runbook_ran       runbook, params, run_id, outcome (succeeded, failed, timed_out, canceled), exit_code (real runs that exited only), duration_ms, dry_run ("true"/"false")
-//	pager_event       type (e.g. incident.acknowledged), pager_incident, url
+//	pager_event       type (a neutral pager event kind, e.g. acknowledged), pager_incident, url
+//	alert             source, group, change (firing, resolved, cleared), fingerprint, alertname, url
 //
 // Event is one entry of an incident's timeline.
 //

@@ -1,0 +1,174 @@
+package alertmanager
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/hex"
+	"errors"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/incidentbot/incident-bot/internal/incident"
+)
+
+// JobNotification is the kind of the job that applies one stored
+// notification.
+const JobNotification = "alertmanager.notification"
+
+// MaxBody is the largest notification read. A group of a thousand alerts
+// with rich annotations stays well under it; set max_alerts on the
+// receiver for bigger groups.
+const MaxBody = 4 << 20
+
+// Batcher runs store transactions of concurrent callers together
+// (boltstore.Store.Batch); fn may run more than once.
+type Batcher interface {
+	Batch(ctx context.Context, fn func(incident.Tx) error) error
+}
+
+// IntakeConfig configures an Intake.
+type IntakeConfig struct {
+	Store Batcher
+	// Tokens are the accepted bearer tokens (several during a rotation).
+	Tokens []string
+	Logger *zap.Logger
+	Clock  incident.Clock // default incident.SystemClock
+	// Timeout bounds the durable store step (default 5s; Alertmanager's
+	// webhook client times out after its http_config timeout).
+	Timeout time.Duration
+}
+
+// Intake is the http.Handler of POST /webhooks/alertmanager.
+//
+// Answers, chosen for what Alertmanager does with them (it retries 5xx
+// and gives up on 4xx; a notification it gave up on is sent again at the
+// group's next flush, since it was never logged as sent):
+// 202 stored; 401 a missing or wrong token; 413 a body over MaxBody; 400 a
+// body that is not a version 4 notification; 503 the store failed (retry).
+// The 202 is sent only after the notification is durably stored.
+type Intake struct {
+	cfg    IntakeConfig
+	log    *zap.Logger
+	tokens [][sha256.Size]byte
+}
+
+// NewIntake returns the webhook handler.
+func NewIntake(cfg IntakeConfig) *Intake {
+	if cfg.Logger == nil {
+		cfg.Logger = zap.NewNop()
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = incident.SystemClock
+	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = 5 * time.Second
+	}
+	h := &Intake{cfg: cfg, log: cfg.Logger.Named("alertmanager.webhook")}
+	for _, t := range cfg.Tokens {
+		h.tokens = append(h.tokens, sha256.Sum256([]byte(t)))
+	}
+	return h
+}
+
+// Authorized reports whether the request carries one of tokens as a
+// bearer token. Both sides are hashed first so the comparison is constant
+// time whatever the lengths, and every token is compared, so the time
+// does not tell which one matched.
+func Authorized(r *http.Request, tokens [][sha256.Size]byte) bool {
+	scheme, cred, ok := strings.Cut(r.Header.Get("Authorization"), " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return false
+	}
+	got := sha256.Sum256([]byte(strings.TrimSpace(cred)))
+	match := 0
+	for _, t := range tokens {
+		match |= subtle.ConstantTimeCompare(got[:], t[:])
+	}
+	return match == 1
+}
+
+// GroupJobKey orders the notifications of one alert group.
+func GroupJobKey(src incident.Source, groupKey string) string {
+	sum := sha256.Sum256([]byte(groupKey))
+	return string(src) + ":" + hex.EncodeToString(sum[:12])
+}
+
+func (h *Intake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	log := h.log.With(zap.String("remote", r.RemoteAddr))
+	reply := func(code int, text string) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.WriteHeader(code)
+		_, _ = io.WriteString(w, text+"\n")
+	}
+	if !Authorized(r, h.tokens) {
+		log.Warn("rejected Alertmanager webhook: missing or wrong bearer token; check ALERTMANAGER_WEBHOOK_TOKEN and the receiver's http_config.authorization",
+			zap.Bool("authorization_present", r.Header.Get("Authorization") != ""))
+		reply(http.StatusUnauthorized, "missing or wrong bearer token")
+		return
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, MaxBody+1))
+	if err != nil {
+		reply(http.StatusBadRequest, "cannot read body")
+		return
+	}
+	if len(body) > MaxBody {
+		log.Warn("Alertmanager notification too large; set max_alerts on the receiver", zap.Int("max_bytes", MaxBody))
+		reply(http.StatusRequestEntityTooLarge, "body too large; set max_alerts on the receiver")
+		return
+	}
+	m, err := Decode(body)
+	if err != nil {
+		log.Warn("rejected Alertmanager webhook: malformed", zap.Error(err))
+		reply(http.StatusBadRequest, err.Error())
+		return
+	}
+	if err := Store(r.Context(), h.cfg.Store, h.cfg.Clock, h.cfg.Timeout, JobNotification, GroupJobKey(Source, m.GroupKey), body); err != nil {
+		log.Error("storing Alertmanager notification", zap.Error(err))
+		reply(http.StatusServiceUnavailable, "not stored; retry")
+		return
+	}
+	log.Debug("stored Alertmanager notification", zap.String("status", m.Status), zap.Int("alerts", len(m.Alerts)))
+	reply(http.StatusAccepted, "accepted")
+}
+
+// Store enqueues body as a job of kind and key in one durable transaction.
+func Store(ctx context.Context, store Batcher, clock incident.Clock, timeout time.Duration, kind, key string, body []byte) error {
+	// The commit must not be abandoned halfway because the sender hung up.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
+	defer cancel()
+	err := store.Batch(ctx, func(tx incident.Tx) error {
+		return tx.Enqueue(&incident.Job{Kind: kind, Key: key, Due: clock.Now(), Payload: body})
+	})
+	if errors.Is(err, context.DeadlineExceeded) {
+		return errors.New("store did not commit in time")
+	}
+	return err
+}
+
+// Worker applies stored notifications.
+type Worker struct {
+	Service *incident.Service
+	Policy  incident.AlertPolicy
+	Logger  *zap.Logger
+}
+
+// HandleNotification runs an alertmanager.notification job.
+func (w *Worker) HandleNotification(ctx context.Context, job incident.Job) error {
+	m, err := Decode(job.Payload)
+	if err != nil {
+		return incident.Errorf(incident.EINVALID, "stored Alertmanager notification cannot be decoded: %v", err)
+	}
+	inc, err := w.Service.ApplyAlerts(ctx, m.Notification(), w.Policy)
+	if err != nil {
+		return err
+	}
+	if inc != nil && w.Logger != nil {
+		w.Logger.Debug("applied Alertmanager notification", zap.String("incident", inc.ID()), zap.String("status", m.Status))
+	}
+	return nil
+}

@@ -1,0 +1,130 @@
+package incident_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/incidentbot/incident-bot/internal/incident"
+)
+
+func amAlert(fp, name, sev string, firing bool) incident.Alert {
+	return incident.Alert{Fingerprint: fp, Firing: firing, StartsAt: time.Date(2026, 11, 16, 2, 55, 0, 0, time.UTC),
+		Labels:       map[string]string{"alertname": name, "severity": sev, "service": "checkout", "instance": fp},
+		Annotations:  map[string]string{"summary": name + " on " + fp, "runbook_url": "https://runbooks.example/" + name},
+		GeneratorURL: "http://prometheus.example/graph?g0.expr=" + name}
+}
+
+func amGroup(alerts ...incident.Alert) incident.AlertNotification {
+	return incident.AlertNotification{Source: "alertmanager", SourceName: "Alertmanager", GroupKey: `{}:{alertname="HighErrors"}`,
+		GroupLabels: map[string]string{"alertname": "HighErrors"}, Alerts: alerts, ExternalURL: "http://am.example"}
+}
+
+func alertTexts(t *testing.T, svc *incident.Service, n int64) []string {
+	t.Helper()
+	_, events, err := svc.Timeline(context.Background(), incident.Ref{Number: n})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, ev := range events {
+		if ev.Kind == incident.EventAlert {
+			out = append(out, ev.Data["change"]+" "+ev.Data["alertname"])
+		}
+	}
+	return out
+}
+
+func TestAlertGroupLifecycle(t *testing.T) {
+	svc, _, clock := newService(t)
+	ctx := context.Background()
+	var policy incident.AlertPolicy
+	apply := func(n incident.AlertNotification) *incident.Incident {
+		t.Helper()
+		inc, err := svc.ApplyAlerts(ctx, n, policy)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return inc
+	}
+	a1, a2 := amAlert("fp1", "HighErrors", "critical", true), amAlert("fp2", "HighErrors", "warning", true)
+
+	inc := apply(amGroup(a1))
+	if inc.Number != 1 || inc.Title != "HighErrors on fp1" || inc.Severity != incident.SEV1 || inc.Status != incident.StatusTriggered ||
+		inc.Source != "alertmanager" || inc.DeclaredBy.ChatUser() || inc.Services[0] != "checkout" ||
+		!strings.Contains(inc.Description, "runbook: https://runbooks.example/HighErrors") || !strings.Contains(inc.Description, "source: http://prometheus.example") {
+		t.Fatalf("opened: %+v", inc)
+	}
+	// Alertmanager re-sends the same group at repeat_interval: nothing changes.
+	rev := inc.Revision
+	if again := apply(amGroup(a1)); again.Number != 1 || again.Revision != rev {
+		t.Fatalf("re-send changed the incident: %+v", again)
+	}
+	// A second alert joins, then the first resolves.
+	clock.Advance(time.Minute)
+	apply(amGroup(a1, a2))
+	r1 := a1
+	r1.Firing = false
+	apply(amGroup(r1, a2))
+	apply(amGroup(r1, a2)) // re-sent
+	if got := strings.Join(alertTexts(t, svc, 1), ", "); got != "firing HighErrors, resolved HighErrors" {
+		t.Fatalf("timeline alerts: %s", got)
+	}
+	// The whole group resolves: told once, not mitigated by default.
+	r2 := a2
+	r2.Firing = false
+	inc = apply(amGroup(r1, r2))
+	apply(amGroup(r1, r2))
+	if inc.Status != incident.StatusTriggered {
+		t.Fatalf("alerts changed the status without ALERT_AUTO_MITIGATE: %s", inc.Status)
+	}
+	if got := alertTexts(t, svc, 1); len(got) != 4 || got[3] != "cleared " {
+		t.Fatalf("timeline alerts: %q", got)
+	}
+	// Resolved in chat; the group fires again: a new incident naming the old one.
+	if _, err := svc.Resolve(ctx, incident.Ref{Number: 1}, incident.Actor{ID: "U1", Source: incident.SourceSlack}, "fixed"); err != nil {
+		t.Fatal(err)
+	}
+	clock.Advance(time.Hour)
+	next := apply(amGroup(a1))
+	_, events, _ := svc.Timeline(ctx, incident.Ref{Number: next.Number})
+	if next.Number != 2 || events[0].Data["follows"] != "INC-1" {
+		t.Fatalf("refire after resolution: %+v %+v", next, events[0])
+	}
+
+	// With a reopen window and auto-mitigation.
+	policy = incident.AlertPolicy{ReopenWindow: 2 * time.Hour, AutoMitigate: true}
+	r1b := a1
+	r1b.Firing = false
+	if inc := apply(amGroup(r1b)); inc.Status != incident.StatusMitigated {
+		t.Fatalf("auto-mitigate: %s", inc.Status)
+	}
+	if _, err := svc.Resolve(ctx, incident.Ref{Number: 2}, incident.Actor{ID: "U1", Source: incident.SourceSlack}, "fixed"); err != nil {
+		t.Fatal(err)
+	}
+	clock.Advance(time.Hour)
+	if inc := apply(amGroup(a1)); inc.Number != 2 || inc.Status != incident.StatusTriggered || inc.Reopened != 1 {
+		t.Fatalf("refire within the window: %+v", inc)
+	}
+	if list, _ := svc.List(ctx, incident.Filter{}); len(list) != 2 {
+		t.Fatalf("%d incidents", len(list))
+	}
+}
+
+func TestAlertNotificationValidation(t *testing.T) {
+	svc, _, _ := newService(t)
+	for _, n := range []incident.AlertNotification{
+		{Source: "alertmanager", Alerts: []incident.Alert{amAlert("fp", "X", "", true)}},
+		{Source: incident.SourceSlack, GroupKey: "g", Alerts: []incident.Alert{amAlert("fp", "X", "", true)}},
+	} {
+		if _, err := svc.ApplyAlerts(context.Background(), n, incident.AlertPolicy{}); incident.ErrorCode(err) != incident.EINVALID {
+			t.Errorf("%+v: %v", n, err)
+		}
+	}
+	// A resolved group the bot never saw fire opens nothing.
+	r := amAlert("fp", "X", "", false)
+	if inc, err := svc.ApplyAlerts(context.Background(), amGroup(r), incident.AlertPolicy{}); err != nil || inc != nil {
+		t.Fatalf("resolved-only group: %+v, %v", inc, err)
+	}
+}
