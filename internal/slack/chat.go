@@ -453,11 +453,23 @@ func (c *Client) PostCard(ctx context.Context, channelID, threadTS string, card 
 }
 
 // PostApprovalRequest posts a runbook's approval request (mrkdwn text) in
-// a thread with Approve and Deny buttons carrying only runID.
+// a thread with Approve and Deny buttons carrying only runID, once: the
+// request carries message metadata naming its run, and a request already
+// in the thread (posted by an attempt a kill or a lost answer interrupted;
+// a click is retried from the queue) is not posted again. Approval
+// requests are rare, so the look-up is made every time rather than
+// recorded.
 func (c *Client) PostApprovalRequest(ctx context.Context, channelID, threadTS, runID, text string) error {
-	_, err := c.PostCard(ctx, channelID, threadTS, Card{Text: text, RunID: runID, Buttons: ApproveButtons})
+	key := incident.PostKey{Kind: PostKindApprovalRequest, Seq: runID}
+	if ts, err := c.FindPost(ctx, channelID, threadTS, key, time.Time{}); err != nil || ts != "" {
+		return err
+	}
+	_, err := c.post(ctx, channelID, RenderCard(Card{Text: text, RunID: runID, Buttons: ApproveButtons}), threadTS, key)
 	return err
 }
+
+// PostKindApprovalRequest is the PostKey kind of a runbook's approval request.
+const PostKindApprovalRequest = "approval_request"
 
 // UpdateCard replaces a card posted earlier, e.g. with its final state and
 // no buttons, so stale buttons do nothing.

@@ -398,3 +398,24 @@ func TestUpgradeDoesNotCopyOldUpdatesAgain(t *testing.T) {
 		}
 	}
 }
+
+// A runbook's approval request whose answer was lost, posted again by the
+// retried click, is in the thread once.
+func TestApprovalRequestIsPostedOnce(t *testing.T) {
+	w := newSyncWorld(t)
+	ctx := context.Background()
+	client := w.sync.Chat.(*slack.Client)
+	ch, thread := w.inc.Chat.ChannelID, w.inc.Chat.SummaryID
+	w.fake.FailNextIn("chat.postMessage", ch, 1, slacktest.LostAnswer())
+	if err := client.PostApprovalRequest(ctx, ch, thread, "run-7", "restart-api needs approval"); err == nil {
+		t.Fatal("the lost answer was not an error")
+	}
+	for range 2 { // the click's retries
+		if err := client.PostApprovalRequest(ctx, ch, thread, "run-7", "restart-api needs approval"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := w.count(ch, thread, "restart-api needs approval"); n != 1 {
+		t.Errorf("the approval request is in the thread %d times, want once", n)
+	}
+}
