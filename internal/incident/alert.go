@@ -249,11 +249,15 @@ func applyAlerts(tx Tx, inc *Incident, g *alertGroup, n AlertNotification, p Ale
 	}
 	if !firing && !g.Cleared && inc.Status.Open() {
 		g.Cleared = true
-		text := fmt.Sprintf("%s: every alert of this group has resolved. If the problem is gone, mark %s mitigated with `mitigate`.", label, inc.ID())
+		text := fmt.Sprintf("%s: every alert of this group has resolved. If the problem is gone, mark %s mitigated (the button, or `mitigate`).", label, inc.ID())
 		if p.AutoMitigate && inc.Status != StatusMitigated {
 			text = fmt.Sprintf("%s: every alert of this group has resolved, so %s is marked mitigated (ALERT_AUTO_MITIGATE). Resolve it when you are done.", label, inc.ID())
 		}
-		events = append(events, alertEvent(inc, by, n, Alert{}, now, "cleared", text))
+		cleared := alertEvent(inc, by, n, Alert{}, now, "cleared", text)
+		if !p.AutoMitigate && inc.Status != StatusMitigated {
+			cleared.Data["offer"] = "mitigate" // the chat shows a one-click Mitigated
+		}
+		events = append(events, cleared)
 		if p.AutoMitigate && inc.Status != StatusMitigated {
 			e, err := inc.Mitigate(by, now, "all alerts resolved")
 			if err != nil {

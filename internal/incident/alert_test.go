@@ -82,6 +82,9 @@ func TestAlertGroupLifecycle(t *testing.T) {
 	if got := alertTexts(t, svc, 1); len(got) != 4 || got[3] != "cleared " {
 		t.Fatalf("timeline alerts: %q", got)
 	}
+	if _, events, _ := svc.Timeline(ctx, incident.Ref{Number: 1}); events[len(events)-1].Data["offer"] != "mitigate" {
+		t.Fatalf("the group's resolution does not offer Mitigated: %+v", events[len(events)-1])
+	}
 	// Resolved in chat; the group fires again: a new incident naming the old one.
 	if _, err := svc.Resolve(ctx, incident.Ref{Number: 1}, incident.Actor{ID: "U1", Source: incident.SourceSlack}, "fixed"); err != nil {
 		t.Fatal(err)
