@@ -90,3 +90,12 @@ func TestListFilters(t *testing.T) {
 		t.Errorf("bot incidents sev9: exit %d, %s", code, errOut)
 	}
 }
+
+// TestDoctorReportsConfigurationProblemsAsFindings: a broken
+// configuration is what `bot doctor` is for, not a usage error.
+func TestDoctorReportsConfigurationProblemsAsFindings(t *testing.T) {
+	out, _, code := runBot(t, map[string]string{"BOT_ADDR": "nonsense", "PAGERDUTY_SYNC_STATUS": "sometimes"}, "", "doctor")
+	if code != 1 || !strings.HasPrefix(out, "Configuration\n  FAIL  ") || !strings.Contains(out, "BOT_ADDR") || !strings.Contains(out, "PAGERDUTY_SYNC_STATUS") {
+		t.Fatalf("exit %d\n%s", code, out)
+	}
+}
