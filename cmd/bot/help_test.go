@@ -38,3 +38,55 @@ func TestShellUsesItsOwnDatabase(t *testing.T) {
 		t.Fatalf("second session:\n%s", out)
 	}
 }
+
+// TestListFilters: `list` in the shell and `bot incidents` take the same
+// filters; a long list is paged.
+func TestListFilters(t *testing.T) {
+	env := map[string]string{"BOT_DB": t.TempDir() + "/bot.db"}
+	script := []string{
+		"/incident declare sev1 Checkout down", "/incident service add checkout", "/join general",
+		"/user bob", "/incident declare sev2 Search slow", "/incident resolve INC-2", "/join general",
+	}
+	for i := 0; i < 22; i++ {
+		script = append(script, "/incident declare sev4 noise "+string(rune('a'+i)), "/join general")
+	}
+	script = append(script, "/user alice", "/incident list sev1", "/incident list mine", "/incident list all service=checkout",
+		"/incident list all", "/incident list all page=2", "/incident list P2", "/incident list all P2", "/incident list sev9")
+	out, errOut, code := runBot(t, env, strings.Join(script, "\n")+"\n", "shell", "--db", env["BOT_DB"], "--user", "alice")
+	if code != 0 {
+		t.Fatalf("exit %d\n%s", code, errOut)
+	}
+	for _, want := range []string{
+		"Open incidents, SEV1 (1):\n                • INC-1 SEV1 acknowledged: Checkout down",
+		"Open incidents, yours (1):",
+		"Incidents, service checkout (1):",
+		"Incidents (24):\n                • INC-24",
+		"Page 1 of 2: `list all page=2` for the next.",
+		"Page 2 of 2.",
+		"Open incidents, SEV2: none.",
+		"Incidents, SEV2 (1):",
+		"`list` does not know \"sev9\"",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("transcript lacks %q", want)
+		}
+	}
+	if t.Failed() {
+		t.Fatalf("transcript:\n%s", out)
+	}
+	out, _, code = runBot(t, env, "", "incidents", "--open", "sev1")
+	if code != 0 || strings.Count(out, "\n") != 2 || !strings.Contains(out, "INC-1 ") {
+		t.Errorf("bot incidents --open sev1: exit %d\n%s", code, out)
+	}
+	out, _, _ = runBot(t, env, "", "incidents", "service=checkout", "since=1d")
+	if strings.Count(out, "\n") != 2 || !strings.Contains(out, "Checkout down") {
+		t.Errorf("bot incidents service=checkout since=1d:\n%s", out)
+	}
+	out, _, _ = runBot(t, env, "", "incidents", "page=2")
+	if strings.Count(out, "\n") != 5 || !strings.Contains(out, "INC-1 ") {
+		t.Errorf("bot incidents page=2 (the oldest 4):\n%s", out)
+	}
+	if _, errOut, code := runBot(t, env, "", "incidents", "sev9"); code != 2 || !strings.Contains(errOut, "does not know") {
+		t.Errorf("bot incidents sev9: exit %d, %s", code, errOut)
+	}
+}

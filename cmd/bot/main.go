@@ -44,7 +44,8 @@ const usage = `usage: bot [--config FILE] <command> [flags]
 commands:
   serve                          run the bot: HTTP server on BOT_ADDR, job runner
   shell [--user NAME] [--db FILE] local console that behaves like Slack (its own database)
-  incidents [--open] [--json]    list incidents (works while serve runs)
+  incidents [--open] [--json] [sev1] [service=NAME] [since=7d] [page=N]
+                                 list incidents (works while serve runs)
   followups [--open] [--owner U] [--json]
                                  list follow-ups across incidents, oldest first
   doctor                         check the Slack and PagerDuty setup

@@ -252,6 +252,22 @@ func TestRealAlertmanagerOpensAndResolvesOnce(t *testing.T) {
 	if got := bot.incident(t, inc.Number); got.Status != incident.StatusTriggered {
 		t.Fatalf("the resolution moved the incident to %s without ALERT_AUTO_MITIGATE", got.Status)
 	}
+	// The message offers a one-click Mitigated; alice clicks it.
+	var offer string
+	for _, m := range w.fake.Messages(inc.Chat.ChannelID) {
+		if strings.Contains(m.Text, "every alert of this group has resolved") && strings.Contains(string(m.Blocks), `"incident_mitigate"`) {
+			offer = m.TS
+		}
+	}
+	if offer == "" {
+		t.Fatal("the group's resolution offers no Mitigated button")
+	}
+	if r, err := bot.send.Interaction(context.Background(), w.fake.BlockAction("U0ALICE", inc.Chat.ChannelID, offer, "incident_mitigate", inc.ID(), w.fake.NewResponseURL())); err != nil || r.Status != http.StatusOK {
+		t.Fatalf("clicking Mitigated: %+v, %v", r, err)
+	}
+	waitFor(t, 10*time.Second, "the click to mitigate the incident", func() bool {
+		return bot.incident(t, inc.Number).Status == incident.StatusMitigated
+	})
 	if n := len(list()); n != 1 {
 		t.Fatalf("%d incidents at the end", n)
 	}

@@ -1,6 +1,7 @@
 package app
 
 import (
+	"cmp"
 	"context"
 	"os"
 	"sync"
@@ -27,7 +28,7 @@ func (a *App) lead(ctx context.Context, fail func(error)) error {
 		name = "incident-bot"
 	}
 	return es.Lead(ctx, etcdstore.LeadConfig{
-		Name: name, TTL: a.opts.LeaderTTL, Logger: a.log,
+		Name: name, TTL: cmp.Or(a.opts.LeaderTTL, a.cfg.Etcd.LeaderTTL), Logger: a.log,
 		Elected: func(f etcdstore.Fence) {
 			a.fence.Store(&f)
 			a.leading.Store(true)

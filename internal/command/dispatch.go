@@ -5,6 +5,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -167,7 +169,7 @@ func (d *Dispatcher) run(ctx context.Context, req Request, cmd Command) (Reply, 
 			Incident: inc, Declared: true,
 		}, nil
 	case VerbList:
-		return d.list(ctx, cmd.All)
+		return d.list(ctx, cmd.Text, by.ID)
 	case VerbStatus:
 		inc, err := svc.Get(ctx, ref)
 		if err != nil {
@@ -362,31 +364,48 @@ func (d *Dispatcher) FollowupLine(f incident.Followup, now time.Time) string {
 	return s
 }
 
-func (d *Dispatcher) list(ctx context.Context, all bool) (Reply, error) {
-	f := incident.Filter{OpenOnly: true}
-	title := "Open incidents"
-	if all {
-		f = incident.Filter{Newest: true, Limit: 20}
-		title = "Latest incidents"
-	}
-	incs, err := d.cfg.Service.List(ctx, f)
+func (d *Dispatcher) list(ctx context.Context, args, user string) (Reply, error) {
+	now := d.cfg.Service.Clock().Now()
+	q, err := incident.ParseListQuery(strings.Fields(args), now, d.cfg.Location)
 	if err != nil {
 		return Reply{}, err
 	}
-	if len(incs) == 0 {
-		if all {
-			return Reply{Text: "No incidents yet."}, nil
-		}
-		return Reply{Text: "No open incidents. :tada:"}, nil
+	all, err := d.cfg.Service.List(ctx, q.Filter())
+	if err != nil {
+		return Reply{}, err
 	}
+	var incs []*incident.Incident
+	for _, inc := range all {
+		if q.Match(inc, user) {
+			incs = append(incs, inc)
+		}
+	}
+	if len(incs) == 0 {
+		if args == "" {
+			return Reply{Text: "No open incidents. :tada:"}, nil
+		}
+		return Reply{Text: q.String() + ": none."}, nil
+	}
+	page, pages := q.PageOf(incs)
 	var b strings.Builder
-	fmt.Fprintf(&b, "*%s* (%d):", title, len(incs))
-	now := d.cfg.Service.Clock().Now()
-	for _, inc := range incs {
+	fmt.Fprintf(&b, "*%s* (%d):", q, len(incs))
+	for _, inc := range page {
 		fmt.Fprintf(&b, "\n• %s", d.ListLine(inc, now))
+	}
+	if len(page) == 0 {
+		fmt.Fprintf(&b, "\nThere is no page %d.", q.Page)
+	}
+	if pages > 1 {
+		fmt.Fprintf(&b, "\nPage %d of %d", q.Page, pages)
+		if q.Page < pages {
+			fmt.Fprintf(&b, ": `list %s` for the next", strings.TrimSpace(pageRE.ReplaceAllString(args, "")+" page="+strconv.Itoa(q.Page+1)))
+		}
+		b.WriteString(".")
 	}
 	return Reply{Text: b.String()}, nil
 }
+
+var pageRE = regexp.MustCompile(`(?i)\s*\bpage=\S*`)
 
 // ListLine renders one incident as a line of a list.
 func (d *Dispatcher) ListLine(inc *incident.Incident, now time.Time) string {

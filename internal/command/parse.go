@@ -5,10 +5,12 @@
 package command
 
 import (
+	"errors"
 	"fmt"
 	"regexp"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/incidentbot/incident-bot/internal/incident"
 )
@@ -103,7 +105,7 @@ type spec struct {
 var specs = []spec{
 	{verb: VerbHelp, aliases: []string{"?", "-h", "--help"}, usage: "help [command]", summary: "Show this help, or how to use one command.", parse: optionalText},
 	{verb: VerbDeclare, aliases: []string{"new", "open"}, usage: "declare [sev1|sev2|sev3|sev4] <title>", summary: "Declare an incident; it gets its own channel. (In Slack, no title opens a form.)", parse: parseDeclare},
-	{verb: VerbList, aliases: []string{"ls"}, usage: "list [all]", summary: "List open incidents (or the latest 20 of all).", parse: parseList},
+	{verb: VerbList, aliases: []string{"ls"}, usage: "list [all] [sev1-4] [mine] [service=NAME] [since=7d|DATE] [page=N]", summary: "List open incidents (with `all`, resolved ones too, newest first), 20 a page, filtered by severity, your own, service or declaration time.", parse: parseList},
 	{verb: VerbStatus, aliases: []string{"show", "info"}, usage: "status [INC-n]", summary: "Show an incident's status, roles and key times.", incident: true, parse: noArgs},
 	{verb: VerbUpdate, usage: "update [INC-n] <text>", summary: "Post a status update for stakeholders.", incident: true, parse: needText("Write the update for stakeholders.")},
 	{verb: VerbAck, aliases: []string{"acknowledge"}, usage: "ack [INC-n]", summary: "Acknowledge a triggered incident.", incident: true, parse: noArgs},
@@ -264,13 +266,11 @@ func isBareNumber(w string) bool {
 }
 
 func parseList(c *Command, args string, _ Options) error {
-	switch strings.ToLower(args) {
-	case "":
-	case "all":
-		c.All = true
-	default:
-		return fmt.Errorf("`list` takes `all` or nothing, but got %q.", clip(args, 40))
+	q, err := incident.ParseListQuery(strings.Fields(args), time.Now(), time.UTC) // syntax only; Dispatcher reads it again with its clock and zone
+	if err != nil {
+		return errors.New(incident.ErrorMessage(err))
 	}
+	c.All, c.Text = q.All, args
 	return nil
 }
 

@@ -91,7 +91,7 @@ func Defaults() Config {
 		LogFormat:    "json",
 		LogLevel:     "info",
 		Store:        StoreBolt,
-		Etcd:         Etcd{Prefix: DefaultEtcdPrefix},
+		Etcd:         Etcd{Prefix: DefaultEtcdPrefix, LeaderTTL: DefaultLeaderTTL},
 		Retention:    DefaultRetention,
 		Slack:        Slack{APIURL: "https://slack.com/api/"},
 		PagerDuty: PagerDuty{

@@ -1,9 +1,11 @@
 package config
 
 import (
+	"fmt"
 	"net"
 	"net/url"
 	"strings"
+	"time"
 )
 
 // Store backends (BOT_STORE).
@@ -30,7 +32,14 @@ type Etcd struct {
 	// Username and Password authenticate with etcd's own authentication.
 	Username string `yaml:"username"`
 	Password Secret `yaml:"password"`
+	// LeaderTTL is the leader's session lease: a dead leader is replaced
+	// within it (plus an election). Shorter fails over faster; too short
+	// deposes a leader for a GC pause or a slow etcd.
+	LeaderTTL time.Duration `yaml:"leader_ttl"`
 }
+
+// DefaultLeaderTTL is the default BOT_ETCD_LEADER_TTL.
+const DefaultLeaderTTL = 10 * time.Second
 
 // TLS reports whether the client speaks TLS to etcd.
 func (e Etcd) TLS() bool {
@@ -62,6 +71,14 @@ var storeVars = []envVar{
 	strVar("BOT_ETCD_KEY_FILE", func(c *Config) *string { return &c.Etcd.KeyFile }),
 	fileVar(strVar("BOT_ETCD_USERNAME", func(c *Config) *string { return &c.Etcd.Username })),
 	secretVar("BOT_ETCD_PASSWORD", func(c *Config) *Secret { return &c.Etcd.Password }),
+	parseVar("BOT_ETCD_LEADER_TTL", func(c *Config, v string) error {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			return fmt.Errorf("%q is not a duration like 10s", v)
+		}
+		c.Etcd.LeaderTTL = d
+		return nil
+	}),
 }
 
 func validateStore(c *Config) []string {
@@ -97,6 +114,12 @@ func validateStore(c *Config) []string {
 	}
 	if e.Password.Set() && e.Username == "" {
 		p.add("BOT_ETCD_PASSWORD is set without BOT_ETCD_USERNAME")
+	}
+	if e.LeaderTTL == 0 {
+		e.LeaderTTL = DefaultLeaderTTL
+	}
+	if e.LeaderTTL < 2*time.Second || e.LeaderTTL > time.Minute || e.LeaderTTL%time.Second != 0 {
+		p.add("BOT_ETCD_LEADER_TTL %s must be whole seconds between 2s and 1m (etcd leases count seconds)", e.LeaderTTL)
 	}
 	if e.Username != "" && !e.Password.Set() {
 		p.add("BOT_ETCD_USERNAME is set without BOT_ETCD_PASSWORD")

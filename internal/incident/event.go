@@ -48,10 +48,10 @@ const (
 //	postmortem_drafted version
 //	page_sent         target, pager_incident, url
 //	escalated         level, reason ("ack_timeout" or "manual")
-//	runbook_requested runbook, run_id, decision (the audit event name), reason
-//	runbook_ran       runbook, run_id, outcome (succeeded, failed, timed_out, canceled), exit_code, duration_ms, dry_run ("true"/"false")
+//	runbook_requested runbook (absent if none was named), params (name=value, secrets masked), run_id, decision (the audit event name), reason (one line, mentions as @id)
+//	runbook_ran       runbook, params, run_id, outcome (succeeded, failed, timed_out, canceled), exit_code (real runs that exited only), duration_ms, dry_run ("true"/"false")
 //	pager_event       type (a neutral pager event kind, e.g. acknowledged), pager_incident, url
-//	alert             source, group, change (firing, resolved, cleared), fingerprint, alertname, url
+//	alert             source, group, change (firing, resolved, cleared), fingerprint, alertname, url, offer ("mitigate": show a Mitigated button)
 //
 // Event is one entry of an incident's timeline.
 //

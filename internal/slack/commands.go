@@ -75,8 +75,9 @@ func (r reply) ack() any {
 // Replies to a slash command that was not run.
 const (
 	// DuplicateCommandText answers a slash command delivered again (a
-	// replayed request, a redelivered Socket Mode envelope).
-	DuplicateCommandText = "That command was already received; it runs only once."
+	// replayed request, a redelivered Socket Mode envelope). The first
+	// delivery may have been cut short by a crash, hence the advice.
+	DuplicateCommandText = "That command was already received, so it is not run again. If it shows no result, `/incident timeline` tells whether it was done; type it again if not."
 	// UnrecordedCommandText answers a command whose replay record could
 	// not be stored: it did not run, and running it again is safe.
 	UnrecordedCommandText = "I could not record that command, so it did not run. Try again in a moment."

@@ -407,6 +407,10 @@ func renderEvents(events []incident.Event) Rendered {
 			value := incident.FormatID(ev.Incident) + "#" + ev.Data["id"]
 			blocks = append(blocks, slackapi.NewActionBlock("", button(ActionFollowupDone, value, "Done", "")))
 		}
+		if ev.Kind == incident.EventAlert && ev.Data["offer"] == "mitigate" {
+			// The alert group resolved: one click marks the incident mitigated.
+			blocks = append(blocks, slackapi.NewActionBlock("", button(ActionMitigate, incident.FormatID(ev.Incident), "Mitigated", slackapi.StylePrimary)))
+		}
 	}
 	return Rendered{Text: strings.Join(lines, "\n"), Blocks: blocks}
 }
