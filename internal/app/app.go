@@ -121,6 +121,15 @@ func Open(cfg config.Config, log *zap.Logger, opts Options) (*App, error) {
 	a.svc = incident.NewService(incident.ServiceConfig{Store: store, Clock: opts.Clock})
 	a.registry = prometheus.NewRegistry()
 	a.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), newStoreCollector(a))
+	a.registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "incidentbot_leader",
+		Help: "1 if this replica runs the job queue, timers, digest and pruning (always, with bbolt), else 0.",
+	}, func() float64 {
+		if a.Leading() {
+			return 1
+		}
+		return 0
+	}))
 	a.handlers.Metrics = promhttp.HandlerFor(a.registry, promhttp.HandlerOpts{})
 	a.runner = queue.New(queue.Config{
 		Store: a.queueStore(), Clock: opts.Clock, Logger: log, Workers: opts.Workers,

@@ -1,6 +1,8 @@
 package app_test
 
 import (
+	"io"
+	"net/http"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -70,6 +72,19 @@ func TestEtcdReplicasElectOneLeader(t *testing.T) {
 		}
 		return leader != nil
 	})
+
+	// Operators see which replica leads.
+	for bot, want := range map[*runningBot]string{leader: "incidentbot_leader 1", follower: "incidentbot_leader 0"} {
+		resp, err := http.Get(bot.URL() + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if !strings.Contains(string(body), "\n"+want+"\n") {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
 
 	// The follower takes the command; the leader's queue sets up the channel.
 	if r := follower.command(t, "U0ALICE", w.general, "declare sev2 Checkout is down"); !strings.Contains(r.Text(), "Declared *INC-1*") {

@@ -38,6 +38,38 @@ type Alerts struct {
 	// ReopenWindow: a group firing again this soon after its incident was
 	// resolved reopens it (ALERT_REOPEN_WINDOW, default 0: a new incident).
 	ReopenWindow time.Duration `yaml:"reopen_window"`
+	// Storm is the storm guard (BOT_ALERT_STORM, "N/WINDOW", default off).
+	Storm AlertStorm `yaml:"storm"`
+}
+
+// AlertStorm is the storm guard: above Threshold alert-raised incidents
+// within Window, further alert groups attach to one storm incident.
+type AlertStorm struct {
+	Threshold int
+	Window    time.Duration
+}
+
+// UnmarshalText parses "20/10m", "20" (a 10 minute window) or "off".
+func (s *AlertStorm) UnmarshalText(b []byte) error {
+	v := strings.TrimSpace(string(b))
+	if v == "" || strings.EqualFold(v, "off") {
+		*s = AlertStorm{}
+		return nil
+	}
+	n, w, hasWindow := strings.Cut(v, "/")
+	out := AlertStorm{Window: 10 * time.Minute}
+	if _, err := fmt.Sscanf(strings.TrimSpace(n), "%d", &out.Threshold); err != nil || out.Threshold < 1 || fmt.Sprint(out.Threshold) != strings.TrimSpace(n) {
+		return fmt.Errorf("%q is not N/WINDOW (e.g. 20/10m) or off", v)
+	}
+	if hasWindow {
+		d, err := time.ParseDuration(strings.TrimSpace(w))
+		if err != nil || d <= 0 {
+			return fmt.Errorf("%q: the window %q is not a duration such as 10m", v, w)
+		}
+		out.Window = d
+	}
+	*s = out
+	return nil
 }
 
 // DefaultAlertSeverityMap is ALERT_SEVERITY_MAP's default.
@@ -69,7 +101,8 @@ func (a Alerts) Policy() incident.AlertPolicy {
 	for k, v := range a.SeverityMap {
 		sev[strings.ToLower(k)] = v
 	}
-	return incident.AlertPolicy{TitleFrom: splitList(a.TitleFrom), Severities: sev, AutoMitigate: a.AutoMitigate, ReopenWindow: a.ReopenWindow}
+	return incident.AlertPolicy{TitleFrom: splitList(a.TitleFrom), Severities: sev, AutoMitigate: a.AutoMitigate, ReopenWindow: a.ReopenWindow,
+		StormThreshold: a.Storm.Threshold, StormWindow: a.Storm.Window}
 }
 
 var alertVars = []envVar{
@@ -84,6 +117,7 @@ var alertVars = []envVar{
 		c.Alerts.AutoMitigate = b
 		return err
 	}),
+	parseVar("BOT_ALERT_STORM", func(c *Config, v string) error { return c.Alerts.Storm.UnmarshalText([]byte(v)) }),
 	parseVar("ALERT_REOPEN_WINDOW", func(c *Config, v string) error {
 		d, err := time.ParseDuration(strings.TrimSpace(v))
 		if err != nil || d < 0 {

@@ -110,3 +110,38 @@ func TestGrafanaNotificationOpensIncident(t *testing.T) {
 		t.Fatalf("incidents: %+v", list)
 	}
 }
+
+func FuzzIntake(f *testing.F) {
+	f.Add([]byte(sample), sign("s3cret-s3cret-s3cret", "", sample), "")
+	f.Add([]byte(`{"groupKey":"g","alerts":[{"status":"firing","fingerprint":"x"}]}`), "", "Bearer grafana-token-0123456789")
+	f.Add([]byte(`{"groupKey":"g","alerts":[{"status":"sleeping","fingerprint":"x"}]}`), "", "Bearer grafana-token-0123456789")
+	f.Fuzz(func(t *testing.T, body []byte, sig, auth string) {
+		store := bolttest.Open(t)
+		h := grafana.NewIntake(grafana.IntakeConfig{Store: store, Clock: incidenttest.NewClock(now),
+			Verifier: grafana.Verifier{Secrets: []string{"s3cret-s3cret-s3cret"}, Tokens: []string{"grafana-token-0123456789"}}})
+		r := httptest.NewRequest(http.MethodPost, "/webhooks/grafana", strings.NewReader(string(body)))
+		r.Header.Set(grafana.SignatureHeader, sig)
+		r.Header.Set("Authorization", auth)
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, r)
+		jobs, err := store.DueJobs(now, 10, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		switch rec.Code {
+		case http.StatusAccepted:
+			if len(jobs) != 1 {
+				t.Fatalf("202 with %d jobs stored", len(jobs))
+			}
+			if _, err := grafana.Decode(jobs[0].Payload); err != nil {
+				t.Fatalf("stored a body that does not decode: %v", err)
+			}
+		case http.StatusUnauthorized, http.StatusBadRequest, http.StatusRequestEntityTooLarge:
+			if len(jobs) != 0 {
+				t.Fatalf("HTTP %d stored %d jobs", rec.Code, len(jobs))
+			}
+		default:
+			t.Fatalf("unexpected HTTP %d", rec.Code)
+		}
+	})
+}

@@ -81,6 +81,81 @@ type AlertPolicy struct {
 	// incident was resolved reopens that incident; later (or when zero) it
 	// opens a new incident that names the old one.
 	ReopenWindow time.Duration
+	// StormThreshold and StormWindow are the storm guard: once
+	// StormThreshold alert groups opened incidents within StormWindow,
+	// further groups attach to one storm incident (their alerts on its
+	// timeline, the groups listed on its summary) instead of opening an
+	// incident and a channel each. Zero threshold: off.
+	StormThreshold int
+	StormWindow    time.Duration
+}
+
+// alertStorm is the storm guard's state: when recent alert groups opened
+// incidents, and the open storm incident, if any.
+type alertStorm struct {
+	Opened   []time.Time `json:"opened,omitempty"`
+	Incident int64       `json:"incident,omitempty"`
+}
+
+const alertStormKey = "alert-storm"
+
+// maxStormGroups bounds the groups listed on a storm incident's summary.
+const maxStormGroups = 30
+
+// stormIncident returns the storm incident a new group must attach to, or
+// nil when the guard is off or the threshold is not reached (then the new
+// group's opening is counted).
+func stormIncident(tx Tx, n AlertNotification, p AlertPolicy, by Actor, now time.Time) (*Incident, []Event, error) {
+	if p.StormThreshold <= 0 {
+		return nil, nil, nil
+	}
+	window := p.StormWindow
+	if window <= 0 {
+		window = 10 * time.Minute
+	}
+	var st alertStorm
+	if raw, ok, err := tx.Key(alertStormKey); err != nil {
+		return nil, nil, err
+	} else if ok {
+		_ = json.Unmarshal(raw, &st) // a damaged record only resets the count
+	}
+	st.Opened = slices.DeleteFunc(st.Opened, func(t time.Time) bool { return now.Sub(t) > window })
+	var storm *Incident
+	var events []Event
+	if len(st.Opened) >= p.StormThreshold {
+		if st.Incident != 0 {
+			inc, err := tx.Incident(st.Incident)
+			if err != nil && ErrorCode(err) != ENOTFOUND {
+				return nil, nil, err
+			}
+			if inc != nil && inc.Status.Open() {
+				storm = inc
+			}
+		}
+		if storm == nil {
+			num, err := tx.NextIncidentNumber()
+			if err != nil {
+				return nil, nil, err
+			}
+			storm = &Incident{
+				Number: num, Title: fmt.Sprintf("Alert storm: more than %d alert groups fired within %s", p.StormThreshold, FormatWait(window)),
+				Description: "Further alert groups are attached here instead of opening an incident each (BOT_ALERT_STORM). Groups:",
+				Severity:    SEV2, Status: StatusTriggered, Source: n.Source, DeclaredBy: by,
+				DetectedAt: now, DeclaredAt: now, Roles: map[Role]string{},
+			}
+			events = append(events, storm.newEvent(EventDeclared, by, now, storm.Title, map[string]string{
+				"severity": storm.Severity.String(), "status": string(storm.Status), "storm": "true",
+			}))
+			st.Incident = num
+		}
+	} else {
+		st.Opened = append(st.Opened, now)
+	}
+	raw, err := json.Marshal(st)
+	if err != nil {
+		return nil, nil, err
+	}
+	return storm, events, tx.PutKey(alertStormKey, raw, now)
 }
 
 // DefaultAlertSeverities is ALERT_SEVERITY_MAP's default.
@@ -211,7 +286,22 @@ func applyAlerts(tx Tx, inc *Incident, g *alertGroup, n AlertNotification, p Ale
 				delete(g.Alerts, fp)
 			}
 		}
-		var err error
+		storm, stormEvents, err := stormIncident(tx, n, p, by, now)
+		if err != nil {
+			return nil, nil, false, err
+		}
+		if storm != nil {
+			// Attach the group to the storm incident: its alerts go on the
+			// storm's timeline and the group is listed on its summary.
+			g.Incident, g.Cleared = storm.Number, false
+			title := alertTitle(fired[0], p.TitleFrom)
+			if strings.Count(storm.Description, "\n- ") < maxStormGroups {
+				storm.Description = truncate(storm.Description+"\n- "+title, MaxTextLength)
+			}
+			events = append(stormEvents, alertEvent(storm, by, n, fired[0], now, "attached",
+				fmt.Sprintf("%s: alert group %s attached to this storm: %d alert(s) firing: %s", sourceLabel(n), title, len(fired), alertNames(fired))))
+			return events, storm, true, nil
+		}
 		if inc, err = openFromAlerts(tx, n, fired, p, by, now); err != nil {
 			return nil, nil, false, err
 		}
@@ -237,21 +327,21 @@ func applyAlerts(tx Tx, inc *Incident, g *alertGroup, n AlertNotification, p Ale
 		events = append(events, e)
 		g.Cleared = false
 	}
-	label := cmp.Or(n.SourceName, string(n.Source))
+	name := sourceLabel(n)
 	for _, a := range fired {
-		events = append(events, alertEvent(inc, by, n, a, now, "firing", fmt.Sprintf("%s: alert %s is firing%s", label, a.Name(), alertDetail(a))))
+		events = append(events, alertEvent(inc, by, n, a, now, "firing", fmt.Sprintf("%s: alert %s is firing%s", name, a.Name(), alertDetail(a))))
 	}
 	for _, a := range resolved {
-		events = append(events, alertEvent(inc, by, n, a, now, "resolved", fmt.Sprintf("%s: alert %s resolved", label, a.Name())))
+		events = append(events, alertEvent(inc, by, n, a, now, "resolved", fmt.Sprintf("%s: alert %s resolved", name, a.Name())))
 	}
 	if len(fired) > 0 {
 		g.Cleared = false
 	}
 	if !firing && !g.Cleared && inc.Status.Open() {
 		g.Cleared = true
-		text := fmt.Sprintf("%s: every alert of this group has resolved. If the problem is gone, mark %s mitigated (the button, or `mitigate`).", label, inc.ID())
+		text := fmt.Sprintf("%s: every alert of this group has resolved. If the problem is gone, mark %s mitigated (the button, or `mitigate`).", name, inc.ID())
 		if p.AutoMitigate && inc.Status != StatusMitigated {
-			text = fmt.Sprintf("%s: every alert of this group has resolved, so %s is marked mitigated (ALERT_AUTO_MITIGATE). Resolve it when you are done.", label, inc.ID())
+			text = fmt.Sprintf("%s: every alert of this group has resolved, so %s is marked mitigated (ALERT_AUTO_MITIGATE). Resolve it when you are done.", name, inc.ID())
 		}
 		cleared := alertEvent(inc, by, n, Alert{}, now, "cleared", text)
 		if !p.AutoMitigate && inc.Status != StatusMitigated {
@@ -267,6 +357,16 @@ func applyAlerts(tx Tx, inc *Incident, g *alertGroup, n AlertNotification, p Ale
 		}
 	}
 	return events, inc, true, nil
+}
+
+func sourceLabel(n AlertNotification) string { return cmp.Or(n.SourceName, string(n.Source)) }
+
+func alertNames(as []Alert) string {
+	names := make([]string, 0, len(as))
+	for _, a := range as {
+		names = append(names, a.Name())
+	}
+	return strings.Join(names, ", ")
 }
 
 func alertEvent(inc *Incident, by Actor, n AlertNotification, a Alert, at time.Time, change, text string) Event {
@@ -349,11 +449,7 @@ func openFromAlerts(tx Tx, n AlertNotification, firing []Alert, p AlertPolicy, b
 	if d := strings.TrimSpace(first.Annotations["description"]); d != "" {
 		desc.WriteString(d)
 	}
-	names := make([]string, 0, len(firing))
-	for _, a := range firing {
-		names = append(names, a.Name())
-	}
-	fmt.Fprintf(&desc, "\n%d alert(s) firing: %s", len(firing), strings.Join(names, ", "))
+	fmt.Fprintf(&desc, "\n%d alert(s) firing: %s", len(firing), alertNames(firing))
 	if n.Truncated > 0 {
 		fmt.Fprintf(&desc, " (and %d more not sent)", n.Truncated)
 	}

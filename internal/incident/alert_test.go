@@ -131,3 +131,48 @@ func TestAlertNotificationValidation(t *testing.T) {
 		t.Fatalf("resolved-only group: %+v, %v", inc, err)
 	}
 }
+
+func TestAlertStormAttachesGroupsToOneIncident(t *testing.T) {
+	svc, _, clock := newService(t)
+	ctx := context.Background()
+	policy := incident.AlertPolicy{StormThreshold: 2, StormWindow: 10 * time.Minute}
+	group := func(name string) incident.AlertNotification {
+		n := amGroup(amAlert("fp-"+name, name, "critical", true))
+		n.GroupKey = `{}:{alertname="` + name + `"}`
+		return n
+	}
+	var got []int64
+	for _, name := range []string{"A", "B", "C", "D"} {
+		inc, err := svc.ApplyAlerts(ctx, group(name), policy)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, inc.Number)
+		clock.Advance(time.Second)
+	}
+	// A and B open their own; C opens the storm incident; D joins it.
+	if got[0] != 1 || got[1] != 2 || got[2] != 3 || got[3] != 3 {
+		t.Fatalf("incidents per group: %v", got)
+	}
+	storm, events, err := svc.Timeline(ctx, incident.Ref{Number: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(storm.Title, "Alert storm") || !strings.Contains(storm.Description, "- C on fp-C") || !strings.Contains(storm.Description, "- D on fp-D") {
+		t.Fatalf("storm incident: %+v", storm)
+	}
+	if n := len(alertTexts(t, svc, 3)); n != 2 || len(events) != 3 {
+		t.Fatalf("storm timeline: %d alert events, %d events", n, len(events))
+	}
+	// A later notification of an attached group lands on the storm.
+	d := group("D")
+	d.Alerts = append(d.Alerts, amAlert("fp-D2", "D", "critical", true))
+	if inc, err := svc.ApplyAlerts(ctx, d, policy); err != nil || inc.Number != 3 {
+		t.Fatalf("attached group's next notification: %+v, %v", inc, err)
+	}
+	// Once the window has passed, groups open their own incidents again.
+	clock.Advance(time.Hour)
+	if inc, err := svc.ApplyAlerts(ctx, group("E"), policy); err != nil || inc.Number != 4 {
+		t.Fatalf("after the storm: %+v, %v", inc, err)
+	}
+}
