@@ -74,6 +74,7 @@ func (a *App) initPagerDuty() error {
 	if client != nil {
 		a.svc.AddHook(incident.PagerSyncHook(incident.PagerSync{Status: pd.StatusSync(), Notes: pd.MirrorNotes && rest}))
 		a.dispCfg.Pager = w
+		a.dispCfg.PagerStatusSync = pd.StatusSync()
 	}
 	if !pd.WebhookSecret.Set() {
 		log.Warn("PAGERDUTY_WEBHOOK_SECRET is not set; PagerDuty webhooks are not received")

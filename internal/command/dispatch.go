@@ -75,6 +75,10 @@ type Config struct {
 	// Logger records every command (verb, user, channel, incident,
 	// outcome; never the text, which may hold runbook parameters).
 	Logger *zap.Logger
+	// PagerStatusSync: acknowledging, mitigating and resolving here are
+	// mirrored to the linked pager incident. When false, replies about a
+	// linked incident say that the pager was not changed.
+	PagerStatusSync bool
 	// Optional features; nil means not configured, and the commands say so.
 	Pager       Pager
 	Runbooks    Runbooks
@@ -144,7 +148,7 @@ func (d *Dispatcher) run(ctx context.Context, req Request, cmd Command) (Reply, 
 		if err != nil {
 			return Reply{}, err
 		}
-		return Reply{Text: fmt.Sprintf(format, "*"+inc.ID()+"*"), Incident: inc}, nil
+		return Reply{Text: fmt.Sprintf(format, "*"+inc.ID()+"*") + d.pagerUnchanged(inc, cmd.Verb), Incident: inc}, nil
 	}
 	switch cmd.Verb {
 	case VerbHelp:
@@ -196,7 +200,7 @@ func (d *Dispatcher) run(ctx context.Context, req Request, cmd Command) (Reply, 
 		if err != nil {
 			return Reply{}, err
 		}
-		return Reply{Text: fmt.Sprintf("*%s* resolved. Draft the postmortem with `postmortem` when you are ready.", inc.ID()), Incident: inc}, nil
+		return Reply{Text: fmt.Sprintf("*%s* resolved. Draft the postmortem with `postmortem` when you are ready.", inc.ID()) + d.pagerUnchanged(inc, cmd.Verb), Incident: inc}, nil
 	case VerbReopen:
 		inc, err := svc.Reopen(ctx, ref, by, cmd.Text)
 		return changed(inc, err, "%s reopened.")
@@ -268,6 +272,19 @@ func (d *Dispatcher) run(ctx context.Context, req Request, cmd Command) (Reply, 
 		return Reply{Text: text}, err
 	}
 	return Reply{}, errors.New("unhandled verb " + string(cmd.Verb))
+}
+
+// pagerUnchanged is the reply's note when a status change of a linked
+// incident was not sent to the pager, so nobody believes the page stopped.
+func (d *Dispatcher) pagerUnchanged(inc *incident.Incident, verb Verb) string {
+	if d.cfg.PagerStatusSync || !inc.Pager.Linked() {
+		return ""
+	}
+	switch verb {
+	case VerbAck, VerbMitigate, VerbResolve:
+		return fmt.Sprintf("\n:warning: %s was *not* changed: the bot cannot change PagerDuty (no PAGERDUTY_API_TOKEN or PAGERDUTY_ROUTING_KEY, or PAGERDUTY_SYNC_STATUS=false). Do the same in PagerDuty, or it keeps paging.", inc.Pager.Label())
+	}
+	return ""
 }
 
 func (d *Dispatcher) changeFact(ctx context.Context, ref incident.Ref, cmd Command, by incident.Actor) (Reply, error) {
