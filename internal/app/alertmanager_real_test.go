@@ -227,7 +227,7 @@ func TestRealAlertmanagerOpensAndResolvesOnce(t *testing.T) {
 	// not a second incident.
 	am.post(t, promAlert("web-1", time.Time{}), promAlert("web-2", time.Time{}))
 	waitFor(t, 20*time.Second, "the joining alert in the channel", func() bool {
-		return anyText(w.fake, inc.Chat.ChannelID, "alert CheckoutErrors is firing")
+		return anyText(w.fake, inc.Chat.ChannelID, "alert CheckoutErrors on web-2 is firing")
 	})
 	// Alertmanager re-sends the unchanged group every repeat_interval; let
 	// it do so twice more.

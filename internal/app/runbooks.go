@@ -9,7 +9,14 @@ import (
 	"github.com/incidentbot/incident-bot/internal/command"
 	"github.com/incidentbot/incident-bot/internal/incident"
 	"github.com/incidentbot/incident-bot/internal/runbookflow"
+	"github.com/incidentbot/incident-bot/internal/shell"
 	"github.com/incidentbot/incident-bot/internal/slack"
+)
+
+// Both chat front ends present runbook approvals and private results.
+var (
+	_ runbookflow.Presenter = (*slack.Client)(nil)
+	_ runbookflow.Presenter = (*shell.Chat)(nil)
 )
 
 // initRunbooks wires the runbook flow to the store, the job queue, the

@@ -44,6 +44,15 @@ func (a Alert) Name() string {
 	return a.Fingerprint
 }
 
+// describe names the alert for the timeline: its name and, since the
+// alerts of a group usually share it, where it fires (the instance label).
+func (a Alert) describe() string {
+	if in := a.Labels["instance"]; in != "" {
+		return a.Name() + " on " + in
+	}
+	return a.Name()
+}
+
 // AlertNotification is one notification about one group of alerts.
 type AlertNotification struct {
 	// Source is the router ("alertmanager"); SourceName is how people name
@@ -329,10 +338,10 @@ func applyAlerts(tx Tx, inc *Incident, g *alertGroup, n AlertNotification, p Ale
 	}
 	name := sourceLabel(n)
 	for _, a := range fired {
-		events = append(events, alertEvent(inc, by, n, a, now, "firing", fmt.Sprintf("%s: alert %s is firing%s", name, a.Name(), alertDetail(a))))
+		events = append(events, alertEvent(inc, by, n, a, now, "firing", fmt.Sprintf("%s: alert %s is firing%s", name, a.describe(), alertDetail(a))))
 	}
 	for _, a := range resolved {
-		events = append(events, alertEvent(inc, by, n, a, now, "resolved", fmt.Sprintf("%s: alert %s resolved", name, a.Name())))
+		events = append(events, alertEvent(inc, by, n, a, now, "resolved", fmt.Sprintf("%s: alert %s resolved", name, a.describe())))
 	}
 	if len(fired) > 0 {
 		g.Cleared = false

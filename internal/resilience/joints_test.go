@@ -228,16 +228,23 @@ func (j *jointRun) fault(n int64) {
 		{"answer lost", slacktest.LostAnswer()},
 	}
 	methods := []string{"chat.postMessage", "chat.postMessage", "chat.update", "conversations.history", "conversations.replies", "conversations.invite", "conversations.setTopic"}
-	method := methods[j.rng.IntN(len(methods))]
-	count := 1 + j.rng.IntN(2)
-	switch where := j.rng.IntN(4); {
-	case where == 0 && j.rng.IntN(2) == 0:
+	// Every choice is drawn up front, whatever the incident's state (which
+	// depends on timing), so a seed makes the same steps on every run.
+	var (
+		method    = methods[j.rng.IntN(len(methods))]
+		count     = 1 + j.rng.IntN(2)
+		where     = j.rng.IntN(8)
+		code      = []string{"is_archived", "channel_not_found", "not_in_channel", "msg_too_long"}[j.rng.IntN(4)]
+		refused   = []string{"chat.postMessage", "chat.update"}[j.rng.IntN(2)]
+		tf        = transient[j.rng.IntN(len(transient))]
+		inChannel = j.rng.IntN(3)
+	)
+	switch {
+	case where == 0:
 		// A permanent refusal in the optional announce channel.
-		code := []string{"is_archived", "channel_not_found", "not_in_channel", "msg_too_long"}[j.rng.IntN(4)]
-		m := []string{"chat.postMessage", "chat.update"}[j.rng.IntN(2)]
-		j.w.slack.FailNextIn(m, j.w.announce, count, slacktest.SlackError(code))
-		j.log("%s %s ×%d in the announce channel", m, code, count)
-	case where == 1 && inc.Chat.ChannelID != "" && j.rng.IntN(3) == 0:
+		j.w.slack.FailNextIn(refused, j.w.announce, count, slacktest.SlackError(code))
+		j.log("%s %s ×%d in the announce channel", refused, code, count)
+	case where == 1 && inc.Chat.ChannelID != "":
 		// A message the incident's own channel refuses for good.
 		j.w.slack.FailNextIn("chat.postMessage", inc.Chat.ChannelID, 1, slacktest.SlackError("msg_too_long"))
 		if j.tooLong == nil {
@@ -248,11 +255,10 @@ func (j *jointRun) fault(n int64) {
 		}
 		j.log("chat.postMessage msg_too_long in INC-%d", n)
 	default:
-		tf := transient[j.rng.IntN(len(transient))]
 		ch := ""
-		switch j.rng.IntN(3) {
+		switch inChannel {
 		case 0:
-			ch = inc.Chat.ChannelID
+			ch = inc.Chat.ChannelID // "" (anywhere) while it has none
 		case 1:
 			ch = j.w.announce
 		}
