@@ -115,9 +115,5 @@ func PagerDutyChecks(ctx context.Context, cfg config.Config) []SetupCheck {
 		Token: pd.APIToken.Value(), From: pd.FromEmail, RoutingKey: pd.RoutingKey.Value(),
 		APIURL: pd.APIURL, EventsURL: pd.EventsURL,
 	})
-	var out []SetupCheck
-	for _, c := range pagerduty.Doctor(ctx, pagerduty.DoctorConfig{Client: client, WebhookSecret: pd.WebhookSecret.Set()}) {
-		out = append(out, SetupCheck{Name: c.Name, OK: c.OK, Detail: c.Detail, Fix: c.Fix})
-	}
-	return out
+	return pagerduty.Doctor(ctx, pagerduty.DoctorConfig{Client: client, WebhookSecret: pd.WebhookSecret.Set()})
 }

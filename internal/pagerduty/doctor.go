@@ -8,15 +8,12 @@ import (
 	"strings"
 
 	"github.com/PagerDuty/go-pagerduty"
+
+	"github.com/incidentbot/incident-bot/internal/incident"
 )
 
 // Check is one result of the PagerDuty setup checks (`bot doctor`).
-type Check struct {
-	Name   string
-	OK     bool
-	Detail string // what was found
-	Fix    string // what to do, when not OK
-}
+type Check = incident.SetupCheck
 
 // DoctorConfig says what to check.
 type DoctorConfig struct {
