@@ -56,6 +56,7 @@ commands:
   backup [--force] FILE          consistent hot backup of the database
   restore FILE                   restore a backup (with the bot stopped)
   check                          verify the database file
+  migrate [--force] FROM TO      copy bolt:PATH into etcd or back (stop the bot first)
   version                        print the version
 
 Configuration comes from environment variables and an optional YAML file
@@ -131,6 +132,7 @@ var subcommands = map[string]func(configPath string, args []string, stdout, stde
 	"backup":     backupCmd,
 	"restore":    restoreCmd,
 	"check":      checkCmd,
+	"migrate":    migrateCmd,
 }
 
 func isHelpFlag(a string) bool { return a == "-h" || a == "-help" || a == "--help" || a == "--h" }
