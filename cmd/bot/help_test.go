@@ -21,6 +21,27 @@ func TestHelpExitsZero(t *testing.T) {
 	}
 }
 
+// TestSubcommandHelpExitsZero: `bot <command> --help` prints that
+// command's usage on stdout and exits 0, as `bot --help` does.
+func TestSubcommandHelpExitsZero(t *testing.T) {
+	cmds := []string{"serve", "shell"}
+	for name := range subcommands {
+		cmds = append(cmds, name)
+	}
+	for _, cmd := range cmds {
+		for _, h := range []string{"--help", "-h"} {
+			out, errOut, code := runBot(t, nil, "", cmd, h)
+			if code != 0 || !strings.HasPrefix(out, "usage: bot "+cmd) {
+				t.Errorf("bot %s %s: exit %d\nstdout:\n%s\nstderr:\n%s", cmd, h, code, out, errOut)
+			}
+		}
+	}
+	out, _, _ := runBot(t, nil, "", "followups", "--help")
+	if !strings.Contains(out, "-owner") {
+		t.Errorf("bot followups --help does not list its flags:\n%s", out)
+	}
+}
+
 // TestShellUsesItsOwnDatabase: trying the shell on a machine configured
 // for a real bot (BOT_DB set) adds nothing to that bot's database.
 func TestShellUsesItsOwnDatabase(t *testing.T) {
