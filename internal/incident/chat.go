@@ -69,7 +69,10 @@ const (
 	PostAnnouncement = "announcement"
 	PostEvents       = "events"
 	PostUpdateCopy   = "update_copy" // a status update's copy in the announcement's thread
-	PostDigest       = "digest"
+	// PostUnattendedCopy is a reminder's or an escalation's copy in the
+	// announce channel, for a paged incident nobody is in (see shareUpdates).
+	PostUnattendedCopy = "unattended_copy"
+	PostDigest         = "digest"
 )
 
 // IsZero reports whether k names nothing.
@@ -829,8 +832,9 @@ const untoldKey = "untold:"
 func maxSeq(a, b int64) int64 { return max(a, b) }
 
 // shareUpdates copies the status updates told in the incident's channel
-// into its announcement's thread, each once, in order, after the channel
-// post: SharedSeq is the last event considered for a copy. The announce
+// into its announcement's thread (and, for an unattended paged incident,
+// its reminders and escalation notices into the announce channel), each
+// once, in order, after the channel post: SharedSeq is the last event considered for a copy. The announce
 // channel is optional: a copy it refuses for good (archived, gone, the bot
 // removed, the message refused) is said once in the incident's channel
 // and copies stop there, rather than block the incident's channel.
@@ -858,12 +862,21 @@ func (c *ChatSync) shareUpdates(ctx context.Context, inc *Incident) (*Incident, 
 			if ev.Seq > upTo {
 				break
 			}
-			if ev.Kind != EventStatusUpdate || ev.Quiet {
+			kind, thread := PostUpdateCopy, inc.Chat.AnnounceID
+			switch {
+			case ev.Quiet:
+				continue
+			case ev.Kind == EventStatusUpdate:
+			case (ev.Kind == EventReminder || ev.Kind == EventEscalated) && unattended(inc):
+				// Nobody is in the channel to see it: the announce channel,
+				// top level, where people are.
+				kind, thread = PostUnattendedCopy, ""
+			default:
 				continue
 			}
 			seq := ev.Seq
-			key := PostKey{Incident: inc.ID(), Kind: PostUpdateCopy, Seq: strconv.FormatInt(seq, 10)}
-			out, err := c.postOnce(ctx, inc, slotShare, Sending{Key: key, Channel: inc.Chat.AnnounceCh, Thread: inc.Chat.AnnounceID, Last: seq},
+			key := PostKey{Incident: inc.ID(), Kind: kind, Seq: strconv.FormatInt(seq, 10)}
+			out, err := c.postOnce(ctx, inc, slotShare, Sending{Key: key, Channel: inc.Chat.AnnounceCh, Thread: thread, Last: seq},
 				Message{Kind: MessageEvents, Incident: inc, Events: []Event{ev}},
 				func(r *ChatRef, _ string) { r.SharedSeq = maxSeq(r.SharedSeq, seq) })
 			if err != nil {
@@ -878,6 +891,13 @@ func (c *ChatSync) shareUpdates(ctx context.Context, inc *Incident) (*Incident, 
 		}
 	}
 	return c.saveChat(ctx, inc.Number, func(r *ChatRef) { r.SharedSeq = maxSeq(r.SharedSeq, upTo) })
+}
+
+// unattended reports a paged incident whose channel has no people in it
+// (nobody declared it in chat, holds a role or joined): its reminders and
+// escalation notices are also posted in the announce channel.
+func unattended(inc *Incident) bool {
+	return inc.Pager.Linked() && len(inc.People()) == 0
 }
 
 // ChannelName is the name of incident n's channel: "inc-<n>-<slug of title>"

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -390,5 +391,54 @@ func TestAckTimeoutAsksThePagerFirst(t *testing.T) {
 	lookupErr, answer = errors.New("pagerduty: 503"), ""
 	if a := e.at(incident.AckGrace + 5*time.Minute); len(a) != 1 || a[0].Op != incident.PagerOpEscalate || asked != 2 {
 		t.Fatalf("look-up failed: escalated %+v (want one escalation), asked %d times", a, asked)
+	}
+}
+
+// A paged incident whose channel has nobody in it: its escalation notices
+// and update reminders also go to the announce channel (top level), as
+// long as nobody is there; once a person joins, they stay in the channel.
+func TestUnattendedPagedIncidentRemindsInTheAnnounceChannel(t *testing.T) {
+	p := escalationPolicy(3)
+	p.UpdateReminders = map[incident.Severity]time.Duration{incident.SEV1: 20 * time.Minute}
+	e := newEscalationEnv(t, p)
+	ctx := context.Background()
+	chat := incidenttest.NewChat()
+	inc := e.apply(pdEvent("e1", incident.PagerTriggered, pdT0.Add(-2*time.Minute)))
+	sync := func() {
+		t.Helper()
+		if err := runSync(t, e.store, chat, e.clock, inc.Number); err != nil {
+			t.Fatal(err)
+		}
+	}
+	copied := func() (kinds []incident.EventKind) {
+		for _, post := range chat.PostsIn("CANNOUNCE") {
+			if post.Message.Kind == incident.MessageEvents && post.Message.ThreadID == "" {
+				for _, ev := range post.Message.Events {
+					kinds = append(kinds, ev.Kind)
+				}
+			}
+		}
+		return kinds
+	}
+	sync()
+	e.at(3 * time.Minute) // escalation 1
+	sync()
+	e.at(20 * time.Minute) // escalation 2 (at 8m) and the update reminder
+	sync()
+	got := copied()
+	if len(got) < 3 || got[0] != incident.EventEscalated || !slices.Contains(got, incident.EventReminder) {
+		t.Fatalf("announce channel copies: %v\nall posts: %+v", got, chat.PostsIn("CANNOUNCE"))
+	}
+
+	// Somebody joins: the channel has a person, copies stop.
+	if _, err := e.svc.AddMembers(ctx, incident.Ref{Number: inc.Number}, []string{carol.ID}); err != nil {
+		t.Fatal(err)
+	}
+	before := len(got)
+	e.at(time.Hour)
+	sync()
+	_, events, _ := e.svc.Timeline(ctx, incident.Ref{Number: inc.Number})
+	if n := len(copied()); n != before || len(eventsOf(events, incident.EventReminder)) < 2 {
+		t.Errorf("after a person joined: %d copies (want %d), %d reminders on the timeline", n, before, len(eventsOf(events, incident.EventReminder)))
 	}
 }
