@@ -247,8 +247,8 @@ func TestRunbookApprovalNeedsASecondPerson(t *testing.T) {
 		t.Fatalf("executions %v, want exactly one", got)
 	}
 	out = sh.send("/incident timeline")
-	for _, want := range []string{"@bob confirmed `scale-marker` target=green (run ", "@carol was refused on `scale-marker`", "@alice approved `scale-marker`",
-		"@bob ran `scale-marker` target=green (run " + runID + "): succeeded (exit 0, "} {
+	for _, want := range []string{"@bob confirmed `scale-marker` target=`green` (run ", "@carol was refused on `scale-marker`", "@alice approved `scale-marker`",
+		"@bob ran `scale-marker` target=`green` (run " + runID + "): succeeded (exit 0, "} {
 		if !strings.Contains(out, want) {
 			t.Errorf("timeline lacks %q:\n%s", want, out)
 		}
