@@ -58,6 +58,7 @@ commands:
   backup [--force] FILE          consistent hot backup of the database
   restore FILE                   restore a backup (with the bot stopped)
   check                          verify the database file
+  migrate [--force] FROM TO      copy bolt:PATH into etcd or back (stop the bot first)
   version                        print the version
 
 Configuration comes from environment variables and an optional YAML file
@@ -139,6 +140,7 @@ var subcommands = map[string]func(configPath string, args []string, stdout, stde
 	"backup":     backupCmd,
 	"restore":    restoreCmd,
 	"check":      checkCmd,
+	"migrate":    migrateCmd,
 }
 
 // wantsHelp reports whether a command's arguments ask for help (a help
