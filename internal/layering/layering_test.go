@@ -26,6 +26,7 @@ var sdks = map[string][]string{
 	// for the load tool's replicated-mode measurements; the bot itself is
 	// only ever a client.
 	"go.etcd.io/etcd/server": {"internal/etcdstore", "cmd/loadtest"},
+	"gonum.org/v1/plot":      {"internal/digest"},
 	"github.com/robfig/cron": {"internal/digest"},
 }
 
