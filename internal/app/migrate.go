@@ -38,7 +38,7 @@ type Migrated struct {
 	// Previous is where a bbolt destination that held data before --force
 	// is kept ("" if there was none).
 	Previous string
-	Stats   admin.Stats
+	Stats    admin.Stats
 }
 
 type migrateSide struct {
