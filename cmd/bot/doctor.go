@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"time"
@@ -9,6 +10,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/incidentbot/incident-bot/internal/app"
+	"github.com/incidentbot/incident-bot/internal/config"
 )
 
 // doctorTimeout bounds all the checks together.
@@ -21,9 +23,20 @@ func doctorCmd(configPath string, args []string, stdout, stderr io.Writer) int {
 	if !subFlags("doctor", &configPath, args, stderr, nil) {
 		return exitConfig
 	}
-	cfg, ok := loadConfig(configPath, stderr)
-	if !ok {
-		return exitConfig
+	cfg, err := config.Load(configPath, config.OSSource())
+	var problems config.Problems
+	if errors.As(err, &problems) {
+		// A doctor reports what is wrong rather than refusing to look: the
+		// configuration's problems are findings like any other.
+		fmt.Fprintln(stdout, "Configuration")
+		for _, p := range problems {
+			fmt.Fprintf(stdout, "  FAIL  %s\n", p)
+		}
+		fmt.Fprintf(stdout, "\n%d configuration problem(s); fix them, then run `bot doctor` again for the Slack and PagerDuty checks.\n", len(problems))
+		return exitFail
+	} else if err != nil {
+		fmt.Fprintf(stderr, "bot doctor: %v\n", err)
+		return exitFail
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), doctorTimeout)
 	defer cancel()

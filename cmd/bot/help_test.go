@@ -21,6 +21,27 @@ func TestHelpExitsZero(t *testing.T) {
 	}
 }
 
+// TestSubcommandHelpExitsZero: `bot <command> --help` prints that
+// command's usage on stdout and exits 0, as `bot --help` does.
+func TestSubcommandHelpExitsZero(t *testing.T) {
+	cmds := []string{"serve", "shell"}
+	for name := range subcommands {
+		cmds = append(cmds, name)
+	}
+	for _, cmd := range cmds {
+		for _, h := range []string{"--help", "-h"} {
+			out, errOut, code := runBot(t, nil, "", cmd, h)
+			if code != 0 || !strings.HasPrefix(out, "usage: bot "+cmd) {
+				t.Errorf("bot %s %s: exit %d\nstdout:\n%s\nstderr:\n%s", cmd, h, code, out, errOut)
+			}
+		}
+	}
+	out, _, _ := runBot(t, nil, "", "followups", "--help")
+	if !strings.Contains(out, "-owner") {
+		t.Errorf("bot followups --help does not list its flags:\n%s", out)
+	}
+}
+
 // TestShellUsesItsOwnDatabase: trying the shell on a machine configured
 // for a real bot (BOT_DB set) adds nothing to that bot's database.
 func TestShellUsesItsOwnDatabase(t *testing.T) {
@@ -88,5 +109,14 @@ func TestListFilters(t *testing.T) {
 	}
 	if _, errOut, code := runBot(t, env, "", "incidents", "sev9"); code != 2 || !strings.Contains(errOut, "does not know") {
 		t.Errorf("bot incidents sev9: exit %d, %s", code, errOut)
+	}
+}
+
+// TestDoctorReportsConfigurationProblemsAsFindings: a broken
+// configuration is what `bot doctor` is for, not a usage error.
+func TestDoctorReportsConfigurationProblemsAsFindings(t *testing.T) {
+	out, _, code := runBot(t, map[string]string{"BOT_ADDR": "nonsense", "PAGERDUTY_SYNC_STATUS": "sometimes"}, "", "doctor")
+	if code != 1 || !strings.HasPrefix(out, "Configuration\n  FAIL  ") || !strings.Contains(out, "BOT_ADDR") || !strings.Contains(out, "PAGERDUTY_SYNC_STATUS") {
+		t.Fatalf("exit %d\n%s", code, out)
 	}
 }

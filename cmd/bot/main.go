@@ -8,6 +8,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -21,6 +22,7 @@ import (
 	"runtime"
 	"runtime/debug"
 	"slices"
+	"strings"
 	"syscall"
 	"time"
 	_ "time/tzdata" // BOT_TIMEZONE works in minimal images without zoneinfo
@@ -56,6 +58,7 @@ commands:
   backup [--force] FILE          consistent hot backup of the database
   restore FILE                   restore a backup (with the bot stopped)
   check                          verify the database file
+  migrate [--force] FROM TO      copy bolt:PATH into etcd or back (stop the bot first)
   version                        print the version
 
 Configuration comes from environment variables and an optional YAML file
@@ -100,6 +103,12 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return exitConfig
 	}
 	cmd, rest := global.Arg(0), global.Args()[1:]
+	if _, known := subcommands[cmd]; (known || cmd == "serve" || cmd == "shell") && wantsHelp(rest) {
+		// `bot <command> --help` is a question, not a mistake: the
+		// command's usage on stdout, exit 0, as for `bot --help`.
+		subHelp(*configPath, cmd, stdout)
+		return exitOK
+	}
 	switch cmd {
 	case "version":
 		fmt.Fprintln(stdout, versionString())
@@ -131,6 +140,53 @@ var subcommands = map[string]func(configPath string, args []string, stdout, stde
 	"backup":     backupCmd,
 	"restore":    restoreCmd,
 	"check":      checkCmd,
+	"migrate":    migrateCmd,
+}
+
+// wantsHelp reports whether a command's arguments ask for help (a help
+// flag before any "--").
+func wantsHelp(args []string) bool {
+	for _, a := range args {
+		if a == "--" {
+			return false
+		}
+		if isHelpFlag(a) {
+			return true
+		}
+	}
+	return false
+}
+
+// subHelp prints a command's lines of the usage above and its flags to w
+// (the command prints its flags when given -h).
+func subHelp(configPath, cmd string, w io.Writer) {
+	lines := strings.Split(usage, "\n")
+	for i, l := range lines {
+		if f := strings.Fields(l); len(f) > 0 && f[0] == cmd && strings.HasPrefix(l, "  ") {
+			fmt.Fprintf(w, "usage: bot %s\n", strings.TrimSpace(l))
+			for _, more := range lines[i+1:] {
+				if !strings.HasPrefix(more, "        ") {
+					break
+				}
+				fmt.Fprintf(w, "  %s\n", strings.TrimSpace(more))
+			}
+		}
+	}
+	var flags bytes.Buffer
+	help := []string{"-h"}
+	switch cmd {
+	case "serve":
+		serve(configPath, help, &flags)
+	case "shell":
+		runShell(configPath, help, strings.NewReader(""), &flags, &flags)
+	default:
+		subcommands[cmd](configPath, help, &flags, &flags)
+	}
+	// The flag package's "Usage of bot x:" (or the command's own usage
+	// line, already printed above) becomes a plain heading.
+	if _, defaults, ok := strings.Cut(flags.String(), "\n"); ok && strings.TrimSpace(defaults) != "" {
+		fmt.Fprintf(w, "\nflags:\n%s", defaults)
+	}
 }
 
 func isHelpFlag(a string) bool { return a == "-h" || a == "-help" || a == "--help" || a == "--h" }

@@ -77,6 +77,9 @@ type Options struct {
 	MaxTxnBytes, MaxTxnOps int
 	// Logger receives the etcd client's own logs (default: none).
 	Logger *zap.Logger
+	// Importing opens a keyspace that an interrupted `bot migrate` left
+	// marked as incomplete, to migrate into it again.
+	Importing bool
 	// Now tells the time for rotating the redelivery keys' lease (default
 	// time.Now).
 	Now func() time.Time
@@ -162,6 +165,15 @@ func New(ctx context.Context, cli *clientv3.Client, opts Options) (*Store, error
 }
 
 func (s *Store) migrate(ctx context.Context) error {
+	if !s.opts.Importing {
+		m, err := s.cli.Get(ctx, s.p+keyMigrating, clientv3.WithCountOnly())
+		if err != nil {
+			return fmt.Errorf("cannot reach etcd at %s: %w", s.endpoints, err)
+		}
+		if m.Count > 0 {
+			return fmt.Errorf("etcd prefix %s holds an unfinished `bot migrate`: run it again (with --force) before serving from it", s.p)
+		}
+	}
 	key := s.p + keySchema
 	resp, err := s.cli.Txn(ctx).
 		If(clientv3.Compare(clientv3.CreateRevision(key), "=", 0)).

@@ -207,7 +207,6 @@ func Build(inc *incident.Incident, events []incident.Event, opts Options) *Data 
 		DeclaredBy:     ppl.actor(inc.DeclaredBy),
 		Services:       escapeAll(inc.Services),
 		Reopened:       inc.Reopened,
-		EventCount:     len(events),
 		Version:        opts.Version,
 		Generated:      when(opts.Now),
 		Zone:           loc.String(),
@@ -258,6 +257,10 @@ func Build(inc *incident.Incident, events []incident.Event, opts Options) *Data 
 	d.TimeToResolve = duration(inc.TimeToResolve())
 
 	for _, ev := range events {
+		if askedOnly(ev) {
+			continue
+		}
+		d.EventCount++
 		t := ev.At.In(loc)
 		date := t.Format(dayFormat)
 		if len(d.Timeline) == 0 || d.Timeline[len(d.Timeline)-1].Date != date {
@@ -367,6 +370,22 @@ func linkTarget(url string) string {
 		return ""
 	}
 	return strings.NewReplacer(" ", "%20", "(", "%28", ")", "%29", "<", "%3C", ">", "%3E", "\n", "%0A", "\r", "%0D", "\t", "%09", "\\", "%5C", "`", "%60", "[", "%5B", "]", "%5D").Replace(url)
+}
+
+// askedOnly reports a runbook event that records only that the bot asked
+// for a confirmation or an approval. The postmortem leaves it out: the
+// answer (confirmed, canceled, approved, denied, expired) is the decision,
+// and the run is its own line, so a run reads as one line per decision and
+// one for the run, not "requested" then "ran".
+func askedOnly(ev incident.Event) bool {
+	if ev.Kind != incident.EventRunbookRequested {
+		return false
+	}
+	switch ev.Data["decision"] {
+	case "confirm_requested", "approval_requested":
+		return true
+	}
+	return false
 }
 
 // runbookRun describes a runbook_ran event; Runbook is a code span and the
