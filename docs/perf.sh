@@ -36,6 +36,9 @@ echo "== start-up to ready with 100,000 incidents (1,000,000 timeline events)"
 "$work/loadtest" seed --db "$work/seed.db" --incidents 100000 --events 10
 "$work/loadtest" startup --bot "$work/bot" --db "$work/seed.db" --runs 5
 
+echo "== bbolt against etcd (one embedded member): the same storm, alternating, ratios"
+"$work/loadtest" modes --bot "$work/bot" --rounds 2 --webhooks 2000
+
 echo "== micro-benchmarks"
 go test -run '^$' -bench 'WebhookIntake' -benchtime 5000x ./internal/pagerduty/
 go test -run '^$' -bench 'SlashCommandAck' -benchtime 40x ./internal/slack/

@@ -17,8 +17,9 @@ import (
 const doctorTimeout = 30 * time.Second
 
 // doctorCmd checks the Slack setup (token, scopes, announce channel, HTTP or
-// Socket Mode) and prints each check with OK or FAIL and, for a failure, the
-// fix in plain words. It exits non-zero if any check fails.
+// Socket Mode), the PagerDuty setup (API token, From user, webhook secret)
+// and the alert sources, and prints each check with OK or FAIL and, for a
+// failure, the fix in plain words. It exits non-zero if any check fails.
 func doctorCmd(configPath string, args []string, stdout, stderr io.Writer) int {
 	if !subFlags("doctor", &configPath, args, stderr, nil) {
 		return exitConfig
@@ -45,6 +46,7 @@ func doctorCmd(configPath string, args []string, stdout, stderr io.Writer) int {
 		checks func(context.Context) []app.SetupCheck
 	}{
 		{"Slack", func(ctx context.Context) []app.SetupCheck { return app.SlackChecks(ctx, cfg, zap.NewNop()) }},
+		{"PagerDuty", func(ctx context.Context) []app.SetupCheck { return app.PagerDutyChecks(ctx, cfg) }},
 		{"Alert sources", func(context.Context) []app.SetupCheck { return app.AlertSourceChecks(cfg) }},
 	}
 	failed := 0

@@ -6,6 +6,8 @@ import (
 	"os"
 	"strings"
 	"testing"
+
+	"github.com/incidentbot/incident-bot/internal/pagerduty/pdtest"
 )
 
 // TestHelpExitsZero: asking for help is not an error.
@@ -118,5 +120,29 @@ func TestDoctorReportsConfigurationProblemsAsFindings(t *testing.T) {
 	out, _, code := runBot(t, map[string]string{"BOT_ADDR": "nonsense", "PAGERDUTY_SYNC_STATUS": "sometimes"}, "", "doctor")
 	if code != 1 || !strings.HasPrefix(out, "Configuration\n  FAIL  ") || !strings.Contains(out, "BOT_ADDR") || !strings.Contains(out, "PAGERDUTY_SYNC_STATUS") {
 		t.Fatalf("exit %d\n%s", code, out)
+	}
+}
+
+// TestDoctorChecksPagerDuty: `bot doctor` checks PagerDuty too: the token
+// against the API, that a user has the From email, the webhook secret.
+func TestDoctorChecksPagerDuty(t *testing.T) {
+	pd := pdtest.New(t, pdtest.Config{Token: "u+pdtoken", Users: []pdtest.User{{ID: "PBOT001", Name: "Incident Bot", Email: "bot@example.com"}}})
+	env := map[string]string{"PAGERDUTY_API_TOKEN": "u+pdtoken", "PAGERDUTY_FROM_EMAIL": "typo@example.com", "PAGERDUTY_API_URL": pd.URL}
+	out, _, code := runBot(t, env, "", "doctor")
+	for _, want := range []string{
+		"\nPagerDuty\n  OK    API token (PAGERDUTY_API_TOKEN): valid",
+		"\n  FAIL  From user (PAGERDUTY_FROM_EMAIL): no PagerDuty user has the email typo@example.com\n        fix: Set PAGERDUTY_FROM_EMAIL",
+		"\n  FAIL  webhooks (PAGERDUTY_WEBHOOK_SECRET): not set",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("bot doctor lacks %q", want)
+		}
+	}
+	if code != 1 || t.Failed() {
+		t.Fatalf("exit %d\n%s", code, out)
+	}
+	env["PAGERDUTY_API_TOKEN"] = "expired"
+	if out, _, _ := runBot(t, env, "", "doctor"); !strings.Contains(out, "FAIL  API token (PAGERDUTY_API_TOKEN): PagerDuty rejected the token") {
+		t.Errorf("a rejected token:\n%s", out)
 	}
 }

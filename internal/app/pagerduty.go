@@ -7,6 +7,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/incidentbot/incident-bot/internal/command"
+	"github.com/incidentbot/incident-bot/internal/config"
 	"github.com/incidentbot/incident-bot/internal/incident"
 	"github.com/incidentbot/incident-bot/internal/pagerduty"
 )
@@ -100,4 +101,19 @@ func (a *App) mountPagerDuty() error {
 		Store: a.store, Secrets: pd.WebhookSecrets(), Logger: a.log, Clock: a.clock, Metrics: metrics,
 	})
 	return nil
+}
+
+// PagerDutyChecks runs the PagerDuty setup checks for `bot doctor`: the
+// REST API token, the From user and the webhook secret. It needs no
+// database.
+func PagerDutyChecks(ctx context.Context, cfg config.Config) []SetupCheck {
+	pd := cfg.PagerDuty
+	if !pd.Enabled() {
+		return []SetupCheck{{Name: "PagerDuty", OK: true, Detail: "not configured: incidents are not paged; set PAGERDUTY_API_TOKEN (and PAGERDUTY_FROM_EMAIL, PAGERDUTY_WEBHOOK_SECRET) to use it"}}
+	}
+	client := pagerduty.NewClient(pagerduty.ClientConfig{
+		Token: pd.APIToken.Value(), From: pd.FromEmail, RoutingKey: pd.RoutingKey.Value(),
+		APIURL: pd.APIURL, EventsURL: pd.EventsURL,
+	})
+	return pagerduty.Doctor(ctx, pagerduty.DoctorConfig{Client: client, WebhookSecret: pd.WebhookSecret.Set()})
 }

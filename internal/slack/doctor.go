@@ -31,12 +31,7 @@ var RequiredScopes = []string{
 
 // Check is one result of the setup checks (`bot doctor`, and warnings at
 // start-up).
-type Check struct {
-	Name   string
-	OK     bool
-	Detail string // what was found
-	Fix    string // what to do, when not OK
-}
+type Check = incident.SetupCheck
 
 // DoctorConfig says what to check.
 type DoctorConfig struct {

@@ -354,6 +354,16 @@ func (s *Server) serve(w http.ResponseWriter, req *http.Request) {
 			return
 		}
 		r.json(http.StatusOK, map[string]any{"user": map[string]any{"id": u.ID, "type": "user", "name": u.Name, "summary": u.Name, "email": u.Email, "html_url": "https://acme.pagerduty.com/users/" + u.ID}})
+	case "GET /users":
+		// query matches a user's name or email, in part, any letter case
+		// (PagerDuty's List users: "searchable by name or email").
+		var list []map[string]any
+		for _, u := range s.cfg.Users {
+			if q := req.URL.Query().Get("query"); matches(u.Name, q) || matches(u.Email, q) {
+				list = append(list, map[string]any{"id": u.ID, "type": "user", "name": u.Name, "summary": u.Name, "email": u.Email})
+			}
+		}
+		r.json(http.StatusOK, map[string]any{"users": orEmpty(list), "limit": 25, "offset": 0, "more": false})
 	case "GET /services":
 		var list []map[string]any
 		for _, sv := range s.cfg.Services {
