@@ -247,8 +247,8 @@ func TestRunbookApprovalNeedsASecondPerson(t *testing.T) {
 		t.Fatalf("executions %v, want exactly one", got)
 	}
 	out = sh.send("/incident timeline")
-	for _, want := range []string{"@bob confirmed `scale-marker` target=green (run ", "@carol was refused on `scale-marker`", "@alice approved `scale-marker`",
-		"@bob ran `scale-marker` target=green (run " + runID + "): succeeded (exit 0, "} {
+	for _, want := range []string{"@bob confirmed `scale-marker` target=`green` (run ", "@carol was refused on `scale-marker`", "@alice approved `scale-marker`",
+		"@bob ran `scale-marker` target=`green` (run " + runID + "): succeeded (exit 0, "} {
 		if !strings.Contains(out, want) {
 			t.Errorf("timeline lacks %q:\n%s", want, out)
 		}
@@ -266,4 +266,44 @@ func between(s, start, end string) string {
 		return ""
 	}
 	return s[:j]
+}
+
+// TestRunbookRefusalShowsValueAndPatternInCode: a refused value and the
+// pattern it broke reach the reply and the timeline exactly as typed and as
+// in the file, in code spans, so mrkdwn eats none of * _ ~ (issue 11 item
+// 9); a backtick, which cannot sit in a code span, shows as ˋ.
+func TestRunbookRefusalShowsValueAndPatternInCode(t *testing.T) {
+	dir := t.TempDir()
+	const pattern = `^/[a-z]+(_[a-z]+)*~?\*?$`
+	body := "apiVersion: incidentbot/v1\nkind: Runbook\nid: purge-path\ntitle: Purge a path\ndescription: test\nrisk: low\nowner: team-test\nenabled: true\n" +
+		"params:\n  - name: path\n    type: string\n    pattern: '" + pattern + "'\n    required: true\n" +
+		"access:\n  requesters:\n    user_groups: ['S0ONCALL']\n  channels:\n    incident_channels_only: true\n    allow_direct_message: false\n" +
+		"limits:\n  timeout: 30s\nsteps:\n  - name: echo\n    argv: ['/bin/echo', '{{path}}']\n    timeout: 10s\n"
+	if err := os.WriteFile(filepath.Join(dir, "purge-path.yaml"), []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{"BOT_DB": filepath.Join(t.TempDir(), "bot.db"), "BOT_RUNBOOKS_DIR": dir}
+	script := strings.Join([]string{
+		"/incident declare sev3 Stars",
+		"/incident run purge-path path=/bad*x_y~z*",
+		"/incident run purge-path path=/a`b*c",
+		"/incident timeline",
+	}, "\n") + "\n"
+	out, errOut, code := runBot(t, env, script, "shell", "--db", env["BOT_DB"], "--user", "alice")
+	if code != 0 {
+		t.Fatalf("exit %d\n%s\n%s", code, out, errOut)
+	}
+	rule := "must match `" + pattern + "`"
+	reply1 := "• path=`\"/bad*x_y~z*\"` is invalid: " + rule
+	reply2 := "• path=`\"/aˋb*c\"` is invalid: " + rule
+	timeline1 := "was refused `purge-path`: Cannot run purge-path: path=`\"/bad*x_y~z*\"` is invalid: " + rule
+	timeline2 := "was refused `purge-path`: Cannot run purge-path: path=`\"/aˋb*c\"` is invalid: " + rule
+	for _, want := range []string{reply1, reply2, timeline1, timeline2} {
+		if !strings.Contains(out, want) {
+			t.Errorf("transcript lacks %q", want)
+		}
+	}
+	if t.Failed() {
+		t.Logf("transcript:\n%s", out)
+	}
 }

@@ -80,7 +80,7 @@ func TestRefusalsExecuteNothing(t *testing.T) {
 		{"garbled dry run", requester, chanInc, "echo target=a \u2014dry-run", KindInvalid, "not a recognised option"},
 		{"dry run false", requester, chanInc, "echo target=a --dry-run=false", KindInvalid, "takes no value"},
 		{"too many tokens", requester, chanInc, "echo" + strings.Repeat(" a=b", 16), KindInvalid, "too many words"},
-		{"traversal", requester, chanInc, "../echo target=a", KindUnknown, "Unknown runbook \"../echo\""},
+		{"traversal", requester, chanInc, "../echo target=a", KindUnknown, "Unknown runbook `\"../echo\"`"},
 		{"path", requester, chanInc, "x/echo target=a", KindUnknown, "Unknown runbook"},
 		{"absolute", requester, chanInc, "/usr/bin/id", KindUnknown, "Unknown runbook"},
 		{"uppercase", requester, chanInc, "ECHO target=a", KindUnknown, "Unknown runbook"},

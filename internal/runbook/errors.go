@@ -56,8 +56,9 @@ const maxEcho = 64
 
 // echo renders a user-supplied value for an error message: cut to 64
 // characters, Go-quoted with non-ASCII and invisible characters spelled as
-// \uXXXX escapes (so a Cyrillic "а" or a U+200B is visible), then escaped for
-// Slack so it can never form a mention or link.
+// \uXXXX escapes (so a Cyrillic "а" or a U+200B is visible), and shown in a
+// code span (see InlineCode) so mrkdwn neither formats it (* _ ~ survive) nor turns
+// it into a mention or link.
 func echo(v string) string {
 	cut := false
 	if utf8.RuneCountInString(v) > maxEcho {
@@ -68,5 +69,20 @@ func echo(v string) string {
 	if cut {
 		q += "…"
 	}
-	return EscapeSlack(q)
+	return InlineCode(q)
+}
+
+// backtickStandIn replaces a backtick in text shown in a code span: Slack's
+// inline code cannot contain a backtick (it would end the span and let
+// mrkdwn format the rest), so a visible look-alike, U+02CB MODIFIER LETTER
+// GRAVE ACCENT, stands in for it. echo's values are ASCII-quoted first, so a
+// ˋ the user really typed shows as \u02cb and the two cannot be confused.
+const backtickStandIn = "\u02cb"
+
+// InlineCode shows s on one line in inline code, where mrkdwn applies no bold,
+// italic or strike (so *, _ and ~ show as written), with &, < and > escaped
+// and any backtick replaced by backtickStandIn. Refusals use it for every
+// user-supplied value and for the rule (pattern) that was broken.
+func InlineCode(s string) string {
+	return "`" + EscapeSlack(strings.ReplaceAll(s, "`", backtickStandIn)) + "`"
 }

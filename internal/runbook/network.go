@@ -85,7 +85,7 @@ func parseTarget(t ParamType, raw string) (target, error) {
 		// turns it off; others may not); the rest are never valid unencoded.
 		_, afterScheme, _ := strings.Cut(raw, "://")
 		if rest := strings.TrimPrefix(afterScheme, u.Host); strings.ContainsAny(rest, "[]{}\\^`|\"<>") {
-			return target{}, errors.New("must not contain [ ] { } \\ ^ ` | \" < or > after the host (write them as %XX)")
+			return target{}, errors.New("must not contain [ ] { } \\ ^ | \" < > or a backtick after the host (write them as %XX)")
 		}
 		host = u.Hostname()
 		tg.port = u.Port()

@@ -1,6 +1,7 @@
 package runbook
 
 import (
+	"errors"
 	"fmt"
 	"regexp"
 	"strconv"
@@ -126,11 +127,24 @@ func invalidInput(rb *Runbook, problems []string) *UserError {
 }
 
 func (p *Param) invalidMessage(raw string, err error) string {
-	if p.Secret {
-		return "the value of " + p.Name + " is invalid: " + EscapeSlack(err.Error()) + " (value not shown)"
+	reason := EscapeSlack(err.Error())
+	var pe patternError
+	if errors.As(err, &pe) {
+		reason = "must match " + InlineCode(pe.pattern)
 	}
-	return p.Name + "=" + echo(raw) + " is invalid: " + EscapeSlack(err.Error())
+	if p.Secret {
+		return "the value of " + p.Name + " is invalid: " + reason + " (value not shown)"
+	}
+	return p.Name + "=" + echo(raw) + " is invalid: " + reason
 }
+
+// patternError is a value that does not match its parameter's pattern. The
+// refusal shows the pattern, the rule that was broken, in a code span so
+// mrkdwn cannot eat its * _ or ~ (issue 11 item 9); help shows patterns only
+// on request (run <id> --help).
+type patternError struct{ pattern string }
+
+func (e patternError) Error() string { return "must match " + e.pattern }
 
 // check applies the global value rules and the type rules. It returns the
 // canonical label and the argv value.
@@ -161,12 +175,12 @@ func (p *Param) check(raw string) (label, value string, err error) {
 			return "", "", err
 		}
 		if p.re != nil && !p.re.MatchString(raw) {
-			return "", "", fmt.Errorf("must match %s", p.Pattern)
+			return "", "", patternError{p.Pattern}
 		}
 		return raw, raw, nil
 	default:
 		if p.re == nil || !p.re.MatchString(raw) {
-			return "", "", fmt.Errorf("must match %s", p.Pattern)
+			return "", "", patternError{p.Pattern}
 		}
 		return raw, raw, nil
 	}

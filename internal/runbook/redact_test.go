@@ -186,10 +186,10 @@ func TestEchoAndEscape(t *testing.T) {
 	if got := EscapeSlack("<!here> & <@U1>"); got != "&lt;!here&gt; &amp; &lt;@U1&gt;" {
 		t.Fatal(got)
 	}
-	if got := echo("d\u0430\u200bx"); got != `"d\u0430\u200bx"` {
+	if got := echo("d\u0430\u200bx"); got != "`\"d\\u0430\\u200bx\"`" {
 		t.Fatalf("echo = %s", got)
 	}
-	if got := echo("<@U1>"); got != `"&lt;@U1&gt;"` {
+	if got := echo("<@U1>"); got != "`\"&lt;@U1&gt;\"`" {
 		t.Fatalf("echo = %s", got)
 	}
 }

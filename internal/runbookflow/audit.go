@@ -160,7 +160,7 @@ func Line(ev runbook.Event, who string) string {
 		what = "`" + runbook.EscapeSlack(ev.RunbookID) + "`"
 	}
 	if p := paramText(ev.Params); p != "" {
-		what += " " + runbook.EscapeSlack(p)
+		what += " " + p
 	}
 	if ev.DryRun {
 		what += " (dry run)"
@@ -219,12 +219,13 @@ func Line(ev runbook.Event, who string) string {
 	return s
 }
 
-// paramText renders audited parameters as name=value (secrets are already
-// masked by the engine).
+// paramText renders audited parameters as name=`value` (secrets are already
+// masked by the engine), each value in a code span so mrkdwn shows * _ ~ as
+// typed.
 func paramText(ps []runbook.AuditParam) string {
 	parts := make([]string, len(ps))
 	for i, p := range ps {
-		parts[i] = p.Name + "=" + p.Label
+		parts[i] = runbook.EscapeSlack(p.Name) + "=" + runbook.InlineCode(p.Label)
 	}
 	return strings.Join(parts, " ")
 }

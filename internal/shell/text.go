@@ -19,13 +19,20 @@ var (
 // Plain turns the chat markup of the bot's text into plain terminal text:
 // <@alice> becomes @alice, <#inc-1-x> becomes #inc-1-x, a user group
 // <!subteam^S1> becomes @S1, links show their
-// address, *bold* loses its stars, and Slack's entities are decoded.
+// address, *bold* outside code loses its stars, and Slack's entities are
+// decoded.
 func Plain(s string) string {
 	s = userMention.ReplaceAllString(s, "@$1")
 	s = channelMention.ReplaceAllString(s, "#$1")
 	s = groupMention.ReplaceAllString(s, "@$1")
 	s = link.ReplaceAllString(s, "$2 ($1)")
-	s = bold.ReplaceAllString(s, "$1")
+	// Slack formats nothing inside code spans and blocks: only the parts
+	// outside backticks lose their bold stars.
+	parts := strings.Split(s, "`")
+	for i := 0; i < len(parts); i += 2 {
+		parts[i] = bold.ReplaceAllString(parts[i], "$1")
+	}
+	s = strings.Join(parts, "`")
 	return strings.NewReplacer("&lt;", "<", "&gt;", ">", "&amp;", "&").Replace(s)
 }
 
