@@ -27,6 +27,11 @@ for _ in $(seq 200); do curl -fs http://127.0.0.1:18080/readyz >/dev/null 2>&1 &
   --bot-pid "$bot" --drain-timeout 20m
 kill -TERM "$bot"; wait "$bot" || true
 
+echo "== time to war room: PagerDuty and Alertmanager, isolated and in an alert storm, with and without BOT_ALERT_STORM"
+# Its own fakes (every Slack call held 75 ms, tiers enforced) and a fresh bot per phase.
+"$work/loadtest" warroom --bot "$work/bot" --addr 127.0.0.1:18081 --slack-delay 75ms \
+  --isolated 8 --storm 30 --storm-pages 3 --storm-guard 5/10m
+
 echo "== start-up to ready with 100,000 incidents (1,000,000 timeline events)"
 "$work/loadtest" seed --db "$work/seed.db" --incidents 100000 --events 10
 "$work/loadtest" startup --bot "$work/bot" --db "$work/seed.db" --runs 5

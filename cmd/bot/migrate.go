@@ -51,5 +51,8 @@ func migrateCmd(configPath string, args []string, stdout, stderr io.Writer) int 
 	}
 	fmt.Fprintf(stdout, "migrated %s to %s (%d incidents, %d timeline events, %d idempotency keys, %d pending jobs, %d failed jobs, %d document versions); checked: %s\n",
 		opts.From, res.To, res.Records["Incident"], res.Records["Event"], res.Records["Key"], res.Records["Job"], res.Records["Dead"], res.Records["Doc"], describe(res.Stats))
+	if res.Previous != "" {
+		fmt.Fprintf(stdout, "what %s held before is kept as %s\n", res.To, res.Previous)
+	}
 	return exitOK
 }

@@ -9,6 +9,7 @@
 //	loadtest startup --bot BINARY --db FILE [--addr 127.0.0.1:18080]
 //	loadtest fakes   [--enforce-rate-limits]   (fake Slack and PagerDuty for the bot under test)
 //	loadtest modes   --bot BINARY [--rounds 2 --webhooks 2000]   (bbolt against etcd, same run)
+//	loadtest warroom --bot BINARY [--slack-delay 75ms --isolated 8 --storm 30 --storm-guard 5/10m]  (time to war room)
 package main
 
 import (
@@ -23,7 +24,7 @@ func main() {
 
 func run(args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
-		fmt.Fprintln(stderr, "usage: loadtest storm|seed|startup|fakes|modes [flags]  (-h for each)")
+		fmt.Fprintln(stderr, "usage: loadtest storm|seed|startup|fakes|modes|warroom [flags]  (-h for each)")
 		return 2
 	}
 	switch args[0] {
@@ -37,6 +38,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return fakes(args[1:], stdout, stderr)
 	case "modes":
 		return modes(args[1:], stdout, stderr)
+	case "warroom":
+		return warroom(args[1:], stdout, stderr)
 	}
 	fmt.Fprintf(stderr, "loadtest: unknown command %q\n", args[0])
 	return 2

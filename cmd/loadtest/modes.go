@@ -7,7 +7,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,9 +15,7 @@ import (
 	"syscall"
 	"time"
 
-	"go.etcd.io/etcd/server/v3/embed"
-	"go.uber.org/zap"
-
+	"github.com/incidentbot/incident-bot/internal/etcdstore/etcdembed"
 	"github.com/incidentbot/incident-bot/internal/pagerduty/pdtest"
 	"github.com/incidentbot/incident-bot/internal/slack/slacktest"
 )
@@ -62,7 +59,7 @@ func runModes(ctx context.Context, bot string, rounds int, c stormConfig) (strin
 	defer slack.Close()
 	pd := pdtest.NewServer(pdtest.Config{Token: "loadtest-pd-token"})
 	defer pd.Close()
-	etcd, endpoint, err := startEtcd(filepath.Join(dir, "etcd"))
+	etcd, endpoint, err := etcdembed.Start(filepath.Join(dir, "etcd"))
 	if err != nil {
 		return "", err
 	}
@@ -161,37 +158,4 @@ func stormOnce(ctx context.Context, bot string, env []string, client *http.Clien
 	intake := sendWebhooks(ctx, client, "intake", c.target+"/webhooks/pagerduty", c.pdSecret, "modes-"+run, bodies, c.concurrency)
 	stopCommands()
 	return intake, <-cmds, nil
-}
-
-// startEtcd starts one etcd member on loopback with its data in dir.
-func startEtcd(dir string) (*embed.Etcd, string, error) {
-	cfg := embed.NewConfig()
-	cfg.Dir = dir
-	var urls []url.URL
-	for range 2 {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, "", err
-		}
-		urls = append(urls, url.URL{Scheme: "http", Host: ln.Addr().String()})
-		ln.Close()
-	}
-	cfg.ListenClientUrls, cfg.AdvertiseClientUrls = urls[:1], urls[:1]
-	cfg.ListenPeerUrls, cfg.AdvertisePeerUrls = urls[1:], urls[1:]
-	cfg.InitialCluster = cfg.Name + "=" + urls[1].String()
-	cfg.ZapLoggerBuilder = embed.NewZapLoggerBuilder(zap.NewNop())
-	e, err := embed.StartEtcd(cfg)
-	if err != nil {
-		return nil, "", fmt.Errorf("starting etcd: %w", err)
-	}
-	select {
-	case <-e.Server.ReadyNotify():
-		return e, urls[0].String(), nil
-	case err := <-e.Err():
-		e.Close()
-		return nil, "", fmt.Errorf("etcd: %w", err)
-	case <-time.After(30 * time.Second):
-		e.Close()
-		return nil, "", fmt.Errorf("etcd did not become ready")
-	}
 }

@@ -330,10 +330,21 @@ func webhookBodies(run string, n, incidents int) [][]byte {
 }
 
 func webhookBody(pdIncident, eventType, eventID string, at time.Time) []byte {
-	data := fmt.Sprintf(`{"id":%q,"type":"incident","self":"https://api.pagerduty.com/incidents/%[1]s","html_url":"https://acme.pagerduty.com/incidents/%[1]s","number":1,"status":"triggered","incident_key":"%[1]s-key","created_at":"2026-11-16T03:00:00Z","title":"Load test incident %[1]s","service":{"id":"PSVC001","type":"service_reference","summary":"Checkout API"},"assignees":[],"escalation_policy":{"id":"PEP0001","type":"escalation_policy_reference","summary":"Default"},"teams":[],"priority":{"id":"PPRIO1","type":"priority_reference","summary":"P2"},"urgency":"high","conference_bridge":null,"resolve_reason":null}`, pdIncident)
+	data := pdIncidentData(pdIncident, "Load test incident "+pdIncident, "[]", time.Date(2026, 11, 16, 3, 0, 0, 0, time.UTC))
 	if eventType == "incident.annotated" {
 		data = fmt.Sprintf(`{"incident":{"id":%q,"type":"incident_reference","summary":"Load test incident %[1]s","html_url":"https://acme.pagerduty.com/incidents/%[1]s"},"id":"N%[2]s","content":"load test note %[2]s","trimmed":false,"type":"incident_note"}`, pdIncident, eventID)
 	}
+	return pdEventBody(eventType, eventID, at, data)
+}
+
+// pdIncidentData is a V3 incident resource with these assignees (a JSON
+// array), created at created.
+func pdIncidentData(pdIncident, title, assignees string, created time.Time) string {
+	return fmt.Sprintf(`{"id":%q,"type":"incident","self":"https://api.pagerduty.com/incidents/%[1]s","html_url":"https://acme.pagerduty.com/incidents/%[1]s","number":1,"status":"triggered","incident_key":"%[1]s-key","created_at":%[4]q,"title":%[2]q,"service":{"id":"PSVC001","type":"service_reference","summary":"Checkout API"},"assignees":%[3]s,"escalation_policy":{"id":"PEP0001","type":"escalation_policy_reference","summary":"Default"},"teams":[],"priority":{"id":"PPRIO1","type":"priority_reference","summary":"P2"},"urgency":"high","conference_bridge":null,"resolve_reason":null}`, pdIncident, title, assignees, created.UTC().Format(time.RFC3339))
+}
+
+// pdEventBody wraps a resource (data, JSON) in a V3 webhook event.
+func pdEventBody(eventType, eventID string, at time.Time, data string) []byte {
 	return []byte(fmt.Sprintf(`{"event":{"id":%q,"event_type":%q,"resource_type":"incident","occurred_at":%q,"agent":{"id":"PAGENT1","type":"user_reference","summary":"Load Tester"},"client":null,"data":%s}}`,
 		eventID, eventType, at.Format(time.RFC3339Nano), data))
 }

@@ -35,7 +35,10 @@ type MigrateOptions struct {
 type Migrated struct {
 	To      string
 	Records map[string]int
-	Stats   admin.Stats
+	// Previous is where a bbolt destination that held data before --force
+	// is kept ("" if there was none).
+	Previous string
+	Stats    admin.Stats
 }
 
 type migrateSide struct {
@@ -159,6 +162,9 @@ func Migrate(ctx context.Context, cfg config.Config, opts MigrateOptions) (Migra
 		if len(n) > 0 && !opts.Force {
 			return res, fmt.Errorf("%s: %w", to.path, ErrNotEmpty)
 		}
+		if len(n) > 0 {
+			res.Previous = to.path + ".before-migrate-" + time.Now().UTC().Format("20060102T150405Z")
+		}
 	}
 	tmp := to.path + ".migrating"
 	if err := os.Remove(tmp); err != nil && !errors.Is(err, os.ErrNotExist) {
@@ -180,6 +186,13 @@ func Migrate(ctx context.Context, cfg config.Config, opts MigrateOptions) (Migra
 	if err != nil {
 		_ = os.Remove(tmp)
 		return res, err
+	}
+	if res.Previous != "" {
+		// --force over a file that held data: keep it, as bot restore does.
+		if err := os.Link(to.path, res.Previous); err != nil {
+			_ = os.Remove(tmp)
+			return res, fmt.Errorf("keeping %s: %w", to.path, err)
+		}
 	}
 	return res, os.Rename(tmp, to.path)
 }

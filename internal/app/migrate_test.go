@@ -318,6 +318,24 @@ func TestMigrateRefuses(t *testing.T) {
 	if _, err := app.Migrate(ctx, cfg, app.MigrateOptions{From: "etcd", To: "bolt:" + src}); !errors.Is(err, app.ErrNotEmpty) {
 		t.Fatalf("migrating into a non-empty file: %v, want ErrNotEmpty", err)
 	}
+	ro, err := boltstore.Open(src, boltstore.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	before = export(t, ro)
+	ro.Close()
+	res, err := app.Migrate(ctx, cfg, app.MigrateOptions{From: "etcd", To: "bolt:" + src, Force: true})
+	if err != nil || res.Previous == "" {
+		t.Fatalf("--force into a non-empty file: %+v %v", res, err)
+	}
+	kept, err := boltstore.Open(res.Previous, boltstore.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := export(t, kept); !reflect.DeepEqual(got, before) {
+		t.Error("the file --force replaced is not kept as it was")
+	}
+	kept.Close()
 	empty := filepath.Join(dir, "empty.db")
 	held, err := boltstore.Open(empty, boltstore.Options{})
 	if err != nil {

@@ -158,6 +158,13 @@ func (s *Store) Import(ctx context.Context, src func(fn func(incident.Record) er
 		return err
 	}
 	err = src(func(r incident.Record) error {
+		// A large record (a document, a stored webhook body) goes into a
+		// commit of its own rather than over the limit with what precedes it.
+		if ops, n := size(); ops > 0 && n+recordSize(r) >= s.opts.MaxTxnBytes*3/4 {
+			if err := flush(); err != nil {
+				return err
+			}
+		}
 		if err := t.importRecord(r); err != nil {
 			return err
 		}
@@ -220,6 +227,13 @@ func (t *tx) importRecord(r incident.Record) error {
 		return fmt.Errorf("importing unknown counter %q", r.Counter.Name)
 	}
 	return fmt.Errorf("importing an empty record")
+}
+
+// recordSize overestimates what a record writes (its JSON, with bodies in
+// base64).
+func recordSize(r incident.Record) int {
+	raw, _ := json.Marshal(r)
+	return len(raw)
 }
 
 // raise sets a decimal counter to n unless it holds more already.
