@@ -22,10 +22,9 @@ var sdks = map[string][]string{
 	"go.etcd.io/bbolt":                  {"internal/boltstore"},
 	"go.etcd.io/etcd/client":            {"internal/etcdstore"},
 	"go.etcd.io/etcd/api":               {"internal/etcdstore"},
-	// The etcd server runs only embedded, for tests (etcdstore/etcdtest) and
-	// for the load tool's replicated-mode measurements; the bot itself is
-	// only ever a client.
-	"go.etcd.io/etcd/server": {"internal/etcdstore", "cmd/loadtest"},
+	// The etcd server runs only embedded, for tests and the load tool
+	// (etcdstore/etcdtest, etcdstore/etcdembed); the bot is only a client.
+	"go.etcd.io/etcd/server": {"internal/etcdstore"},
 	"gonum.org/v1/plot":      {"internal/digest"},
 	"github.com/robfig/cron": {"internal/digest"},
 }
