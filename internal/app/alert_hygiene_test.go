@@ -69,4 +69,9 @@ func TestAlertRaisedIncidentUntakenIsPromptedAndEscalated(t *testing.T) {
 	waitUntil(t, "the escalation told in the channel", func() bool {
 		return slackSaid(w.slack, ch, "still unacknowledged after 5m")
 	})
+	// Nobody is in an alert-raised incident's channel (an alert names no
+	// one to invite), so the escalation is told in the announce channel too.
+	waitUntil(t, "the escalation told in the announce channel", func() bool {
+		return slackSaid(w.slack, w.general, "still unacknowledged after 5m")
+	})
 }

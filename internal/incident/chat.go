@@ -893,11 +893,12 @@ func (c *ChatSync) shareUpdates(ctx context.Context, inc *Incident) (*Incident, 
 	return c.saveChat(ctx, inc.Number, func(r *ChatRef) { r.SharedSeq = maxSeq(r.SharedSeq, upTo) })
 }
 
-// unattended reports a paged incident whose channel has no people in it
+// unattended reports an incident raised by an outside system (a page, or an
+// alert, which names nobody to invite) whose channel has no people in it
 // (nobody declared it in chat, holds a role or joined): its reminders and
 // escalation notices are also posted in the announce channel.
 func unattended(inc *Incident) bool {
-	return inc.Pager.Linked() && len(inc.People()) == 0
+	return (inc.Pager.Linked() || inc.Source.External()) && len(inc.People()) == 0
 }
 
 // ChannelName is the name of incident n's channel: "inc-<n>-<slug of title>"
