@@ -18,14 +18,12 @@ func TestHomeTabAndMenuOverSocketMode(t *testing.T) {
 	bot := w.start(t, filepath.Join(t.TempDir(), "bot.db"), map[string]string{
 		"SLACK_APP_TOKEN": fake.AppToken(), "SLACK_SIGNING_SECRET": "",
 	})
-	if !fake.Wait(10*time.Second, func() bool { return fake.SocketConnections() == 1 }) {
-		t.Fatal("the bot did not open a Socket Mode connection")
-	}
+	waitFor(t, 10*time.Second, "a Socket Mode connection", func() bool { return fake.SocketConnections() == 1 })
 	send := func(env slacktest.Envelope) slacktest.Ack {
 		t.Helper()
 		a, err := fake.SendEnvelope(env, 10*time.Second)
 		if err != nil {
-			t.Fatal(err)
+			t.Fatalf("%s envelope: %v", env.Type, err)
 		}
 		return a
 	}
