@@ -15,7 +15,9 @@ import (
 // onCallFunc is an incident.OnCallDirectory with a fixed answer.
 type onCallFunc func(ctx context.Context, query string) (*incident.OnCall, error)
 
-func (f onCallFunc) OnCall(ctx context.Context, query string) (*incident.OnCall, error) { return f(ctx, query) }
+func (f onCallFunc) OnCall(ctx context.Context, query string) (*incident.OnCall, error) {
+	return f(ctx, query)
+}
 
 // TestOnCallReplies: `oncall` is answered anywhere (no incident), with
 // times in the configured zone, and says what to do when PagerDuty is not
