@@ -18,22 +18,8 @@ import (
 // same events are still applied once, the link still finds INC-1, and page
 // numbers go on.
 func TestUpgradeFromPagerDutyOnlyDatabase(t *testing.T) {
-	raw, err := os.ReadFile(filepath.Join("testdata", "pre-alerts.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(t.TempDir(), "bot.db")
-	if err := os.WriteFile(path, raw, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	s, err := boltstore.Open(path, boltstore.Options{})
-	if err != nil {
-		t.Fatalf("opening the old database: %v", err)
-	}
+	path, s := openOld(t, "pre-alerts.db")
 	defer s.Close()
-	if v, err := s.SchemaVersion(); err != nil || v != boltstore.SchemaVersion {
-		t.Fatalf("schema after the upgrade: %d, %v", v, err)
-	}
 	now := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
 	svc := incident.NewService(incident.ServiceConfig{Store: s, Clock: incident.ClockFunc(func() time.Time { return now })})
 
@@ -115,22 +101,8 @@ func TestUpgradeFromPagerDutyOnlyDatabase(t *testing.T) {
 // (and its next event moves it, no new incident), another pager's Q1 finds
 // nothing, and a second pager's Q1 opens its own incident.
 func TestUpgradePagerIndexBySystem(t *testing.T) {
-	raw, err := os.ReadFile(filepath.Join("testdata", "schema2-pager-index.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(t.TempDir(), "bot.db")
-	if err := os.WriteFile(path, raw, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	s, err := boltstore.Open(path, boltstore.Options{})
-	if err != nil {
-		t.Fatalf("opening the schema 2 database: %v", err)
-	}
+	_, s := openOld(t, "schema2-pager-index.db")
 	defer s.Close()
-	if v, err := s.SchemaVersion(); err != nil || v != boltstore.SchemaVersion {
-		t.Fatalf("schema after the upgrade: %d, %v", v, err)
-	}
 	view(t, s, func(tx incident.Tx) error {
 		if inc, err := tx.IncidentByPager(incident.SourcePagerDuty, "Q1"); err != nil || inc.Number != 1 {
 			t.Errorf("PagerDuty's Q1 after the upgrade: %+v, %v", inc, err)
@@ -160,6 +132,27 @@ func TestUpgradePagerIndexBySystem(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// openOld opens a copy of testdata/name, an old database, which upgrades it.
+func openOld(t *testing.T, name string) (string, *boltstore.Store) {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join("testdata", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "bot.db")
+	if err := os.WriteFile(path, raw, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s, err := boltstore.Open(path, boltstore.Options{})
+	if err != nil {
+		t.Fatalf("opening the old database %s: %v", name, err)
+	}
+	if v, err := s.SchemaVersion(); err != nil || v != boltstore.SchemaVersion {
+		t.Fatalf("schema after the upgrade of %s: %d, %v", name, v, err)
+	}
+	return path, s
 }
 
 func view(t *testing.T, s *boltstore.Store, fn func(tx incident.Tx) error) {
