@@ -96,7 +96,7 @@ func ranOnce(t *testing.T, w *slackWorld, channel, marker string, answers []stri
 	if started != 1 {
 		t.Fatalf("%d clicks started the run, want 1: %q", started, answers)
 	}
-	waitFor(t, 15*time.Second, "the result in the channel", func() bool { return anyText(w.fake, channel, "scaled") })
+	waitFor(t, 15*time.Second, "the result in the channel", func() bool { return anyText(w.fake, channel, "(scale): *succeeded*") })
 	if got := fileLines(marker); len(got) != 1 {
 		t.Fatalf("the runbook ran %d times, want once", len(got))
 	}
