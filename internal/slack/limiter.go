@@ -55,6 +55,7 @@ var MethodRates = map[string]Rate{
 	"users.lookupByEmail":          Tier3,
 	"users.info":                   Tier4, // names in reports (Directory)
 	"views.open":                   Tier4,
+	"views.publish":                Tier4, // the Home tab
 	"apps.connections.open":        Tier1,
 }
 
