@@ -83,6 +83,7 @@ type Config struct {
 	Pager       Pager
 	Runbooks    Runbooks
 	Postmortems Postmortems
+	Handovers   Handovers
 }
 
 // Dispatcher runs commands.
@@ -269,6 +270,12 @@ func (d *Dispatcher) run(ctx context.Context, req Request, cmd Command) (Reply, 
 			return Reply{}, incident.Errorf(incident.EINVALID, "Postmortem drafts are not available in this setup.")
 		}
 		text, err := d.cfg.Postmortems.Draft(ctx, ref, by)
+		return Reply{Text: text}, err
+	case VerbHandover:
+		if d.cfg.Handovers == nil {
+			return Reply{}, incident.Errorf(incident.EINVALID, "The on-call handover is not available in this setup.")
+		}
+		text, err := d.cfg.Handovers.Handover(ctx, req)
 		return Reply{Text: text}, err
 	}
 	return Reply{}, errors.New("unhandled verb " + string(cmd.Verb))
