@@ -95,7 +95,15 @@ func HandoverText(h *incident.Handover, loc *time.Location) string {
 		if w.Kind == incident.WaitApproval {
 			what = "approval (asked by <@" + w.RequestedBy + ">)"
 		}
-		return fmt.Sprintf("*%s* runbook `%s` (run %s) awaits %s for %s", w.Incident.ID(), w.Runbook, w.RunID, what, since)
+		where := "<#" + w.Channel + ">"
+		if w.Incident != nil {
+			where = "*" + w.Incident.ID() + "*"
+		}
+		s := fmt.Sprintf("%s runbook `%s` (run %s) awaits %s for %s", where, w.Runbook, w.RunID, what, since)
+		if !w.Until.IsZero() {
+			s += ", expires at " + at(w.Until)
+		}
+		return s
 	})
 	return trimText(b.String(), MaxHandoverText, "\n…the handover is longer than a message; `bot handover` prints all of it.")
 }

@@ -162,6 +162,26 @@ func (w *world) history() {
 	w.must(w.at(day(1, 13, 0)).svc.Resolve(ctx, incident.Ref{Number: inc3.Number}, dave, "index rebuilt"))
 
 	w.at(day(1, 15, 0)).declare(incident.Declaration{Title: "Disk full on db-3", Severity: incident.SEV3, By: pager, Triggered: true})
+
+	// Runbook requests as the store keeps them: one waits for its
+	// requester outside any incident; one expired unnoticed; one the
+	// timeline shows awaiting approval ended (the store knows better).
+	w.at(day(1, 16, 0)).runbook(inc1.Number, bob, "r5", "drain-node", "approval_requested", "")
+	err := w.store.Update(ctx, func(tx incident.Tx) error {
+		for _, r := range []incident.RunbookRequest{
+			{ID: "r3", Runbook: "scale-up", State: incident.RunbookAwaitingConfirmation, Requester: bob.ID, ChannelID: "C0OPS", Created: day(2, 7, 40), Deadline: day(2, 8, 10)},
+			{ID: "r4", Runbook: "scale-up", State: incident.RunbookAwaitingApproval, Requester: bob.ID, ChannelID: "C0OPS", Created: day(2, 6, 0), Deadline: day(2, 7, 0)},
+			{ID: "r5", Runbook: "drain-node", State: "denied", Requester: bob.ID, ChannelID: "C0OPS", Incident: "INC-1", Created: day(1, 16, 0), Deadline: day(1, 17, 0), Ended: day(1, 16, 5)},
+		} {
+			if err := tx.PutRunbookRequest(&r); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		w.t.Fatal(err)
+	}
 	w.at(day(2, 7, 55)) // Wed 08:55 in Berlin: the shift ends at 09:00
 }
 
@@ -184,8 +204,10 @@ func TestHandoverText(t *testing.T) {
 	if strings.Contains(text, "Old disk alert") {
 		t.Errorf("an incident resolved before the shift is in the handover:\n%s", text)
 	}
-	if strings.Contains(text, "`restart-api` (run r1) awaits") {
-		t.Errorf("a run that was approved and ran is listed as waiting:\n%s", text)
+	for _, run := range []string{"r1", "r4", "r5"} {
+		if strings.Contains(text, "(run "+run+") awaits") {
+			t.Errorf("run %s, which does not wait any more, is listed as waiting:\n%s", run, text)
+		}
 	}
 }
 

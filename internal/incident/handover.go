@@ -58,11 +58,15 @@ const (
 
 // HandoverWait is something still waiting on someone at the handover.
 type HandoverWait struct {
+	// Incident is the incident it is about; nil for a runbook run
+	// requested outside an incident channel (Channel says where).
 	Incident *Incident
 	Kind     string    // WaitAcknowledgement, WaitCommander, WaitConfirmation, WaitApproval
 	Since    time.Time // since when it waits
-	// For runbook runs: the run, the runbook and who asked for it.
-	RunID, Runbook, RequestedBy string
+	// For runbook runs: the run, the runbook, who asked for it, where, and
+	// until when it waits before it expires (zero when unknown).
+	RunID, Runbook, RequestedBy, Channel string
+	Until                                time.Time
 }
 
 // Handover is the on-call handover of a shift: what happened during it and
@@ -108,14 +112,20 @@ func (h *Handover) Quiet() bool {
 
 // Handover builds the handover of opts.Shift from the store, as of now. It
 // reads the timelines of the incidents that changed since the shift began
-// (the others cannot have events in it) and of the open ones.
+// (the others cannot have events in it) and of the open ones, and the
+// stored runbook requests.
 func (s *Service) Handover(ctx context.Context, opts HandoverOptions) (*Handover, error) {
 	now := s.clock.Now()
 	var incs []*Incident
+	var requests []RunbookRequest
 	timelines := map[int64][]Event{}
 	err := s.store.View(ctx, func(tx Tx) error {
 		clear(timelines)
 		incs = incs[:0]
+		var err error
+		if requests, err = tx.RunbookRequests(); err != nil {
+			return err
+		}
 		return tx.ForEachIncident(func(inc *Incident) error {
 			changed := inc.UpdatedAt.IsZero() || !inc.UpdatedAt.Before(opts.Shift.From)
 			if !changed && !inc.Status.Open() && !hasOpenFollowup(inc) {
@@ -135,7 +145,18 @@ func (s *Service) Handover(ctx context.Context, opts HandoverOptions) (*Handover
 	if err != nil {
 		return nil, fmt.Errorf("reading incidents for the handover: %w", err)
 	}
-	return BuildHandover(incs, timelines, opts, now), nil
+	return BuildHandover(HandoverInput{Incidents: incs, Timelines: timelines, RunbookRequests: requests}, opts, now), nil
+}
+
+// HandoverInput is what BuildHandover reads.
+type HandoverInput struct {
+	// Incidents in their state at the handover.
+	Incidents []*Incident
+	// Timelines of the incidents that may have events in the shift.
+	Timelines map[int64][]Event
+	// RunbookRequests are the stored runbook requests (waiting and
+	// recently ended).
+	RunbookRequests []RunbookRequest
 }
 
 func hasOpenFollowup(inc *Incident) bool {
@@ -143,9 +164,14 @@ func hasOpenFollowup(inc *Incident) bool {
 }
 
 // BuildHandover is the pure part of Service.Handover: the handover of
-// opts.Shift over incs (in their state at now) and the timelines of those
-// that may have events in the shift.
-func BuildHandover(incs []*Incident, timelines map[int64][]Event, opts HandoverOptions, now time.Time) *Handover {
+// opts.Shift over in, as of now.
+//
+// Runbook runs waiting on someone come from the stored requests (those
+// waiting at now, see RunbookRequest.Waiting) and, for runs the store has
+// no request of (made before requests were stored), from the timeline: a
+// run whose last recorded decision asks for a confirmation or an approval.
+func BuildHandover(in HandoverInput, opts HandoverOptions, now time.Time) *Handover {
+	incs, timelines := in.Incidents, in.Timelines
 	loc := cmp.Or(opts.Location, time.UTC)
 	within := cmp.Or(opts.DueWithin, DefaultDueWithin)
 	h := &Handover{Shift: opts.Shift, Generated: now, New: map[int64]bool{},
@@ -176,7 +202,22 @@ func BuildHandover(incs []*Incident, timelines map[int64][]Event, opts HandoverO
 				h.FollowupsLater++
 			}
 		}
-		h.scan(inc, timelines[inc.Number])
+		h.scan(inc, timelines[inc.Number], in.RunbookRequests)
+	}
+	byID := map[string]*Incident{}
+	for _, inc := range incs {
+		byID[inc.ID()] = inc
+	}
+	for _, r := range in.RunbookRequests {
+		if !r.Waiting(now) {
+			continue
+		}
+		kind := WaitConfirmation
+		if r.State == RunbookAwaitingApproval {
+			kind = WaitApproval
+		}
+		h.Waiting = append(h.Waiting, HandoverWait{Incident: byID[r.Incident], Kind: kind, Since: r.Created,
+			RunID: r.ID, Runbook: r.Runbook, RequestedBy: r.Requester, Channel: r.ChannelID, Until: r.Deadline})
 	}
 	slices.SortStableFunc(h.StillOpen, func(a, b *Incident) int {
 		return cmp.Or(cmp.Compare(a.Severity, b.Severity), a.DeclaredAt.Compare(b.DeclaredAt), cmp.Compare(a.Number, b.Number))
@@ -193,14 +234,22 @@ func BuildHandover(incs []*Incident, timelines map[int64][]Event, opts HandoverO
 		return cmp.Or(cmp.Compare(a.Followup.Due, b.Followup.Due), cmp.Compare(a.Incident.Number, b.Incident.Number), cmp.Compare(a.Followup.ID, b.Followup.ID))
 	})
 	slices.SortStableFunc(h.Waiting, func(a, b HandoverWait) int {
-		return cmp.Or(a.Since.Compare(b.Since), cmp.Compare(a.Incident.Number, b.Incident.Number), cmp.Compare(a.Kind, b.Kind))
+		return cmp.Or(a.Since.Compare(b.Since), cmp.Compare(a.number(), b.number()), cmp.Compare(a.Kind, b.Kind), cmp.Compare(a.RunID, b.RunID))
 	})
 	return h
 }
 
+func (w HandoverWait) number() int64 {
+	if w.Incident == nil {
+		return 0
+	}
+	return w.Incident.Number
+}
+
 // scan adds what inc's timeline tells about the shift: pages, escalations
-// and failed runs during it, and runbook runs still awaiting someone.
-func (h *Handover) scan(inc *Incident, events []Event) {
+// and failed runs during it, and runbook runs still awaiting someone that
+// the store has no request of (stored is the store's).
+func (h *Handover) scan(inc *Incident, events []Event, stored []RunbookRequest) {
 	type run struct {
 		decision string
 		ev       Event
@@ -229,6 +278,9 @@ func (h *Handover) scan(inc *Incident, events []Event) {
 		}
 	}
 	for _, id := range order {
+		if slices.ContainsFunc(stored, func(r RunbookRequest) bool { return r.ID == id }) {
+			continue // the stored request says whether it waits
+		}
 		r := runs[id]
 		kind := ""
 		switch r.decision {
