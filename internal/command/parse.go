@@ -46,6 +46,7 @@ const (
 	VerbRunbooks   Verb = "runbooks"
 	VerbRun        Verb = "run"
 	VerbPostmortem Verb = "postmortem"
+	VerbOnCall     Verb = "oncall"
 	VerbHandover   Verb = "handover"
 )
 
@@ -130,6 +131,7 @@ var specs = []spec{
 	{verb: VerbRunbooks, usage: "runbooks", summary: "List the runbook actions you may run here.", parse: noArgs},
 	{verb: VerbRun, usage: "run <runbook> [name=value ...] [--dry-run]", summary: "Run an approved runbook action in this incident.", parse: needText("Name the runbook to run; `runbooks` lists them.")},
 	{verb: VerbPostmortem, aliases: []string{"pm"}, usage: "postmortem [INC-n]", summary: "Draft the blameless postmortem and post it here.", incident: true, parse: noArgs},
+	{verb: VerbOnCall, aliases: []string{"on-call", "whoisoncall"}, usage: "oncall [schedule or escalation policy]", summary: "Show who is on call now and next in PagerDuty, level by level: on one schedule or escalation policy (name or id), or on all of them.", parse: optionalText},
 	{verb: VerbHandover, usage: "handover", summary: "Post the on-call handover of the current shift here: incidents opened, open and resolved, pages, failed runbook runs, follow-ups due and what waits on someone.", parse: noArgs},
 }
 
