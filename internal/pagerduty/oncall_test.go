@@ -285,3 +285,26 @@ func TestOnCallRateLimitIsAClearErrorAndNotCached(t *testing.T) {
 		t.Fatalf("401: %v", err)
 	}
 }
+
+// TestOnCallSpamCostsOneRound: many people asking the same thing at once
+// share one PagerDuty round (or its cached answer).
+func TestOnCallSpamCostsOneRound(t *testing.T) {
+	clock := incidenttest.NewClock(t0)
+	srv := onCallPD(t, clock)
+	o := newOnCall(srv, clock, nil)
+	errs := make(chan error, 20)
+	for range 20 {
+		go func() {
+			_, err := o.OnCall(context.Background(), "search")
+			errs <- err
+		}()
+	}
+	for range 20 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := len(srv.CallsTo("GET /oncalls")); n != 1 {
+		t.Errorf("20 concurrent asks made %d GET /oncalls", n)
+	}
+}
