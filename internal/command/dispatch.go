@@ -40,6 +40,10 @@ type Reply struct {
 	// Confirm is set when the reply asks the user to confirm a runbook
 	// run; the front end renders it (buttons, a prompt).
 	Confirm *Confirmation
+	// Sections is a long reply in parts (the on-call list, a part per
+	// escalation path); Text is them joined. Slack shows each part as a
+	// section block.
+	Sections []string
 }
 
 // Confirmation asks the requester to confirm a runbook run. Text is Slack
@@ -83,6 +87,7 @@ type Config struct {
 	Pager       Pager
 	Runbooks    Runbooks
 	Postmortems Postmortems
+	OnCall      incident.OnCallDirectory
 }
 
 // Dispatcher runs commands.
@@ -270,6 +275,8 @@ func (d *Dispatcher) run(ctx context.Context, req Request, cmd Command) (Reply, 
 		}
 		text, err := d.cfg.Postmortems.Draft(ctx, ref, by)
 		return Reply{Text: text}, err
+	case VerbOnCall:
+		return d.onCall(ctx, cmd.Text)
 	}
 	return Reply{}, errors.New("unhandled verb " + string(cmd.Verb))
 }
@@ -566,6 +573,7 @@ var examples = map[Verb]string{
 	VerbStarted:  "`started 25m ago`, `started 14:05`, `started 2026-12-01 14:05 Europe/Berlin`",
 	VerbRun:      "`run check-dns host=example.com --dry-run`",
 	VerbPage:     "`page payments-api please join`",
+	VerbOnCall:   "`oncall`, `oncall payments`, `oncall PI7DH85`",
 }
 
 // HelpText lists the commands.

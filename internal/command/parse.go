@@ -46,6 +46,7 @@ const (
 	VerbRunbooks   Verb = "runbooks"
 	VerbRun        Verb = "run"
 	VerbPostmortem Verb = "postmortem"
+	VerbOnCall     Verb = "oncall"
 )
 
 // Command is a parsed command.
@@ -129,6 +130,7 @@ var specs = []spec{
 	{verb: VerbRunbooks, usage: "runbooks", summary: "List the runbook actions you may run here.", parse: noArgs},
 	{verb: VerbRun, usage: "run <runbook> [name=value ...] [--dry-run]", summary: "Run an approved runbook action in this incident.", parse: needText("Name the runbook to run; `runbooks` lists them.")},
 	{verb: VerbPostmortem, aliases: []string{"pm"}, usage: "postmortem [INC-n]", summary: "Draft the blameless postmortem and post it here.", incident: true, parse: noArgs},
+	{verb: VerbOnCall, aliases: []string{"on-call", "whoisoncall"}, usage: "oncall [schedule or escalation policy]", summary: "Show who is on call now and next in PagerDuty, level by level: on one schedule or escalation policy (name or id), or on all of them.", parse: optionalText},
 }
 
 var byName = func() map[string]*spec {

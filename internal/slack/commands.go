@@ -87,7 +87,7 @@ const (
 // need no replay record.
 var readOnlyVerbs = map[command.Verb]bool{
 	command.VerbHelp: true, command.VerbList: true, command.VerbStatus: true,
-	command.VerbTimeline: true, command.VerbRunbooks: true,
+	command.VerbTimeline: true, command.VerbRunbooks: true, command.VerbOnCall: true,
 }
 
 // commandKey is the replay key of one slash command invocation. Slack's
@@ -161,6 +161,9 @@ func (h *Handler) command(sc slackapi.SlashCommand, key string) reply {
 // runCommand parses and runs one command, once per replay key.
 func (h *Handler) runCommand(ctx context.Context, sc slackapi.SlashCommand, key string) reply {
 	text := fromSlack(sc.Text)
+	if strings.TrimSpace(text) == "" {
+		return menuReply()
+	}
 	cmd, err := command.Parse(text, command.Options{})
 	if err == nil && cmd.Verb == command.VerbRun {
 		// Runbook parameters are parsed by the runbook engine from the
@@ -200,6 +203,10 @@ func (h *Handler) runCommand(ctx context.Context, sc slackapi.SlashCommand, key 
 		h.log.Debug("command refused", zap.String("verb", string(cmd.Verb)), zap.String("user", sc.UserID), zap.String("reply", r.Text))
 	}
 	out := reply{Text: SafeText(r.Text)}
+	if len(r.Sections) > 0 {
+		rs := RenderSections(r.Sections)
+		out = reply{Text: rs.Text, Blocks: rs.Blocks}
+	}
 	if c := r.Confirm; c != nil {
 		rc := RenderCard(Card{Text: c.Text, RunID: c.RunID, Buttons: ConfirmButtons})
 		out = reply{Text: rc.Text, Blocks: rc.Blocks}

@@ -29,6 +29,7 @@ var handlers = map[string]handlerFunc{
 	"chat.update":                  (*Server).chatUpdate,
 	"chat.postEphemeral":           (*Server).chatPostEphemeral,
 	"views.open":                   (*Server).viewsOpen,
+	"views.publish":                (*Server).viewsPublish,
 	"users.lookupByEmail":          (*Server).usersLookupByEmail,
 	"users.info":                   (*Server).usersInfo,
 	"usergroups.users.list":        (*Server).usergroupsUsersList,

@@ -24,6 +24,7 @@ var tierPerMinute = map[string]float64{
 	"chat.update":                  50,
 	"chat.postEphemeral":           100,
 	"views.open":                   100,
+	"views.publish":                100,
 	"files.getUploadURLExternal":   100,
 	"files.completeUploadExternal": 100,
 	// chat.postMessage is special: about one a second per channel (see
