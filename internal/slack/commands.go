@@ -87,7 +87,7 @@ const (
 // need no replay record.
 var readOnlyVerbs = map[command.Verb]bool{
 	command.VerbHelp: true, command.VerbList: true, command.VerbStatus: true,
-	command.VerbTimeline: true, command.VerbRunbooks: true, command.VerbOnCall: true,
+	command.VerbTimeline: true, command.VerbRunbooks: true, command.VerbOnCall: true, command.VerbCatchup: true,
 }
 
 // commandKey is the replay key of one slash command invocation. Slack's
@@ -206,6 +206,10 @@ func (h *Handler) runCommand(ctx context.Context, sc slackapi.SlashCommand, key 
 	if len(r.Sections) > 0 {
 		rs := RenderSections(r.Sections)
 		out = reply{Text: rs.Text, Blocks: rs.Blocks}
+	}
+	if r.Catchup != nil {
+		rc := RenderCatchup(*r.Catchup)
+		out = reply{Text: rc.Text, Blocks: rc.Blocks}
 	}
 	if c := r.Confirm; c != nil {
 		rc := RenderCard(Card{Text: c.Text, RunID: c.RunID, Buttons: ConfirmButtons})
