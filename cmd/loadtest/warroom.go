@@ -65,7 +65,7 @@ func warroom(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&c.addr, "addr", "127.0.0.1:18081", "address the bot under test listens on")
 	fs.DurationVar(&c.delay, "slack-delay", 75*time.Millisecond, "how long every Slack call takes (50–100 ms is typical)")
 	fs.IntVar(&c.isolated, "isolated", 8, "isolated incidents per source (one at a time)")
-	fs.IntVar(&c.stormGroups, "storm", 30, "Alertmanager groups firing at once in the storm")
+	fs.IntVar(&c.stormGroups, "storm", 30, "Alertmanager groups firing at once in the storm (0, with --storm-pages 0: no storm phases)")
 	fs.IntVar(&c.stormPages, "storm-pages", 3, "PagerDuty pages arriving during the storm")
 	fs.StringVar(&c.guard, "storm-guard", "5/10m", "BOT_ALERT_STORM for the guarded storm run")
 	fs.DurationVar(&c.timeout, "timeout", 5*time.Minute, "give up on a phase after this long")
@@ -143,6 +143,9 @@ func runWarroom(ctx context.Context, c warroomConfig) (string, error) {
 			serial[len(serial)/2], time.Duration(serial[len(serial)/2])*c.delay, float64(serial[len(serial)/2])/floorChain)
 	}
 	env.stop()
+	if c.stormGroups == 0 && c.stormPages == 0 {
+		return b.String(), nil // isolated incidents only (--storm 0 --storm-pages 0)
+	}
 
 	// The same storm without and with the storm guard.
 	for _, guard := range []string{"off", c.guard} {

@@ -22,8 +22,8 @@ import (
 
 // warRoom is a new incident declared by Alice with two notes recorded
 // before its channel exists, and the chat sync that has not run yet: its
-// first run creates the channel, then invites Alice, posts the summary card
-// and announces it side by side (issue 14), then tells the notes.
+// first run creates the channel, then invites Alice and posts the summary
+// card side by side (issue 14), then announces it and tells the notes.
 type warRoom struct {
 	fake     *slacktest.Server
 	client   *slack.Client
@@ -232,9 +232,9 @@ func (k *killable) Batch(ctx context.Context, fn func(incident.Tx) error) error 
 }
 
 // killAfter is a chat on which the process dies right after Slack carried
-// out one of the parallel steps' calls (the invite, the summary card or
-// the announcement) and before the bot recorded it, while the other steps
-// are under way or done.
+// out one of the calls around the parallel steps (the invite, the summary
+// card, or the announcement after them) and before the bot recorded it,
+// while the other step is under way or done.
 type killAfter struct {
 	*slack.Client
 	store *killable
