@@ -161,6 +161,9 @@ func (h *Handler) command(sc slackapi.SlashCommand, key string) reply {
 // runCommand parses and runs one command, once per replay key.
 func (h *Handler) runCommand(ctx context.Context, sc slackapi.SlashCommand, key string) reply {
 	text := fromSlack(sc.Text)
+	if r, ok := h.openForm(ctx, sc, text); ok {
+		return r
+	}
 	cmd, err := command.Parse(text, command.Options{})
 	if err == nil && cmd.Verb == command.VerbRun {
 		// Runbook parameters are parsed by the runbook engine from the

@@ -39,6 +39,9 @@ type eventJob struct {
 	By       string `json:"by,omitempty"`      // who pinned it
 	User     string `json:"user,omitempty"`    // who joined
 	EventID  string `json:"event_id"`
+	// Shortcut is set when someone added the message with the "Add to
+	// incident timeline" shortcut (addFromShortcut).
+	Shortcut *shortcutJob `json:"shortcut,omitempty"`
 }
 
 // Jobs runs the adapter's jobs.
@@ -72,6 +75,9 @@ func (j *Jobs) CaptureMessage(ctx context.Context, job incident.Job) error {
 			return err
 		}
 	}
+	if p.Shortcut != nil {
+		return j.addFromShortcut(ctx, p, m, log)
+	}
 	if m.FromBot() {
 		log.Debug("not recording a bot's message")
 		return nil
@@ -82,7 +88,7 @@ func (j *Jobs) CaptureMessage(ctx context.Context, job incident.Job) error {
 	}
 	ev := incident.Event{
 		Kind:  incident.EventMessagePinned,
-		Key:   "pin:" + p.Channel + ":" + p.TS,
+		Key:   pinKey(p.Channel, p.TS),
 		At:    m.Time(),
 		Actor: incident.Actor{ID: m.User, Source: incident.SourceSlack},
 		Text:  text,
