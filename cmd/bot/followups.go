@@ -71,7 +71,7 @@ func followupsCmd(configPath string, args []string, stdout, stderr io.Writer) in
 	defer cancel()
 	incs, err := app.AdminCLI(cfg).Incidents(ctx, false)
 	if err != nil {
-		fmt.Fprintf(stderr, "bot followups: %v\n", err)
+		fmt.Fprintf(stderr, "bot followups: %s\n", cliErrorText(err))
 		return exitFail
 	}
 	owner = ownerID(owner)

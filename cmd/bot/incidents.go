@@ -56,7 +56,7 @@ func incidentsCmd(configPath string, args []string, stdout, stderr io.Writer) in
 	defer cancel()
 	found, err := app.AdminCLI(cfg).Incidents(ctx, !q.All)
 	if err != nil {
-		fmt.Fprintf(stderr, "bot incidents: %v\n", err)
+		fmt.Fprintf(stderr, "bot incidents: %s\n", cliErrorText(err))
 		return exitFail
 	}
 	var incs []*incident.Incident

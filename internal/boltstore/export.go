@@ -107,6 +107,9 @@ func (s *Store) Import(ctx context.Context, src func(fn func(incident.Record) er
 				return err
 			}
 		}
+		if err := dropRunbookRequests(btx); err != nil {
+			return err
+		}
 		t := &tx{tx: btx}
 		return src(func(r incident.Record) error {
 			if err := ctx.Err(); err != nil {

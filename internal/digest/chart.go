@@ -148,8 +148,9 @@ func Chart(points []WeekPoint, zone string) ([]byte, error) {
 	bars.NominalX(labels...)
 
 	ttr := plot.New()
-	ttr.Title.Text = "Median time to resolve per week (hours; no point: nothing resolved)"
-	ttr.Y.Label.Text = "hours"
+	scale := ttrScaleFor(points)
+	ttr.Title.Text = "Median time to resolve per week (" + scale.unit + "; no point: nothing resolved)"
+	ttr.Y.Label.Text = scale.unit
 	ttr.X.Label.Text = "ISO week (" + zone + ")"
 	ttr.Y.Min = 0
 	// One line per run of weeks with resolutions: a week without any is a
@@ -162,7 +163,7 @@ func Chart(points []WeekPoint, zone string) ([]byte, error) {
 		if i == 0 || !points[i-1].HasResolve {
 			runs = append(runs, nil)
 		}
-		runs[len(runs)-1] = append(runs[len(runs)-1], plotter.XY{X: float64(i), Y: p.MedianTTR.Hours()})
+		runs[len(runs)-1] = append(runs[len(runs)-1], plotter.XY{X: float64(i), Y: float64(p.MedianTTR) / float64(scale.per)})
 	}
 	for _, xys := range runs {
 		line, pts, err := plotter.NewLinePoints(xys)
@@ -176,9 +177,9 @@ func Chart(points []WeekPoint, zone string) ([]byte, error) {
 		pts.Radius = vg.Points(3.5)
 		ttr.Add(line, pts)
 	}
-	if len(runs) == 0 {
-		ttr.Y.Max = 1
-	}
+	// An axis at least one unit tall: gonum would otherwise stretch a week
+	// of near-zero medians into ticks like 1e-06.
+	ttr.Y.Max = max(ttr.Y.Max, 1)
 	ttr.NominalX(labels...)
 	ttr.X.Min, ttr.X.Max = bars.X.Min, bars.X.Max
 
@@ -194,6 +195,23 @@ func Chart(points []WeekPoint, zone string) ([]byte, error) {
 		return nil, fmt.Errorf("encoding the digest chart: %w", err)
 	}
 	return buf.Bytes(), nil
+}
+
+// ttrScale is the unit the time-to-resolve axis is drawn in.
+type ttrScale struct {
+	unit string
+	per  time.Duration
+}
+
+// ttrScaleFor draws in hours, or in minutes when no week's median reaches an
+// hour: a week of quick fixes reads "12 minutes", not "0.2 hours".
+func ttrScaleFor(points []WeekPoint) ttrScale {
+	for _, p := range points {
+		if p.HasResolve && p.MedianTTR >= time.Hour {
+			return ttrScale{unit: "hours", per: time.Hour}
+		}
+	}
+	return ttrScale{unit: "minutes", per: time.Minute}
 }
 
 // integerTicks marks whole numbers only: incidents come in ones.

@@ -95,3 +95,24 @@ func sum(m map[incident.Severity]int) int {
 	}
 	return n
 }
+
+// TestChartTTRUnit: a quarter of quick fixes is drawn in minutes, so the
+// axis reads "12" rather than "0.2" or gonum's "1e-06"; one slow week
+// switches the whole axis to hours.
+func TestChartTTRUnit(t *testing.T) {
+	quick := []WeekPoint{{HasResolve: true, MedianTTR: 12 * time.Minute}, {}, {HasResolve: true, MedianTTR: 2 * time.Second}}
+	if s := ttrScaleFor(quick); s.unit != "minutes" || s.per != time.Minute {
+		t.Errorf("quick fixes drawn in %+v", s)
+	}
+	slow := append(quick, WeekPoint{HasResolve: true, MedianTTR: 3 * time.Hour})
+	if s := ttrScaleFor(slow); s.unit != "hours" || s.per != time.Hour {
+		t.Errorf("a slow week drawn in %+v", s)
+	}
+	// An unresolved week's zero median does not count.
+	if s := ttrScaleFor([]WeekPoint{{MedianTTR: 5 * time.Hour}}); s.unit != "minutes" {
+		t.Errorf("unresolved week decided the unit: %+v", s)
+	}
+	if _, err := Chart(quick, "UTC"); err != nil {
+		t.Fatal(err)
+	}
+}

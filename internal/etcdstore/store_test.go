@@ -31,6 +31,9 @@ func TestContract(t *testing.T) {
 			_ = s.(*etcdstore.Store).Close()
 			return c.Open(prefix, etcdstore.Options{})
 		},
+		Peer: func(t *testing.T, s storetest.Store) storetest.Store {
+			return c.Open(s.(*etcdstore.Store).Prefix(), etcdstore.Options{})
+		},
 	})
 }
 

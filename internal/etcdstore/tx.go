@@ -42,6 +42,7 @@ const (
 	pfxDead        = "dead/"   // id → time + job JSON
 	pfxDoc         = "doc/"    // kind NUL name NUL version → body
 	pfxDocLatest   = "docv/"   // kind NUL name → latest version
+	pfxRunbookReq  = "rbreq/"  // run id → runbook request JSON
 )
 
 func hex64(v uint64) string { return fmt.Sprintf("%016x", v) }

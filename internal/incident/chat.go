@@ -913,7 +913,7 @@ func ChannelName(n int64, title string, attempt int) string {
 	if attempt > 0 {
 		suffix = "-" + strconv.Itoa(attempt+1)
 	}
-	slug := Slug(title)
+	slug := Slug(withoutLinks(title))
 	room := maxLen - len(base) - len(suffix) - 1
 	if len(slug) > room {
 		slug = strings.TrimRight(slug[:max(room, 0)], "-_")
@@ -925,6 +925,43 @@ func ChannelName(n int64, title string, attempt int) string {
 		return base + suffix
 	}
 	return base + "-" + slug + suffix
+}
+
+// withoutLinks drops what makes a channel name long and unreadable: a chat
+// link keeps only its label ("<https://x|dashboard>" → "dashboard"), a link
+// or mention without one and a bare URL go. Titles pasted from alerts often
+// carry them ("High latency https://grafana.example.com/d/abc?...").
+func withoutLinks(title string) string {
+	var b strings.Builder
+	for {
+		open := strings.IndexByte(title, '<')
+		if open < 0 {
+			break
+		}
+		end := strings.IndexByte(title[open:], '>')
+		if end < 0 {
+			break
+		}
+		b.WriteString(title[:open])
+		inner := title[open+1 : open+end]
+		if _, label, ok := strings.Cut(inner, "|"); ok {
+			b.WriteString(" " + label + " ")
+		} else {
+			b.WriteByte(' ')
+		}
+		title = title[open+end+1:]
+	}
+	b.WriteString(title)
+	words := strings.Fields(b.String())
+	kept := words[:0]
+	for _, w := range words {
+		lw := strings.ToLower(w)
+		if strings.HasPrefix(lw, "http://") || strings.HasPrefix(lw, "https://") || strings.HasPrefix(lw, "www.") {
+			continue
+		}
+		kept = append(kept, w)
+	}
+	return strings.Join(kept, " ")
 }
 
 // Slug lowercases title, folds common Latin accents, and joins the runs of

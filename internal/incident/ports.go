@@ -149,6 +149,8 @@ type Tx interface {
 	// Doc returns version v of kind/name (0: latest) and the number of the
 	// version returned; ENOTFOUND if there is none.
 	Doc(kind, name string, v int) ([]byte, int, error)
+
+	RunbookRequestTx
 }
 
 // Job is a unit of durable background work: an outbound call, a timer, the

@@ -239,6 +239,11 @@ func TestChannelName(t *testing.T) {
 		{4, "支付服务不可用", 0, "inc-4"},
 		{5, "api 5xx — eu-west-1 (prod)", 0, "inc-5-api-5xx-eu-west-1-prod"},
 		{6, "---", 0, "inc-6"},
+		// Links keep their label; bare URLs and mentions without one go.
+		{8, "High latency https://grafana.example.com/d/abc?orgId=1&from=now-6h", 0, "inc-8-high-latency"},
+		{9, "Checkout errors, see <https://grafana.example.com/d/x|dashboard> <@U123>", 0, "inc-9-checkout-errors-see-dashboard"},
+		{10, "https://status.example.com", 0, "inc-10"},
+		{11, "a <b unclosed", 0, "inc-11-a-b-unclosed"},
 	}
 	for _, tt := range tests {
 		if got := ChannelName(tt.n, tt.title, tt.attempt); got != tt.want {

@@ -38,6 +38,9 @@ type Harness struct {
 	// Reopen closes s and opens the same data again, as a restarted bot
 	// would; the new store is closed when the test ends.
 	Reopen func(t *testing.T, s Store) Store
+	// Peer opens another replica on s's data, closed when the test ends;
+	// nil for a store that one process holds (bbolt).
+	Peer func(t *testing.T, s Store) Store
 }
 
 var (
@@ -59,6 +62,7 @@ func Run(t *testing.T, h Harness) {
 		{"ConcurrentWritersAllLand", concurrentWritersAllLand},
 		{"BatchIsolatesFailures", batchIsolatesFailures},
 		{"FailedUpdateLeavesNothing", failedUpdateLeavesNothing},
+		{"RunbookRequests", runbookRequests},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, h) })

@@ -1,0 +1,122 @@
+package storetest
+
+import (
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/incidentbot/incident-bot/internal/incident"
+)
+
+// runbookRequests: a waiting runbook request is created once, found by its
+// id, listed as pending until it is claimed or its deadline passes, claimed
+// exactly once by concurrent claimers (on every replica the harness can
+// open), and survives a restart.
+func runbookRequests(t *testing.T, h Harness) {
+	s := h.Open(t)
+	req := &incident.RunbookRequest{
+		ID: "01JRUN0000000000000000000A", Runbook: "restart-api", State: incident.RunbookAwaitingApproval,
+		Requester: "U1", ChannelID: "C1", Incident: "INC-1", Created: t0, Deadline: t0.Add(30 * time.Minute),
+		Body: []byte(`{"engine":"opaque"}`),
+	}
+	short := &incident.RunbookRequest{ID: "01JRUN0000000000000000000B", Runbook: "flush", State: incident.RunbookAwaitingConfirmation,
+		Requester: "U2", ChannelID: "C1", Created: t0, Deadline: t0.Add(2 * time.Minute)}
+	update(t, s, func(tx incident.Tx) error {
+		req.Rev, short.Rev = 0, 0 // fn may run again
+		if err := tx.PutRunbookRequest(req); err != nil {
+			return err
+		}
+		return tx.PutRunbookRequest(short)
+	})
+	if req.Rev != 1 {
+		t.Fatalf("revision after create = %d, want 1", req.Rev)
+	}
+	// Creating it again (a replayed submission) is refused.
+	again := *req
+	again.Rev = 0
+	if err := s.Update(ctx, func(tx incident.Tx) error { return tx.PutRunbookRequest(&again) }); incident.ErrorCode(err) != incident.ECONFLICT {
+		t.Fatalf("creating an existing request: %v, want a conflict", err)
+	}
+	if err := s.Update(ctx, func(tx incident.Tx) error {
+		return tx.PutRunbookRequest(&incident.RunbookRequest{ID: "../x", Deadline: t0})
+	}); incident.ErrorCode(err) != incident.EINVALID {
+		t.Fatalf("a bad id: %v, want EINVALID", err)
+	}
+
+	s = h.Reopen(t, s) // a restart keeps them
+	pending, err := incident.ListPendingRunbookRequests(ctx, s, t0.Add(5*time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(pending) != 1 || pending[0].ID != req.ID || string(pending[0].Body) != `{"engine":"opaque"}` || pending[0].Incident != "INC-1" {
+		t.Fatalf("pending at t0+5m (the confirmation expired) = %+v, want only %s", pending, req.ID)
+	}
+	if pending, _ := incident.ListPendingRunbookRequests(ctx, s, t0); len(pending) != 2 {
+		t.Fatalf("pending at t0: %d, want 2", len(pending))
+	}
+
+	// Concurrent approvals: every claimer reads the request and swaps it
+	// to its own state; exactly one wins, the others see it claimed.
+	stores := []Store{s}
+	if h.Peer != nil {
+		stores = append(stores, h.Peer(t, s))
+	}
+	var wins atomic.Int64
+	var wg sync.WaitGroup
+	for i := range 16 {
+		store := stores[i%len(stores)]
+		wg.Go(func() {
+			won := false
+			err := store.Update(ctx, func(tx incident.Tx) error {
+				won = false
+				r, err := tx.RunbookRequest(req.ID)
+				if err != nil || r.State != incident.RunbookAwaitingApproval {
+					return err
+				}
+				r.State = fmt.Sprintf("starting-%d", i)
+				if err := tx.PutRunbookRequest(r); err != nil {
+					return err
+				}
+				won = true
+				return nil
+			})
+			if err != nil {
+				t.Error(err)
+			}
+			if won {
+				wins.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	if n := wins.Load(); n != 1 {
+		t.Fatalf("%d claimers won the same request, want exactly 1", n)
+	}
+	// A swap based on a stale read (the revision it read is gone) loses.
+	stale := *req
+	stale.State = "denied"
+	if err := s.Update(ctx, func(tx incident.Tx) error { return tx.PutRunbookRequest(&stale) }); incident.ErrorCode(err) != incident.ECONFLICT {
+		t.Fatalf("a stale swap: %v, want a conflict", err)
+	}
+	if pending, _ := incident.ListPendingRunbookRequests(ctx, s, t0); len(pending) != 1 || pending[0].ID != short.ID {
+		t.Fatalf("pending after the claim: %+v", pending)
+	}
+	update(t, s, func(tx incident.Tx) error {
+		if err := tx.DeleteRunbookRequest(req.ID); err != nil {
+			return err
+		}
+		return tx.DeleteRunbookRequest("01JRUNGONE")
+	})
+	_ = s.View(ctx, func(tx incident.Tx) error {
+		if _, err := tx.RunbookRequest(req.ID); incident.ErrorCode(err) != incident.ENOTFOUND {
+			t.Errorf("deleted request: %v", err)
+		}
+		all, err := tx.RunbookRequests()
+		if err != nil || len(all) != 1 {
+			t.Errorf("requests left: %+v %v", all, err)
+		}
+		return nil
+	})
+}
