@@ -52,44 +52,33 @@ var (
 	}
 )
 
-// formFor returns the form a command opens when typed without text, and
-// the incident it names (0: the channel's).
-func formFor(text string) (form, int64, bool) {
+// formFor returns the form a command opens: `update` or `resolve` (or an
+// alias) alone. Naming an incident (`resolve INC-7`) runs the command as
+// typed, as before the forms.
+func formFor(text string) (form, bool) {
 	fields := strings.Fields(text)
-	if len(fields) == 0 || len(fields) > 2 {
-		return form{}, 0, false
+	if len(fields) != 1 {
+		return form{}, false
 	}
-	verb, _ := command.Lookup(fields[0])
-	var f form
-	switch verb {
+	switch verb, _ := command.Lookup(fields[0]); verb {
 	case command.VerbUpdate:
-		f = updateForm
+		return updateForm, true
 	case command.VerbResolve:
-		f = resolveForm
-	default:
-		return form{}, 0, false
+		return resolveForm, true
 	}
-	var n int64
-	if len(fields) == 2 {
-		var ok bool
-		if n, ok = incident.ParseID(fields[1]); !ok {
-			return form{}, 0, false
-		}
-	}
-	return f, n, true
+	return form{}, false
 }
 
 // openForm opens the update or resolve form for a command typed without
-// text, in an incident's channel or naming an incident. It reports false
-// when the command is not one of those, or the incident cannot be found
-// (or is already resolved, for resolve): the command then runs as typed
-// and gives its usual answer.
+// text in an incident's channel. It reports false when the command is not
+// one of those, or the channel is not an incident's (or it is resolved,
+// for resolve): the command then runs as typed and gives its usual answer.
 func (h *Handler) openForm(ctx context.Context, sc slackapi.SlashCommand, text string) (reply, bool) {
-	f, n, ok := formFor(text)
-	if !ok || sc.TriggerID == "" {
+	f, ok := formFor(text)
+	if !ok || sc.TriggerID == "" || sc.ChannelID == "" {
 		return reply{}, false
 	}
-	inc, err := h.svc.Get(ctx, incident.Ref{Number: n, ChannelID: sc.ChannelID})
+	inc, err := h.svc.Get(ctx, incident.Ref{ChannelID: sc.ChannelID})
 	if err != nil || (f.verb == command.VerbResolve && inc.Status == incident.StatusResolved) {
 		return reply{}, false
 	}
