@@ -182,7 +182,9 @@ func (a *App) initChatSync() error {
 		a.log.Warn("no chat platform configured (set SLACK_BOT_TOKEN); channel work waits in the queue")
 		return nil
 	}
-	sync := &incident.ChatSync{Store: a.store, Chat: a.chat, Clock: a.clock, AnnounceChannel: a.cfg.AnnounceChannel}
+	// The shell's transcript must read in a fixed order; its calls take no
+	// time, so running its steps side by side would save nothing.
+	sync := &incident.ChatSync{Store: a.store, Chat: a.chat, Clock: a.clock, AnnounceChannel: a.cfg.AnnounceChannel, Serial: a.isShell()}
 	a.runner.Handle(incident.JobChatSync, sync.Handle)
 	return nil
 }

@@ -79,6 +79,7 @@ func (a *App) mountSlack() error {
 		Registerer:    a.registry,
 		PinReaction:   s.PinReaction,
 		Runbooks:      runbooks,
+		Location:      a.cfg.Location,
 	})
 	if err != nil {
 		return err

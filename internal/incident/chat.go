@@ -5,9 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"runtime/debug"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -200,6 +202,37 @@ type ChatSync struct {
 	// MaxEventsPerMessage caps how many pending events one message tells;
 	// a backlog is told in a few long messages rather than hundreds.
 	MaxEventsPerMessage int
+	// Serial runs the steps that need only the channel (invites, summary,
+	// first announcement; topic, bookmark) one after another instead of
+	// side by side: for a chat whose calls take no time (the local shell),
+	// so that its transcript reads in a fixed order.
+	Serial bool
+}
+
+// backgroundKey marks calls that may wait behind others (WithBackground).
+type backgroundKey struct{}
+
+// WithBackground tells adapters that calls made with ctx are for work no
+// person is waiting on yet (an incident an alert raised, nobody paged):
+// when the platform's rate limits make calls queue, these leave room for
+// the others, so that a page or a declaration that arrives in an alert
+// storm gets its channel without waiting behind the storm's.
+func WithBackground(ctx context.Context) context.Context {
+	return context.WithValue(ctx, backgroundKey{}, true)
+}
+
+// Background reports whether ctx was marked by WithBackground.
+func Background(ctx context.Context) bool {
+	b, _ := ctx.Value(backgroundKey{}).(bool)
+	return b
+}
+
+// awaited reports whether a person is waiting for the incident's war room:
+// it was declared by a person, or someone was paged for it (by the pager
+// that raised it, or by the bot since). An incident an alert router raised,
+// that nobody was paged for, is not: its chat work goes in the background.
+func awaited(inc *Incident) bool {
+	return !inc.Source.External() || inc.Pager.Linked()
 }
 
 // Handle runs one chat.sync job.
@@ -216,6 +249,9 @@ func (c *ChatSync) Sync(ctx context.Context, n int64) error {
 	inc, err := c.load(ctx, n)
 	if err != nil {
 		return err
+	}
+	if !awaited(inc) {
+		ctx = WithBackground(ctx)
 	}
 	if inc.Chat.ChannelID == "" {
 		// createChannel returns the incident as it last saw it even when
@@ -242,22 +278,14 @@ func (c *ChatSync) Sync(ctx context.Context, n int64) error {
 	// need to read come first (invites, the summary, the timeline), the
 	// shared announce channel next, cosmetics (topic, bookmark) last, so a
 	// slow rate tier for the latter never holds the former back.
-	ch := inc.Chat.ChannelID
-	if missing := missingPeople(inc); len(missing) > 0 {
-		if err := c.Chat.Invite(ctx, ch, missing); err != nil {
-			return fmt.Errorf("inviting to %s: %w", inc.ID(), err)
-		}
-		if inc, err = c.saveChat(ctx, n, func(r *ChatRef) { r.Invited = append(r.Invited, missing...) }); err != nil {
-			return err
-		}
-	}
-	if inc, err = c.syncSummary(ctx, inc); err != nil {
+	//
+	// Once the channel exists, the invite, the summary card and a new
+	// incident's first announcement need only its id, not each other: they
+	// run side by side, so a page's war room (channel, on-call person in
+	// it, summary posted) is two round trips, not three. The timeline comes
+	// after the card (people read the card first), so it waits for them.
+	if inc, err = c.together(ctx, inc, c.syncInvites, c.syncSummary, c.firstAnnouncement); err != nil {
 		return err
-	}
-	if inc.Chat.AnnounceID == "" { // a new incident is announced at once
-		if inc, err = c.syncAnnouncement(ctx, inc); err != nil {
-			return err
-		}
 	}
 	if inc, err = c.postEvents(ctx, inc); err != nil {
 		return err
@@ -273,23 +301,112 @@ func (c *ChatSync) Sync(ctx context.Context, n int64) error {
 	if inc, err = c.postEvents(ctx, inc); err != nil {
 		return err
 	}
-	if topic := Topic(inc); topic != inc.Chat.Topic {
-		if err := c.Chat.SetTopic(ctx, ch, topic); err != nil {
-			return fmt.Errorf("setting topic of %s: %w", inc.ID(), err)
+	_, err = c.together(ctx, inc, c.syncTopic, c.syncBookmark)
+	return err
+}
+
+// chatStep is one step of a sync: at most one outside call at a time, each
+// followed by saving its own progress (its own fields of the chat record,
+// or its own slot of ChatRef.Sending) through saveChat or giveUp, which
+// read, change and write the record in one store transaction. That is why
+// steps may run side by side: neither overwrites what the other saved.
+type chatStep func(ctx context.Context, inc *Incident) (*Incident, error)
+
+// together runs steps side by side from the same incident and returns the
+// incident as the store holds it once all have finished, with their
+// errors (in the order of steps) joined. A failing step does not stop the
+// others: each one's progress is saved, and the job's retry resumes the
+// rest. With Serial set, or one step, they run one after another.
+func (c *ChatSync) together(ctx context.Context, inc *Incident, steps ...chatStep) (*Incident, error) {
+	if c.Serial || len(steps) == 1 {
+		for _, step := range steps {
+			out, err := step(ctx, inc)
+			if err != nil {
+				// As the steps ran before they went side by side: the
+				// first failure ends the sync, and its retry starts over.
+				return out, err
+			}
+			inc = out
 		}
-		if inc, err = c.saveChat(ctx, n, func(r *ChatRef) { r.Topic = topic }); err != nil {
-			return err
-		}
+		return inc, nil
 	}
-	if b, ok := c.Chat.(Bookmarker); ok && inc.Pager.URL != "" && !inc.Chat.BookmarkSet {
-		if err := b.Bookmark(ctx, ch, inc.Pager.Label(), inc.Pager.URL); err != nil {
-			return fmt.Errorf("bookmarking pager incident in %s: %w", inc.ID(), err)
-		}
-		if _, err = c.saveChat(ctx, n, func(r *ChatRef) { r.BookmarkSet = true }); err != nil {
-			return err
-		}
+	errs := make([]error, len(steps))
+	var wg sync.WaitGroup
+	for i, step := range steps {
+		wg.Go(func() {
+			// A panic here would not reach the queue's recover: it
+			// is turned into the error the queue dead-letters.
+			defer func() {
+				if p := recover(); p != nil {
+					errs[i] = fmt.Errorf("chat sync of %s %w: %v\n%s", inc.ID(), ErrPanicked, p, debug.Stack())
+				}
+			}()
+			_, errs[i] = step(ctx, inc)
+		})
 	}
-	return nil
+	wg.Wait()
+	err := errors.Join(errs...)
+	if e := slices.DeleteFunc(errs, func(e error) bool { return e == nil }); len(e) == 1 {
+		err = e[0] // one failure reads (and is classified) as it always did
+	}
+	// Each step returned its own view of the record; the store holds all
+	// of them merged.
+	cur, lerr := c.load(context.WithoutCancel(ctx), inc.Number)
+	if lerr != nil {
+		return inc, errors.Join(err, lerr)
+	}
+	return cur, err
+}
+
+// syncInvites invites the incident's people not yet invited.
+func (c *ChatSync) syncInvites(ctx context.Context, inc *Incident) (*Incident, error) {
+	missing := missingPeople(inc)
+	if len(missing) == 0 {
+		return inc, nil
+	}
+	if err := c.Chat.Invite(ctx, inc.Chat.ChannelID, missing); err != nil {
+		return inc, fmt.Errorf("inviting to %s: %w", inc.ID(), err)
+	}
+	return c.saveChat(ctx, inc.Number, func(r *ChatRef) {
+		for _, u := range missing {
+			if !slices.Contains(r.Invited, u) {
+				r.Invited = append(r.Invited, u)
+			}
+		}
+	})
+}
+
+// firstAnnouncement announces a new incident at once; later changes update
+// the announcement after the timeline is told.
+func (c *ChatSync) firstAnnouncement(ctx context.Context, inc *Incident) (*Incident, error) {
+	if inc.Chat.AnnounceID != "" {
+		return inc, nil
+	}
+	return c.syncAnnouncement(ctx, inc)
+}
+
+// syncTopic sets the channel topic when what it shows changed.
+func (c *ChatSync) syncTopic(ctx context.Context, inc *Incident) (*Incident, error) {
+	topic := Topic(inc)
+	if topic == inc.Chat.Topic {
+		return inc, nil
+	}
+	if err := c.Chat.SetTopic(ctx, inc.Chat.ChannelID, topic); err != nil {
+		return inc, fmt.Errorf("setting topic of %s: %w", inc.ID(), err)
+	}
+	return c.saveChat(ctx, inc.Number, func(r *ChatRef) { r.Topic = topic })
+}
+
+// syncBookmark bookmarks the pager incident in the channel, once.
+func (c *ChatSync) syncBookmark(ctx context.Context, inc *Incident) (*Incident, error) {
+	b, ok := c.Chat.(Bookmarker)
+	if !ok || inc.Pager.URL == "" || inc.Chat.BookmarkSet {
+		return inc, nil
+	}
+	if err := b.Bookmark(ctx, inc.Chat.ChannelID, inc.Pager.Label(), inc.Pager.URL); err != nil {
+		return inc, fmt.Errorf("bookmarking pager incident in %s: %w", inc.ID(), err)
+	}
+	return c.saveChat(ctx, inc.Number, func(r *ChatRef) { r.BookmarkSet = true })
 }
 
 func (p PagerRef) incidentLabel() string {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -240,6 +241,12 @@ func (j *jointRun) fault(n int64) {
 		inChannel = j.rng.IntN(3)
 	)
 	switch {
+	case where == 2:
+		// Faults hitting the steps that run side by side once a channel
+		// exists (the invite and the summary card) at the same time.
+		j.w.slack.FailNext("conversations.invite", count, tf.f)
+		j.w.slack.FailNext("chat.postMessage", count, tf.f)
+		j.log("conversations.invite and chat.postMessage %s ×%d at once", tf.name, count)
 	case where == 0:
 		// A permanent refusal in the optional announce channel.
 		j.w.slack.FailNextIn(refused, j.w.announce, count, slacktest.SlackError(code))
@@ -308,6 +315,13 @@ func (j *jointRun) check() {
 		}
 		if len(inc.Chat.Sending) != 0 {
 			t.Errorf("%s has posts left under way: %+v", inc.ID(), inc.Chat.Sending)
+		}
+		if ch, ok := j.w.slack.ChannelByName(inc.Chat.ChannelName); ok {
+			for _, p := range inc.People() {
+				if !slices.Contains(ch.Members, p) {
+					t.Errorf("%s: %s is one of its people but not in #%s", inc.ID(), p, ch.Name)
+				}
+			}
 		}
 		switch {
 		case inc.Chat.AnnounceFailed && refusals != 1:

@@ -148,6 +148,11 @@ func (c *Console) handle(ctx context.Context, line string) bool {
 }
 
 func (c *Console) command(ctx context.Context, text string) {
+	if strings.TrimSpace(text) == "" {
+		// `/incident` alone: the menu Slack shows as buttons, as text.
+		c.reply(command.MenuText())
+		return
+	}
 	req := command.Request{
 		Text:      Markup(text),
 		Actor:     c.actor(),

@@ -161,6 +161,9 @@ func (h *Handler) command(sc slackapi.SlashCommand, key string) reply {
 // runCommand parses and runs one command, once per replay key.
 func (h *Handler) runCommand(ctx context.Context, sc slackapi.SlashCommand, key string) reply {
 	text := fromSlack(sc.Text)
+	if strings.TrimSpace(text) == "" {
+		return menuReply()
+	}
 	if r, ok := h.openForm(ctx, sc, text); ok {
 		return r
 	}

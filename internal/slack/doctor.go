@@ -85,6 +85,7 @@ func Doctor(ctx context.Context, cfg DoctorConfig) []Check {
 	checks = append(checks, scopeCheck(scopes))
 	checks = append(checks, announceCheck(ctx, c, cfg.AnnounceChannel, id.User))
 	checks = append(checks, modeCheck(ctx, c, cfg))
+	checks = append(checks, homeTabCheck(ctx, c, id.UserID))
 	if cfg.Manifests != nil {
 		checks = append(checks, manifestChecks(cfg.Manifests)...)
 	}

@@ -35,7 +35,7 @@ func TestDoctorAllGood(t *testing.T) {
 	checks := slack.Doctor(context.Background(), slack.DoctorConfig{
 		Client: doctorClient(t, fake, fake.BotToken()), AnnounceChannel: announce, AppToken: fake.AppToken(), OpenSocket: true,
 	})
-	if len(checks) != 4 {
+	if len(checks) != 5 {
 		t.Fatalf("checks: %+v", checks)
 	}
 	for _, c := range checks {
@@ -81,5 +81,19 @@ func TestDoctorBadToken(t *testing.T) {
 	}
 	if strings.Contains(checks[0].Detail+checks[0].Fix, "xoxb-revoked") {
 		t.Fatal("the token leaked into the report")
+	}
+}
+
+// A workspace whose app has the Home tab off: doctor says so and how to fix
+// it (Slack answers views.publish with not_enabled).
+func TestDoctorHomeTabOff(t *testing.T) {
+	fake := slacktest.NewServer(slacktest.Config{HomeTabDisabled: true})
+	defer fake.Close()
+	checks := checksByName(slack.Doctor(context.Background(), slack.DoctorConfig{Client: doctorClient(t, fake, fake.BotToken()), SigningSecret: true}))
+	if c := checks["Home"]; c.OK || !strings.Contains(c.Detail, "Home tab is off") || !strings.Contains(c.Fix, "app_home_opened") {
+		t.Errorf("home tab check: %+v", c)
+	}
+	if n := len(fake.HomeViews("")); n != 0 {
+		t.Errorf("%d home views published with the Home tab off", n)
 	}
 }

@@ -26,7 +26,7 @@ type eventEnvelope struct {
 }
 
 // innerEvent holds the fields of the events the bot subscribes to:
-// reaction_added, pin_added and member_joined_channel.
+// reaction_added, pin_added, member_joined_channel and app_home_opened.
 type innerEvent struct {
 	Type     string `json:"type"`
 	User     string `json:"user"`
@@ -40,6 +40,7 @@ type innerEvent struct {
 	Channel   string `json:"channel"`
 	ChannelID string `json:"channel_id"`
 	EventTS   string `json:"event_ts"`
+	Tab       string `json:"tab"` // app_home_opened: "home" or "messages"
 }
 
 type wireMessage struct {
@@ -92,6 +93,9 @@ func (h *Handler) event(ctx context.Context, body []byte) eventResult {
 	var ev innerEvent
 	if err := json.Unmarshal(env.Event, &ev); err != nil {
 		return eventResult{outcome: reqMalformed}
+	}
+	if ev.Type == "app_home_opened" {
+		return eventResult{outcome: h.homeOpened(ev.User, ev.Tab)}
 	}
 	job, ok := h.jobFor(env, ev)
 	if !ok {

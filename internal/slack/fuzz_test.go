@@ -323,6 +323,8 @@ func FuzzEvents(f *testing.F) {
 		fzEvent("Ev01PINNULL", `{"type":"pin_added","user":"U0ALICE","channel_id":"C0000001","item":{"type":"message","message":null}}`),
 		fzEvent("Ev01JOIN", `{"type":"member_joined_channel","user":"U0BOB","channel":"C0000001","channel_type":"C","team":"T0TEST","event_ts":"1772445601.000205"}`),
 		fzEvent("Ev01JOINBOT", `{"type":"member_joined_channel","user":"U0BOT","channel":"C0000001"}`),
+		fzEvent("Ev01HOME", `{"type":"app_home_opened","user":"U0ALICE","channel":"D0ALICE","tab":"home","event_ts":"1772445601.000206"}`),
+		fzEvent("Ev01HOMEBAD", `{"type":"app_home_opened","user":"<!channel>","tab":"home"}`),
 		fzEvent("Ev01MENTION", `{"type":"app_mention","text":"<@U0BOT> test","user":"U0ALICE","ts":"1610927831.000200","channel":"C0000001","event_ts":"1610927831.000200"}`),
 		fzEvent("", `{"type":"member_joined_channel","user":"U0BOB","channel":"C0000001"}`),
 		fzEvent("Ev01NULL", `null`),

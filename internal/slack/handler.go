@@ -65,6 +65,12 @@ type HandlerConfig struct {
 	WorkTimeout time.Duration
 	// MaxBody caps a request body (default 1 MiB); larger is 413.
 	MaxBody int64
+	// HomeWindow coalesces Home tab opens: one person's opens within it
+	// of the last publish to them publish nothing (default
+	// DefaultHomeWindow). See home.go.
+	HomeWindow time.Duration
+	// Location is the time zone of due dates on the Home tab (default UTC).
+	Location *time.Location
 }
 
 // Handler takes what Slack sends, over HTTP (Commands, Interactions,
@@ -79,6 +85,7 @@ type Handler struct {
 	client   *Client
 	disp     *command.Dispatcher
 	svc      *incident.Service
+	home     homeGate
 
 	ctx    context.Context // background work; cancelled by Close
 	cancel context.CancelFunc
@@ -113,6 +120,12 @@ func NewHandler(cfg HandlerConfig) (*Handler, error) {
 	}
 	if cfg.MaxBody <= 0 {
 		cfg.MaxBody = 1 << 20
+	}
+	if cfg.HomeWindow <= 0 {
+		cfg.HomeWindow = DefaultHomeWindow
+	}
+	if cfg.Location == nil {
+		cfg.Location = time.UTC
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Handler{

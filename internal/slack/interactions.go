@@ -59,6 +59,9 @@ func (h *Handler) interaction(ctx context.Context, ic *slackapi.InteractionCallb
 		if len(ic.ActionCallback.BlockActions) == 0 {
 			return nil, reqMalformed
 		}
+		if outcome, ok := h.menuAction(ic, ic.ActionCallback.BlockActions[0], actor); ok {
+			return nil, outcome
+		}
 		return nil, h.blockAction(ctx, ic, ic.ActionCallback.BlockActions[0], actor)
 	case slackapi.InteractionTypeViewSubmission:
 		return h.viewSubmission(ctx, ic, actor)

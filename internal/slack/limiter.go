@@ -56,6 +56,7 @@ var MethodRates = map[string]Rate{
 	"users.lookupByEmail":          Tier3,
 	"users.info":                   Tier4, // names in reports (Directory)
 	"views.open":                   Tier4,
+	"views.publish":                Tier4, // the Home tab
 	"apps.connections.open":        Tier1,
 }
 
@@ -79,13 +80,21 @@ type gcra struct {
 	tat  time.Time
 }
 
-// delay is how long a call at now must wait.
-func (g *gcra) delay(now time.Time) time.Duration {
+// delay is how long a call at now must wait. A background call
+// (incident.WithBackground) may not take the last call of the burst: it
+// stays free for a call a person is waiting on, which therefore goes at
+// once even while background calls queue (a page in an alert storm). A
+// method without a burst keeps no reserve.
+func (g *gcra) delay(now time.Time, background bool) time.Duration {
 	tat := g.tat
 	if tat.Before(now) {
 		tat = now
 	}
-	d := tat.Sub(now) - time.Duration(max(g.rate.Burst, 1)-1)*g.rate.interval()
+	burst := max(g.rate.Burst, 1)
+	if background && burst > 1 {
+		burst--
+	}
+	d := tat.Sub(now) - time.Duration(burst-1)*g.rate.interval()
 	return max(d, 0)
 }
 
@@ -148,12 +157,13 @@ func (l *limiter) wait(ctx context.Context, method, channel string) error {
 			delete(l.blocked, method)
 		}
 	}
+	bg := incident.Background(ctx)
 	m := l.bucket(l.methods, method, l.rate(method))
-	d = max(d, m.delay(now))
+	d = max(d, m.delay(now, bg))
 	var ch *gcra
 	if channel != "" && channelPaced[method] {
 		ch = l.bucket(l.channels, channel, l.channelRate())
-		d = max(d, ch.delay(now))
+		d = max(d, ch.delay(now, bg))
 	}
 	limit := l.maxWait
 	if budget, ok := incident.WaitBudget(ctx); ok && budget < limit {

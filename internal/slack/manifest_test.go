@@ -12,6 +12,10 @@ import (
 
 type manifest struct {
 	Features struct {
+		AppHome struct {
+			HomeTab     bool `yaml:"home_tab_enabled"`
+			MessagesTab bool `yaml:"messages_tab_enabled"`
+		} `yaml:"app_home"`
 		SlashCommands []struct {
 			Command      string `yaml:"command"`
 			URL          string `yaml:"url"`
@@ -85,8 +89,13 @@ func TestManifests(t *testing.T) {
 				t.Errorf("shortcuts\n got %+v\nwant %+v", shortcuts, Shortcuts)
 			}
 			events := slices.Sorted(slices.Values(m.Settings.Events.BotEvents))
-			if !slices.Equal(events, []string{"member_joined_channel", "pin_added", "reaction_added"}) {
+			if !slices.Equal(events, []string{"app_home_opened", "member_joined_channel", "pin_added", "reaction_added"}) {
 				t.Errorf("events: %v", events)
+			}
+			// The Home tab is published on app_home_opened; the bot reads
+			// no direct messages, so the Messages tab is off.
+			if !m.Features.AppHome.HomeTab || m.Features.AppHome.MessagesTab {
+				t.Errorf("app_home: %+v", m.Features.AppHome)
 			}
 			if !m.Settings.Interactivity.Enabled || m.Settings.SocketMode != tc.socket {
 				t.Errorf("settings: %+v", m.Settings)

@@ -30,6 +30,7 @@ var handlers = map[string]handlerFunc{
 	"chat.postEphemeral":           (*Server).chatPostEphemeral,
 	"chat.getPermalink":            (*Server).chatGetPermalink,
 	"views.open":                   (*Server).viewsOpen,
+	"views.publish":                (*Server).viewsPublish,
 	"users.lookupByEmail":          (*Server).usersLookupByEmail,
 	"users.info":                   (*Server).usersInfo,
 	"usergroups.users.list":        (*Server).usergroupsUsersList,

@@ -25,6 +25,7 @@ var tierPerMinute = map[string]float64{
 	"chat.postEphemeral":           100,
 	"chat.getPermalink":            100, // "hundreds of requests per minute"
 	"views.open":                   100,
+	"views.publish":                100,
 	"files.getUploadURLExternal":   100,
 	"files.completeUploadExternal": 100,
 	// chat.postMessage is special: about one a second per channel (see

@@ -59,6 +59,9 @@ type Config struct {
 	// ChannelBurst is how many chat.postMessage calls in one channel may
 	// go back to back before its one-a-second pace applies (default 4).
 	ChannelBurst int
+	// HomeTabDisabled answers views.publish of a home view with
+	// not_enabled, as Slack does when the app's Home tab is off.
+	HomeTabDisabled bool
 }
 
 // User is a workspace member.
@@ -201,6 +204,7 @@ type Server struct {
 	messages   []*Message
 	ephemerals []Ephemeral
 	views      []View
+	homes      []HomeView
 	triggers   map[string]bool // issued trigger ids → used
 	bookmarks  []Bookmark
 	files      map[string]*File
