@@ -84,6 +84,21 @@ func permalink(channel, ts string) string {
 	return fmt.Sprintf("https://test.slack.com/archives/%s/p%s", channel, strings.Replace(ts, ".", "", 1))
 }
 
+// incidentChannel waits until INC-1's channel exists, carries its summary
+// and is recorded as the incident's, and returns its id.
+func incidentChannel(t *testing.T, bot *runningBot, fake *slacktest.Server, name string) string {
+	t.Helper()
+	var id string
+	if !fake.Wait(10*time.Second, func() bool {
+		c, ok := fake.ChannelByName(name)
+		id = c.ID
+		return ok && len(summaries(fake, c.ID)) == 1 && bot.incident(t, 1).Chat.ChannelID == c.ID
+	}) {
+		t.Fatalf("no incident channel %s", name)
+	}
+	return id
+}
+
 func responseTexts(fake *slacktest.Server, url string) []string {
 	var out []string
 	for _, r := range fake.Responses(url) {
@@ -145,10 +160,8 @@ func TestDeclareFromMessageShortcut(t *testing.T) {
 		t.Fatalf("the timeline line does not link the message: %s", d)
 	}
 	// The incident channel tells it, with the link.
-	var ch slacktest.Channel
 	if !fake.Wait(10*time.Second, func() bool {
 		c, ok := fake.ChannelByName("inc-1-checkout-api-returns-500s")
-		ch = c
 		return ok && anyText(fake, c.ID, permalink(w.general, ts))
 	}) {
 		t.Fatalf("the incident channel does not show the message's link")
@@ -158,7 +171,6 @@ func TestDeclareFromMessageShortcut(t *testing.T) {
 	if pins := pinnedOf(bot.timeline(t, 1), ts); len(pins) != 1 || pins[0].Data["link"] != permalink(w.general, ts) {
 		t.Fatalf("after a restart the link is gone: %+v", pins)
 	}
-	_ = ch
 }
 
 // "Add to incident timeline": in the incident's channel the message goes
@@ -170,14 +182,7 @@ func TestAddToTimelineShortcut(t *testing.T) {
 	fake := w.fake
 	bot := w.start(t, filepath.Join(t.TempDir(), "bot.db"), nil)
 	bot.command(t, "U0ALICE", w.general, "declare sev2 Search is slow")
-	var chID string
-	if !fake.Wait(10*time.Second, func() bool {
-		c, ok := fake.ChannelByName("inc-1-search-is-slow")
-		chID = c.ID
-		return ok && len(summaries(fake, c.ID)) == 1 && bot.incident(t, 1).Chat.ChannelID == c.ID
-	}) {
-		t.Fatal("no incident channel")
-	}
+	chID := incidentChannel(t, bot, fake, "inc-1-search-is-slow")
 
 	// In the channel, clicked twice.
 	ts := fake.UserPost(chID, "U0BOB", "rolled back deploy 4411")
@@ -293,14 +298,7 @@ func TestMessageShortcutsOverSocketMode(t *testing.T) {
 	if p := pinnedOf(bot.timeline(t, 1), ts); len(p) != 1 || p[0].Data["link"] != permalink(w.general, ts) {
 		t.Fatalf("declared from the message: %+v", p)
 	}
-	var chID string
-	if !fake.Wait(10*time.Second, func() bool {
-		c, ok := fake.ChannelByName("inc-1-login-fails-for-everyone")
-		chID = c.ID
-		return ok && bot.incident(t, 1).Chat.ChannelID == c.ID
-	}) {
-		t.Fatal("no incident channel")
-	}
+	chID := incidentChannel(t, bot, fake, "inc-1-login-fails-for-everyone")
 	later := fake.UserPost(chID, "U0BOB", "auth service restarted")
 	payload := fake.MessageShortcut("U0BOB", slack.AddToTimelineCallbackID, chID, later)
 	// Slack redelivers an envelope it did not see acknowledged.
@@ -331,14 +329,7 @@ func TestUpdateAndResolveForms(t *testing.T) {
 	fake := w.fake
 	bot := w.start(t, filepath.Join(t.TempDir(), "bot.db"), nil)
 	bot.command(t, "U0ALICE", w.general, "declare sev2 Search is slow")
-	var chID string
-	if !fake.Wait(10*time.Second, func() bool {
-		c, ok := fake.ChannelByName("inc-1-search-is-slow")
-		chID = c.ID
-		return ok && bot.incident(t, 1).Chat.ChannelID == c.ID
-	}) {
-		t.Fatal("no incident channel")
-	}
+	chID := incidentChannel(t, bot, fake, "inc-1-search-is-slow")
 	errorsOf := func(r slacktest.Reply) map[string]string {
 		var v struct {
 			Action string            `json:"response_action"`
