@@ -17,7 +17,7 @@ var _ command.Pager = (*pagerduty.Worker)(nil)
 // initPagerDuty wires automatic escalation and reminders (always: without
 // PagerDuty they still tell the channel) and, when PagerDuty is configured,
 // the outbound client, the PagerDuty jobs, the two-way status sync and the
-// `page` and `escalate` commands.
+// `page`, `escalate` and `oncall` commands.
 func (a *App) initPagerDuty() error {
 	pd := a.cfg.PagerDuty
 	log := a.log.Named("pagerduty")
@@ -72,6 +72,9 @@ func (a *App) initPagerDuty() error {
 	a.runner.Handle(pagerduty.JobEvent, w.HandleEvent)
 	a.runner.Handle(incident.JobPagerAction, w.HandleAction)
 	a.runner.Handle(incident.JobPagerUsers, w.HandleUsers)
+	if rest {
+		a.dispCfg.OnCall = pagerduty.NewOnCall(pagerduty.OnCallConfig{Client: client, Directory: dir, Clock: a.clock, Logger: a.log})
+	}
 	if client != nil {
 		a.svc.AddHook(incident.PagerSyncHook(incident.PagerSync{Status: pd.StatusSync(), Notes: pd.MirrorNotes && rest}))
 		a.dispCfg.Pager = w

@@ -40,6 +40,13 @@ type Reply struct {
 	// Confirm is set when the reply asks the user to confirm a runbook
 	// run; the front end renders it (buttons, a prompt).
 	Confirm *Confirmation
+	// Sections is a long reply in parts (the on-call list, a part per
+	// escalation path); Text is them joined. Slack shows each part as a
+	// section block.
+	Sections []string
+	// Catchup is set by `catchup`; front ends render it (Slack as blocks
+	// within its limits) and Text holds it in full as light markup.
+	Catchup *incident.Catchup
 }
 
 // Confirmation asks the requester to confirm a runbook run. Text is Slack
@@ -83,6 +90,7 @@ type Config struct {
 	Pager       Pager
 	Runbooks    Runbooks
 	Postmortems Postmortems
+	OnCall      incident.OnCallDirectory
 }
 
 // Dispatcher runs commands.
@@ -264,14 +272,36 @@ func (d *Dispatcher) run(ctx context.Context, req Request, cmd Command) (Reply, 
 			return Reply{}, incident.Errorf(incident.EINVALID, "No runbooks are loaded (see BOT_RUNBOOKS_DIR).")
 		}
 		return d.cfg.Runbooks.Run(ctx, req, cmd.Text)
+	case VerbCatchup:
+		return d.catchup(ctx, ref, cmd.Text, by)
 	case VerbPostmortem:
 		if d.cfg.Postmortems == nil {
 			return Reply{}, incident.Errorf(incident.EINVALID, "Postmortem drafts are not available in this setup.")
 		}
 		text, err := d.cfg.Postmortems.Draft(ctx, ref, by)
 		return Reply{Text: text}, err
+	case VerbOnCall:
+		return d.onCall(ctx, cmd.Text)
 	}
 	return Reply{}, errors.New("unhandled verb " + string(cmd.Verb))
+}
+
+// catchup builds the catch-up of ref for the requester, from since when
+// given (see incident.ParseSince).
+func (d *Dispatcher) catchup(ctx context.Context, ref incident.Ref, since string, by incident.Actor) (Reply, error) {
+	var from time.Time
+	if since != "" {
+		t, err := incident.ParseSince(since, d.cfg.Service.Clock().Now(), d.cfg.Location)
+		if err != nil {
+			return Reply{}, err
+		}
+		from = t
+	}
+	c, err := d.cfg.Service.Catchup(ctx, ref, by.ID, from, d.cfg.Location)
+	if err != nil {
+		return Reply{}, err
+	}
+	return Reply{Text: c.Text(), Catchup: &c}, nil
 }
 
 // pagerUnchanged is the reply's note when a status change of a linked
@@ -566,6 +596,8 @@ var examples = map[Verb]string{
 	VerbStarted:  "`started 25m ago`, `started 14:05`, `started 2026-12-01 14:05 Europe/Berlin`",
 	VerbRun:      "`run check-dns host=example.com --dry-run`",
 	VerbPage:     "`page payments-api please join`",
+	VerbOnCall:   "`oncall`, `oncall payments`, `oncall PI7DH85`",
+	VerbCatchup:  "`catchup`, `catchup 30m`, `catchup 2h`, `catchup 14:05`",
 }
 
 // HelpText lists the commands.

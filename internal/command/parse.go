@@ -46,6 +46,8 @@ const (
 	VerbRunbooks   Verb = "runbooks"
 	VerbRun        Verb = "run"
 	VerbPostmortem Verb = "postmortem"
+	VerbOnCall     Verb = "oncall"
+	VerbCatchup    Verb = "catchup"
 )
 
 // Command is a parsed command.
@@ -129,6 +131,8 @@ var specs = []spec{
 	{verb: VerbRunbooks, usage: "runbooks", summary: "List the runbook actions you may run here.", parse: noArgs},
 	{verb: VerbRun, usage: "run <runbook> [name=value ...] [--dry-run]", summary: "Run an approved runbook action in this incident.", parse: needText("Name the runbook to run; `runbooks` lists them.")},
 	{verb: VerbPostmortem, aliases: []string{"pm"}, usage: "postmortem [INC-n]", summary: "Draft the blameless postmortem and post it here.", incident: true, parse: noArgs},
+	{verb: VerbOnCall, aliases: []string{"on-call", "whoisoncall"}, usage: "oncall [schedule or escalation policy]", summary: "Show who is on call now and next in PagerDuty, level by level: on one schedule or escalation policy (name or id), or on all of them.", parse: optionalText},
+	{verb: VerbCatchup, aliases: []string{"catch-up", "recap"}, usage: "catchup [INC-n] [since]", summary: "Catch up on an incident, only for you: status, roles, impact, the last update, key moments, runbook runs, open follow-ups and what changed since you joined (or since `30m`, `2h`, `14:05`).", incident: true, parse: parseCatchup},
 }
 
 var byName = func() map[string]*spec {
@@ -271,6 +275,17 @@ func parseList(c *Command, args string, _ Options) error {
 		return errors.New(incident.ErrorMessage(err))
 	}
 	c.All, c.Text = q.All, args
+	return nil
+}
+
+func parseCatchup(c *Command, args string, _ Options) error {
+	if args != "" {
+		// Syntax only; Dispatcher reads it again with its clock and zone.
+		if _, err := incident.ParseSince(args, time.Now(), time.UTC); err != nil {
+			return errors.New(incident.ErrorMessage(err))
+		}
+	}
+	c.Text = args
 	return nil
 }
 

@@ -507,23 +507,14 @@ func (c *Client) FindTarget(ctx context.Context, name string) (incident.PagerTar
 	for _, p := range policies.EscalationPolicies {
 		candidates = append(candidates, incident.PagerTarget{Kind: KindEscalationPolicy, ID: p.ID, Name: p.Name})
 	}
-	var exact []incident.PagerTarget
-	for _, t := range candidates {
-		if strings.EqualFold(t.Name, name) || t.ID == name {
-			exact = append(exact, t)
-		}
-	}
-	switch {
-	case len(exact) == 1:
-		return exact[0], nil
-	case len(exact) == 0 && len(candidates) == 1:
-		return candidates[0], nil
-	case len(candidates) == 0:
+	t, matched := choose(name, candidates, func(t incident.PagerTarget) (string, string) { return t.Name, t.ID })
+	switch len(matched) {
+	case 1:
+		return t, nil
+	case 0:
 		return incident.PagerTarget{}, incident.Errorf(incident.ENOTFOUND, "PagerDuty has no service or escalation policy named %q.", incident.Clip(name, 64))
 	}
-	if len(exact) > 1 {
-		candidates = exact
-	}
+	candidates = matched
 	names := make([]string, 0, min(len(candidates), 5))
 	for _, t := range candidates[:min(len(candidates), 5)] {
 		names = append(names, fmt.Sprintf("%s (%s %s)", t.Name, strings.ReplaceAll(t.Kind, "_", " "), t.ID))

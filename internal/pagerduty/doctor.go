@@ -49,7 +49,8 @@ func (c *Client) FindUserByEmail(ctx context.Context, email string) (User, bool,
 
 // Doctor runs the PagerDuty setup checks and returns every result: the
 // REST API token (a read call with it), the From user (PAGERDUTY_FROM_EMAIL
-// is a PagerDuty user's email) and the webhook secret.
+// is a PagerDuty user's email), whether the token may read on-calls, and
+// the webhook secret.
 func Doctor(ctx context.Context, cfg DoctorConfig) []Check {
 	var checks []Check
 	c := cfg.Client
@@ -96,10 +97,31 @@ func restChecks(ctx context.Context, c *Client) []Check {
 	if !found {
 		from.Detail = fmt.Sprintf("no PagerDuty user has the email %s", c.cfg.From)
 		from.Fix = "Set PAGERDUTY_FROM_EMAIL to the login email of a PagerDuty user (the person or service user changes are made as); PagerDuty refuses every change without one (error 1008)."
-		return []Check{token, from}
+		return []Check{token, from, onCallCheck(ctx, c)}
 	}
 	from.OK, from.Detail = true, fmt.Sprintf("%s is %s (%s)", u.Email, u.Name, u.ID)
-	return []Check{token, from}
+	return []Check{token, from, onCallCheck(ctx, c)}
+}
+
+// onCallCheck says whether the token may read on-calls (`oncall`): one
+// GET /oncalls?limit=1.
+func onCallCheck(ctx context.Context, c *Client) Check {
+	ch := Check{Name: "on-call (`/incident oncall`)"}
+	cctx, info := withCall(ctx)
+	_, err := c.pd.ListOnCallsWithContext(cctx, pagerduty.ListOnCallOptions{Limit: 1})
+	err = classify("GET /oncalls", info, err)
+	var apiErr *APIError
+	switch {
+	case err == nil:
+		ch.OK, ch.Detail = true, "the token can read who is on call (GET /oncalls)"
+	case errors.As(err, &apiErr) && apiErr.Status == http.StatusForbidden:
+		ch.Detail = "the token may not read on-calls (" + apiErr.Error() + "): `/incident oncall` answers with PagerDuty's refusal"
+		ch.Fix = "Use a REST API key that can read schedules and on-calls (a general access key; with scoped OAuth, oncalls.read, schedules.read and escalation_policies.read)."
+	default:
+		ch.Detail = "cannot check: " + err.Error()
+		ch.Fix = "Run bot doctor again; if it persists, check PAGERDUTY_API_URL and the token."
+	}
+	return ch
 }
 
 func webhookCheck(set bool) Check {

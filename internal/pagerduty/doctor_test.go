@@ -2,10 +2,12 @@ package pagerduty_test
 
 import (
 	"context"
+	"net/http"
 	"strings"
 	"testing"
 
 	"github.com/incidentbot/incident-bot/internal/pagerduty"
+	"github.com/incidentbot/incident-bot/internal/pagerduty/pdtest"
 )
 
 // doctor runs the PagerDuty checks against the fake account and returns
@@ -25,6 +27,7 @@ const (
 	tokenCheck   = "API token (PAGERDUTY_API_TOKEN)"
 	fromCheck    = "From user (PAGERDUTY_FROM_EMAIL)"
 	webhookCheck = "webhooks (PAGERDUTY_WEBHOOK_SECRET)"
+	onCallCheck  = "on-call (`/incident oncall`)"
 )
 
 // TestDoctorPagerDuty: bot doctor says whether PagerDuty takes the token,
@@ -33,7 +36,7 @@ const (
 // received, with a fix for each problem.
 func TestDoctorPagerDuty(t *testing.T) {
 	good := doctor(t, apiToken, strings.ToUpper(fromEmail), "", true)
-	if len(good) != 3 || !good[tokenCheck].OK || !good[fromCheck].OK || !good[webhookCheck].OK ||
+	if len(good) != 4 || !good[tokenCheck].OK || !good[fromCheck].OK || !good[webhookCheck].OK || !good[onCallCheck].OK ||
 		!strings.Contains(good[fromCheck].Detail, "Incident Bot (PBOT001)") {
 		t.Errorf("all good: %+v", good)
 	}
@@ -57,6 +60,16 @@ func TestDoctorPagerDuty(t *testing.T) {
 		}
 		if !got[tokenCheck].OK {
 			t.Errorf("From %q: the token check failed: %+v", from, got[tokenCheck])
+		}
+	}
+
+	// A token that may not read on-calls: `oncall` cannot work.
+	pd := fakePD(t)
+	pd.Fail(pdtest.Fault{Route: "GET /oncalls", Status: http.StatusForbidden, Code: 2010, Message: "Access Denied"})
+	c := pagerduty.NewClient(pagerduty.ClientConfig{Token: apiToken, From: fromEmail, APIURL: pd.URL, EventsURL: pd.URL})
+	for _, ch := range pagerduty.Doctor(context.Background(), pagerduty.DoctorConfig{Client: c, WebhookSecret: true}) {
+		if ch.Name == onCallCheck && (ch.OK || !strings.Contains(ch.Detail, "may not read on-calls") || !strings.Contains(ch.Fix, "oncalls.read")) {
+			t.Errorf("on-calls refused: %+v", ch)
 		}
 	}
 

@@ -87,7 +87,7 @@ const (
 // need no replay record.
 var readOnlyVerbs = map[command.Verb]bool{
 	command.VerbHelp: true, command.VerbList: true, command.VerbStatus: true,
-	command.VerbTimeline: true, command.VerbRunbooks: true,
+	command.VerbTimeline: true, command.VerbRunbooks: true, command.VerbOnCall: true, command.VerbCatchup: true,
 }
 
 // commandKey is the replay key of one slash command invocation. Slack's
@@ -206,6 +206,14 @@ func (h *Handler) runCommand(ctx context.Context, sc slackapi.SlashCommand, key 
 		h.log.Debug("command refused", zap.String("verb", string(cmd.Verb)), zap.String("user", sc.UserID), zap.String("reply", r.Text))
 	}
 	out := reply{Text: SafeText(r.Text)}
+	if len(r.Sections) > 0 {
+		rs := RenderSections(r.Sections)
+		out = reply{Text: rs.Text, Blocks: rs.Blocks}
+	}
+	if r.Catchup != nil {
+		rc := RenderCatchup(*r.Catchup)
+		out = reply{Text: rc.Text, Blocks: rc.Blocks}
+	}
 	if c := r.Confirm; c != nil {
 		rc := RenderCard(Card{Text: c.Text, RunID: c.RunID, Buttons: ConfirmButtons})
 		out = reply{Text: rc.Text, Blocks: rc.Blocks}

@@ -41,8 +41,8 @@ type Service struct {
 	EscalationPolicyID string
 }
 
-// Policy is an escalation policy: Levels[i] are the user ids paged at
-// level i+1.
+// Policy is an escalation policy: Levels[i] are the targets paged at level
+// i+1, user ids or schedule ids (a schedule pages whoever it has on call).
 type Policy struct {
 	ID, Name string
 	Levels   [][]string
@@ -55,6 +55,8 @@ type Config struct {
 	Users    []User
 	Services []Service
 	Policies []Policy
+	// Schedules are on call through the policy levels that name them.
+	Schedules []Schedule
 	// RoutingKeys maps Events API integration keys to service ids.
 	RoutingKeys map[string]string
 	// Now stamps incidents and events (default time.Now).
@@ -145,6 +147,7 @@ func NewServer(cfg Config) *Server {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	cfg.Schedules = slices.Clone(cfg.Schedules) // SetShifts changes them
 	s := &Server{cfg: cfg}
 	s.srv = httptest.NewServer(http.HandlerFunc(s.serve))
 	s.URL = s.srv.URL
@@ -357,21 +360,21 @@ func (s *Server) serve(w http.ResponseWriter, req *http.Request) {
 	case "GET /users":
 		// query matches a user's name or email, in part, any letter case
 		// (PagerDuty's List users: "searchable by name or email").
-		var list []map[string]any
+		var items []map[string]any
 		for _, u := range s.cfg.Users {
 			if q := req.URL.Query().Get("query"); matches(u.Name, q) || matches(u.Email, q) {
-				list = append(list, map[string]any{"id": u.ID, "type": "user", "name": u.Name, "summary": u.Name, "email": u.Email})
+				items = append(items, map[string]any{"id": u.ID, "type": "user", "name": u.Name, "summary": u.Name, "email": u.Email})
 			}
 		}
-		r.json(http.StatusOK, map[string]any{"users": orEmpty(list), "limit": 25, "offset": 0, "more": false})
+		list(r, call.Query, "users", items)
 	case "GET /services":
-		var list []map[string]any
+		var items []map[string]any
 		for _, sv := range s.cfg.Services {
 			if matches(sv.Name, req.URL.Query().Get("query")) {
-				list = append(list, serviceJSON(sv))
+				items = append(items, serviceJSON(sv))
 			}
 		}
-		r.json(http.StatusOK, map[string]any{"services": orEmpty(list), "limit": 25, "offset": 0, "more": false})
+		list(r, call.Query, "services", items)
 	case "GET /services/{id}":
 		for _, sv := range s.cfg.Services {
 			if sv.ID == id {
@@ -381,31 +384,30 @@ func (s *Server) serve(w http.ResponseWriter, req *http.Request) {
 		}
 		r.error(http.StatusNotFound, 2100, "Not Found")
 	case "GET /escalation_policies":
-		var list []map[string]any
+		var items []map[string]any
 		for _, p := range s.cfg.Policies {
 			if matches(p.Name, req.URL.Query().Get("query")) {
-				list = append(list, policyJSON(p))
+				items = append(items, s.policyJSON(p))
 			}
 		}
-		r.json(http.StatusOK, map[string]any{"escalation_policies": orEmpty(list), "limit": 25, "offset": 0, "more": false})
+		list(r, call.Query, "escalation_policies", items)
 	case "GET /escalation_policies/{id}":
 		for _, p := range s.cfg.Policies {
 			if p.ID == id {
-				r.json(http.StatusOK, map[string]any{"escalation_policy": policyJSON(p)})
+				r.json(http.StatusOK, map[string]any{"escalation_policy": s.policyJSON(p)})
 				return
 			}
 		}
 		r.error(http.StatusNotFound, 2100, "Not Found")
+	case "GET /schedules":
+		s.listSchedules(r, call.Query)
+	case "GET /schedules/{id}":
+		s.getSchedule(r, id)
+	case "GET /oncalls":
+		s.listOnCalls(r, call.Query)
 	default:
 		r.error(http.StatusNotFound, 2100, "Not Found")
 	}
-}
-
-func orEmpty(l []map[string]any) []map[string]any {
-	if l == nil {
-		return []map[string]any{}
-	}
-	return l
 }
 
 func matches(name, query string) bool {
@@ -536,7 +538,15 @@ func (s *Server) levelUsers(policyID string, level int) []string {
 	if p == nil || level < 1 || level > len(p.Levels) {
 		return nil
 	}
-	return slices.Clone(p.Levels[level-1])
+	var users []string
+	for _, id := range p.Levels[level-1] {
+		if sc := s.schedule(id); sc != nil {
+			users = append(users, sc.onCallAt(s.cfg.Now())...)
+		} else {
+			users = append(users, id)
+		}
+	}
+	return users
 }
 
 func (s *Server) createIncident(r rec, req *http.Request, body []byte) {
@@ -802,9 +812,10 @@ func serviceJSON(sv Service) map[string]any {
 		"escalation_policy": map[string]any{"id": sv.EscalationPolicyID, "type": "escalation_policy_reference"}}
 }
 
-func policyJSON(p Policy) map[string]any {
+func (s *Server) policyJSON(p Policy) map[string]any {
 	return map[string]any{"id": p.ID, "type": "escalation_policy", "name": p.Name, "summary": p.Name,
-		"html_url": "https://acme.pagerduty.com/escalation_policies/" + p.ID, "num_loops": 0}
+		"html_url": "https://acme.pagerduty.com/escalation_policies/" + p.ID, "num_loops": 0,
+		"escalation_rules": s.escalationRules(p)}
 }
 
 func userRef(u *User) any {

@@ -1,0 +1,109 @@
+package incident_test
+
+import (
+	"encoding/json"
+	"flag"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/incidentbot/incident-bot/internal/incident"
+	"github.com/incidentbot/incident-bot/internal/incident/incidenttest"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata")
+
+func TestCatchupGolden(t *testing.T) {
+	now := incidenttest.CatchupStart.Add(55 * time.Minute)
+	berlin, err := time.LoadLocation("Europe/Berlin")
+	if err != nil {
+		t.Skip("no time zone database")
+	}
+	for _, c := range []struct {
+		name string
+		long bool
+		opt  incident.CatchupOptions
+	}{
+		// carol joined at 14:40: what changed is told from then.
+		{"catchup-joined", false, incident.CatchupOptions{Now: now, User: "U0CAROL"}},
+		// someone who never joined (the declarer) sees no "since" section.
+		{"catchup-no-since", false, incident.CatchupOptions{Now: now, User: "U0ALICE"}},
+		// an explicit since wins over the join, in the reader's zone.
+		{"catchup-since-30m", false, incident.CatchupOptions{Now: now, User: "U0CAROL", Since: now.Add(-30 * time.Minute), Location: berlin}},
+		// a long incident: every section capped, earlier entries counted.
+		{"catchup-long", true, incident.CatchupOptions{Now: now.Add(40 * time.Minute), User: "U0CAROL"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			inc, events := incidenttest.CatchupFixture(c.long)
+			cu := incident.BuildCatchup(inc, events, c.opt)
+			incidenttest.Golden(t, c.name+".txt", []byte(cu.Text()+"\n"), *update)
+			structure, err := json.MarshalIndent(cu, "", "  ")
+			if err != nil {
+				t.Fatal(err)
+			}
+			incidenttest.Golden(t, c.name+".json", append(structure, '\n'), *update)
+			// Deterministic: the same record gives the same text.
+			again := incident.BuildCatchup(inc, events, c.opt)
+			if again.Text() != cu.Text() {
+				t.Fatal("two catch-ups of the same record differ")
+			}
+		})
+	}
+}
+
+func TestCatchupSections(t *testing.T) {
+	inc, events := incidenttest.CatchupFixture(false)
+	now := incidenttest.CatchupStart.Add(55 * time.Minute)
+	cu := incident.BuildCatchup(inc, events, incident.CatchupOptions{Now: now, User: "U0CAROL"})
+	if !cu.SinceJoined || !cu.Since.Equal(incidenttest.CatchupStart.Add(40*time.Minute)) {
+		t.Fatalf("since = %s (joined %v), want carol's join at 14:40", cu.Since, cu.SinceJoined)
+	}
+	text := cu.Text()
+	for _, want := range []string{
+		"SEV1 · mitigated", "commander <@U0ALICE> · comms <@U0BOB> · scribe nobody",
+		"*Impact:* EU customers cannot pay", "(14:32) from <@U0BOB>: Mitigated: payments succeed again.",
+		"`restart-payments` *failed* (exit 1)", "`rollback` *succeeded*",
+		"#1 Add a canary stage · <@U0BOB> · due 2026-11-30 *(overdue)*", "#3 Write the runbook for rollbacks · no owner",
+		"*Since you joined (14:40)*", "14:45 Note from <@U0DAN>: error rate back to baseline",
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("catch-up lacks %q:\n%s", want, text)
+		}
+	}
+	for _, not := range []string{"Alert on 502 rate", "14:32 *Status update*" /* before the join: not a change */} {
+		if strings.Contains(text, not) {
+			t.Errorf("catch-up shows %q:\n%s", not, text)
+		}
+	}
+	if strings.Contains(text[strings.Index(text, "*Since you joined"):], "joined the channel") {
+		t.Error("joins are told as changes")
+	}
+}
+
+func TestParseSince(t *testing.T) {
+	now := time.Date(2026, 12, 1, 15, 0, 0, 0, time.UTC)
+	for _, c := range []struct {
+		in   string
+		want time.Time
+	}{
+		{"30m", now.Add(-30 * time.Minute)},
+		{"2h", now.Add(-2 * time.Hour)},
+		{"1h30m", now.Add(-90 * time.Minute)},
+		{"90 minutes", now.Add(-90 * time.Minute)},
+		{"45m ago", now.Add(-45 * time.Minute)},
+		{"14:05", time.Date(2026, 12, 1, 14, 5, 0, 0, time.UTC)},
+		{"16:00", time.Date(2026, 11, 30, 16, 0, 0, 0, time.UTC)}, // the last 16:00: yesterday
+		{"2026-12-01T13:05:00Z", time.Date(2026, 12, 1, 13, 5, 0, 0, time.UTC)},
+	} {
+		got, err := incident.ParseSince(c.in, now, time.UTC)
+		if err != nil || !got.Equal(c.want) {
+			t.Errorf("ParseSince(%q) = %s, %v; want %s", c.in, got, err, c.want)
+		}
+	}
+	for _, in := range []string{"30mm", "2x", "yesterdayish", "25:00", "-5m", "0m", "2026-12-02T13:05:00Z", ""} {
+		_, err := incident.ParseSince(in, now, time.UTC)
+		if incident.ErrorCode(err) != incident.EINVALID || !strings.Contains(incident.ErrorMessage(err), "`30m`") && !strings.Contains(incident.ErrorMessage(err), "future") {
+			t.Errorf("ParseSince(%q) error = %v, want a clear EINVALID", in, err)
+		}
+	}
+}
