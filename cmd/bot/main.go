@@ -55,6 +55,7 @@ commands:
   postmortem INC-n [-o FILE]     print or write an incident's postmortem draft
   digest [--week 2026-W47 | --from DATE --to DATE] [--post] [--chart FILE]
                                  print (or post) the incident digest of a period
+  handover                       print the on-call handover of the current shift
   backup [--force] FILE          consistent hot backup of the database
   restore FILE                   restore a backup (with the bot stopped)
   check                          verify the database file
@@ -137,6 +138,7 @@ var subcommands = map[string]func(configPath string, args []string, stdout, stde
 	"runbooks":   runbooksCmd,
 	"postmortem": postmortemCmd,
 	"digest":     digestCmd,
+	"handover":   handoverCmd,
 	"backup":     backupCmd,
 	"restore":    restoreCmd,
 	"check":      checkCmd,

@@ -34,6 +34,8 @@ type Backend interface {
 	Digest(ctx context.Context, req DigestRequest) (DigestReply, error)
 	// Postmortem renders incident n's postmortem draft without storing it.
 	Postmortem(ctx context.Context, n int64) (PostmortemDraft, error)
+	// Handover renders the on-call handover of the current shift.
+	Handover(ctx context.Context) (HandoverReply, error)
 }
 
 // ErrHeld is wrapped by a CLI opener's error when a running bot holds the
@@ -79,4 +81,9 @@ type PostmortemDraft struct {
 	Draft    string `json:"draft"`
 	// Warning says why a custom template was not used (file and line).
 	Warning string `json:"warning,omitempty"`
+}
+
+// HandoverReply is the on-call handover as `bot handover` prints it.
+type HandoverReply struct {
+	Text string `json:"text"`
 }

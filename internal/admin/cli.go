@@ -115,6 +115,18 @@ func (c *CLI) Postmortem(ctx context.Context, n int64) (PostmortemDraft, error) 
 	return d, err
 }
 
+// Handover renders the current shift's on-call handover for `bot
+// handover`.
+func (c *CLI) Handover(ctx context.Context) (HandoverReply, error) {
+	var h HandoverReply
+	err := c.with(func(b Backend) error {
+		var err error
+		h, err = b.Handover(ctx)
+		return err
+	})
+	return h, err
+}
+
 // BackupOptions adjust Backup.
 type BackupOptions struct {
 	// Force replaces an existing file at the destination.

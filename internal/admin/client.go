@@ -78,6 +78,12 @@ func (c *Client) Postmortem(ctx context.Context, n int64) (PostmortemDraft, erro
 	return d, c.call(ctx, http.MethodGet, "/admin/postmortem/"+incident.FormatID(n), nil, &d)
 }
 
+// Handover implements Backend.
+func (c *Client) Handover(ctx context.Context) (HandoverReply, error) {
+	var h HandoverReply
+	return h, c.call(ctx, http.MethodGet, "/admin/handover", nil, &h)
+}
+
 // call sends a request (body, if not nil, as JSON) and decodes the JSON
 // answer into v.
 func (c *Client) call(ctx context.Context, method, path string, body, v any) error {

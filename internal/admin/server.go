@@ -35,6 +35,7 @@ func Routes(cfg ServerConfig) map[string]http.Handler {
 		"GET /admin/digest":          http.HandlerFunc(s.digest),
 		"POST /admin/digest":         http.HandlerFunc(s.postDigest),
 		"GET /admin/postmortem/{id}": http.HandlerFunc(s.postmortem),
+		"GET /admin/handover":        http.HandlerFunc(s.handover),
 	}
 }
 
@@ -99,6 +100,11 @@ func (s *server) postmortem(w http.ResponseWriter, r *http.Request) {
 	}
 	d, err := s.cfg.Backend.Postmortem(r.Context(), n)
 	s.reply(w, "rendering a postmortem draft", http.StatusOK, d, err)
+}
+
+func (s *server) handover(w http.ResponseWriter, r *http.Request) {
+	h, err := s.cfg.Backend.Handover(r.Context())
+	s.reply(w, "rendering the handover", http.StatusOK, h, err)
 }
 
 // reply writes v as JSON, or maps err to a status once: a domain error's

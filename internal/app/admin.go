@@ -13,6 +13,7 @@ import (
 	"github.com/incidentbot/incident-bot/internal/boltstore"
 	"github.com/incidentbot/incident-bot/internal/config"
 	"github.com/incidentbot/incident-bot/internal/digest"
+	"github.com/incidentbot/incident-bot/internal/handover"
 	"github.com/incidentbot/incident-bot/internal/incident"
 	"github.com/incidentbot/incident-bot/internal/postmortem"
 )
@@ -25,7 +26,7 @@ const cliLockWait = 200 * time.Millisecond
 // Serve) over the bot's own store.
 func (a *App) mountAdmin() error {
 	a.admin = admin.Routes(admin.ServerConfig{
-		Backend:    &storeBackend{store: a.store, cfg: a.cfg, now: a.clock.Now, pm: a.pm},
+		Backend:    &storeBackend{store: a.store, cfg: a.cfg, now: a.clock.Now, pm: a.pm, handovers: a.handovers},
 		PostDigest: a.postDigest,
 		Logger:     a.log,
 	})
@@ -78,6 +79,8 @@ type storeBackend struct {
 	cfg   config.Config
 	now   func() time.Time
 	pm    *postmortem.Service
+	// handovers renders `bot handover`; nil: built over store (the CLI).
+	handovers *handover.Handovers
 }
 
 var _ admin.Backend = (*storeBackend)(nil)

@@ -26,6 +26,7 @@ import (
 	"github.com/incidentbot/incident-bot/internal/command"
 	"github.com/incidentbot/incident-bot/internal/config"
 	"github.com/incidentbot/incident-bot/internal/etcdstore"
+	"github.com/incidentbot/incident-bot/internal/handover"
 	"github.com/incidentbot/incident-bot/internal/httpserver"
 	"github.com/incidentbot/incident-bot/internal/incident"
 	"github.com/incidentbot/incident-bot/internal/postmortem"
@@ -80,6 +81,8 @@ type App struct {
 	admin    map[string]http.Handler
 	pm       *postmortem.Service // previews for the admin API
 	dir      *slack.Directory    // names in reports; see directory
+	// handovers renders and posts the on-call handover.
+	handovers *handover.Handovers
 	// ingress runs while Serve takes requests (Socket Mode); schedulers run
 	// until ingress has stopped (the digest cron). Both stop before the job
 	// runner drains. closers run last, before the store closes.
@@ -153,6 +156,7 @@ func Open(cfg config.Config, log *zap.Logger, opts Options) (*App, error) {
 		{"runbooks", a.initRunbooks},
 		{"postmortems", a.initPostmortems},
 		{"digest", a.initDigest},
+		{"handover", a.initHandover},
 		{"commands", a.initDispatcher},
 		{"slack handlers", a.mountSlack},
 		{"pagerduty webhooks", a.mountPagerDuty},

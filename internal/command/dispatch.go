@@ -91,6 +91,7 @@ type Config struct {
 	Runbooks    Runbooks
 	Postmortems Postmortems
 	OnCall      incident.OnCallDirectory
+	Handovers   Handovers
 }
 
 // Dispatcher runs commands.
@@ -282,6 +283,12 @@ func (d *Dispatcher) run(ctx context.Context, req Request, cmd Command) (Reply, 
 		return Reply{Text: text}, err
 	case VerbOnCall:
 		return d.onCall(ctx, cmd.Text)
+	case VerbHandover:
+		if d.cfg.Handovers == nil {
+			return Reply{}, incident.Errorf(incident.EINVALID, "The on-call handover is not available in this setup.")
+		}
+		text, err := d.cfg.Handovers.Handover(ctx, req)
+		return Reply{Text: text}, err
 	}
 	return Reply{}, errors.New("unhandled verb " + string(cmd.Verb))
 }

@@ -48,6 +48,7 @@ const (
 	VerbPostmortem Verb = "postmortem"
 	VerbOnCall     Verb = "oncall"
 	VerbCatchup    Verb = "catchup"
+	VerbHandover   Verb = "handover"
 )
 
 // Command is a parsed command.
@@ -133,6 +134,7 @@ var specs = []spec{
 	{verb: VerbPostmortem, aliases: []string{"pm"}, usage: "postmortem [INC-n]", summary: "Draft the blameless postmortem and post it here.", incident: true, parse: noArgs},
 	{verb: VerbOnCall, aliases: []string{"on-call", "whoisoncall"}, usage: "oncall [schedule or escalation policy]", summary: "Show who is on call now and next in PagerDuty, level by level: on one schedule or escalation policy (name or id), or on all of them.", parse: optionalText},
 	{verb: VerbCatchup, aliases: []string{"catch-up", "recap"}, usage: "catchup [INC-n] [since]", summary: "Catch up on an incident, only for you: status, roles, impact, the last update, key moments, runbook runs, open follow-ups and what changed since you joined (or since `30m`, `2h`, `14:05`).", incident: true, parse: parseCatchup},
+	{verb: VerbHandover, usage: "handover", summary: "Post the on-call handover of the current shift here: incidents opened, open and resolved, pages, failed runbook runs, follow-ups due and what waits on someone.", parse: noArgs},
 }
 
 var byName = func() map[string]*spec {

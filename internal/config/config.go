@@ -70,6 +70,7 @@ type Config struct {
 	Alerts    Alerts    `yaml:"alerts"`
 	Runbooks  Runbooks  `yaml:"runbooks"`
 	Digest    Digest    `yaml:"digest"`
+	Handover  Handover  `yaml:"handover"`
 
 	// Store is the storage backend (BOT_STORE): StoreBolt or StoreEtcd;
 	// Etcd configures the latter.
@@ -134,10 +135,10 @@ func parseVar(name string, f func(c *Config, value string) error) envVar {
 // envVars lists every environment variable the bot reads, core first, then
 // each integration's (declared in its own file). The names are part of the
 // public interface.
-var envVars = slices.Concat(coreVars, storeVars, retentionVars, slackVars, pagerDutyVars, alertVars, runbookVars, digestVars)
+var envVars = slices.Concat(coreVars, storeVars, retentionVars, slackVars, pagerDutyVars, alertVars, runbookVars, digestVars, handoverVars)
 
 // validators check each part of the configuration; each returns problems.
-var validators = []func(c *Config) []string{validateCore, validateStore, validateSlack, validatePagerDuty, validateAlerts, validateRunbooks, validateDigest}
+var validators = []func(c *Config) []string{validateCore, validateStore, validateSlack, validatePagerDuty, validateAlerts, validateRunbooks, validateDigest, validateHandover}
 
 var coreVars = []envVar{
 	strVar("BOT_ADDR", func(c *Config) *string { return &c.Addr }),

@@ -59,7 +59,8 @@ func Posted(tx incident.Tx, key string) (PostRecord, bool, error) {
 	return r, true, nil
 }
 
-func putRecord(tx incident.Tx, key string, r PostRecord) error {
+// PutRecord stores r under key, stamped with r.At.
+func PutRecord(tx incident.Tx, key string, r PostRecord) error {
 	raw, _ := json.Marshal(r)
 	return tx.PutKey(key, raw, r.At)
 }
@@ -97,7 +98,7 @@ func EnqueueWeek(ctx context.Context, store incident.Store, w Week, channel stri
 		if _, ok, err := tx.Key(key); err != nil || ok {
 			return err
 		}
-		if err := putRecord(tx, key, PostRecord{State: StateQueued, Period: w.String(), Channel: channel, At: now}); err != nil {
+		if err := PutRecord(tx, key, PostRecord{State: StateQueued, Period: w.String(), Channel: channel, At: now}); err != nil {
 			return err
 		}
 		queued = true
@@ -137,7 +138,7 @@ func EnqueueRequest(ctx context.Context, store incident.Store, p Period, channel
 	}
 	key := "digest:request:" + rand.Text()
 	err := store.Update(ctx, func(tx incident.Tx) error {
-		if err := putRecord(tx, key, PostRecord{State: StateQueued, Period: p.Label(), Channel: channel, At: now}); err != nil {
+		if err := PutRecord(tx, key, PostRecord{State: StateQueued, Period: p.Label(), Channel: channel, At: now}); err != nil {
 			return err
 		}
 		pl := postPayload{Key: key, From: p.From, To: p.To, Channel: channel}
@@ -289,7 +290,7 @@ func (p *Poster) Handle(ctx context.Context, job incident.Job) error {
 // record writes the post's state under its key.
 func (p *Poster) record(ctx context.Context, pl postPayload, period Period, state string, began time.Time) error {
 	err := p.cfg.Store.Update(ctx, func(tx incident.Tx) error {
-		return putRecord(tx, pl.Key, PostRecord{State: state, Period: period.Label(), Channel: pl.Channel, At: p.cfg.Clock.Now(), Began: began})
+		return PutRecord(tx, pl.Key, PostRecord{State: state, Period: period.Label(), Channel: pl.Channel, At: p.cfg.Clock.Now(), Began: began})
 	})
 	if err != nil {
 		return fmt.Errorf("recording digest state %s: %w", state, err)

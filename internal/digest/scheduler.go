@@ -51,18 +51,31 @@ func (s *Scheduler) Run(ctx context.Context) error {
 	if _, err := s.CatchUp(ctx); err != nil {
 		s.log.Error("digest catch-up failed", zap.Error(err))
 	}
-	logger := cronLogger{s.log.Named("cron")}
-	c := cron.New(cron.WithLocation(s.cfg.Schedule.Location()), cron.WithLogger(logger), cron.WithChain(cron.Recover(logger)))
-	c.Schedule(s.cfg.Schedule.sched, cron.FuncJob(func() {
+	RunCron(ctx, s.cfg.Schedule, s.log, func() {
 		if _, err := s.Fire(ctx); err != nil {
 			s.log.Error("queueing the weekly digest failed", zap.Error(err))
 		}
-	}))
+	}, func() {
+		s.log.Info("digest scheduled", zap.String("schedule", s.cfg.Schedule.String()), zap.Time("next", s.cfg.Schedule.Next(s.cfg.Clock.Now())), zap.String("channel", s.cfg.Channel))
+	})
+	return nil
+}
+
+// RunCron calls fire at every activation of sched until ctx ends, and
+// returns once a running activation has finished; started is called once
+// the cron runs. A panic in fire is logged and the schedule goes on. It
+// is the one cron loop of the bot's schedules (the digest, the on-call
+// handover).
+func RunCron(ctx context.Context, sched *Schedule, log *zap.Logger, fire, started func()) {
+	logger := cronLogger{log.Named("cron")}
+	c := cron.New(cron.WithLocation(sched.Location()), cron.WithLogger(logger), cron.WithChain(cron.Recover(logger)))
+	c.Schedule(sched.sched, cron.FuncJob(fire))
 	c.Start()
-	s.log.Info("digest scheduled", zap.String("schedule", s.cfg.Schedule.String()), zap.Time("next", s.cfg.Schedule.Next(s.cfg.Clock.Now())), zap.String("channel", s.cfg.Channel))
+	if started != nil {
+		started()
+	}
 	<-ctx.Done()
 	<-c.Stop().Done()
-	return nil
 }
 
 // MaxCatchUpWeeks bounds how many weeks one activation posts: after a
@@ -108,28 +121,37 @@ func (s *Scheduler) CatchUp(ctx context.Context) (bool, error) {
 // since returns when this bot first ran the schedule; record stores now
 // if nothing is recorded yet (without record, now is returned).
 func (s *Scheduler) since(ctx context.Context, now time.Time, record bool) (time.Time, error) {
+	since, err := FirstRun(ctx, s.cfg.Store, sinceKey, now, record)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("reading when the digest schedule started: %w", err)
+	}
+	return since, nil
+}
+
+// FirstRun returns when this bot first ran a schedule, as recorded under
+// key, so that a fresh install does not post for activations before it
+// existed. With record, it stores now when nothing is recorded yet;
+// without, it returns now then.
+func FirstRun(ctx context.Context, store incident.Store, key string, now time.Time, record bool) (time.Time, error) {
 	since := now
 	read := func(tx incident.Tx) error {
-		raw, ok, err := tx.Key(sinceKey)
+		raw, ok, err := tx.Key(key)
 		if err != nil || !ok {
 			return err
 		}
 		return since.UnmarshalText(raw)
 	}
-	err := s.cfg.Store.View(ctx, read)
+	err := store.View(ctx, read)
 	if err == nil && record && since.Equal(now) {
-		err = s.cfg.Store.Update(ctx, func(tx incident.Tx) error {
+		err = store.Update(ctx, func(tx incident.Tx) error {
 			if err := read(tx); err != nil || !since.Equal(now) {
 				return err
 			}
 			text, _ := now.UTC().MarshalText()
-			return tx.PutKey(sinceKey, text, now)
+			return tx.PutKey(key, text, now)
 		})
 	}
-	if err != nil {
-		return time.Time{}, fmt.Errorf("reading when the digest schedule started: %w", err)
-	}
-	return since, nil
+	return since, err
 }
 
 // enqueueDue queues the digest of week due and of the weeks before it back

@@ -266,7 +266,7 @@ func TestInterruptedPostIsSentAgainAndSaysSo(t *testing.T) {
 	b.fire()
 	// A crash between "posting" and "posted".
 	err := b.store.Update(context.Background(), func(tx incident.Tx) error {
-		return putRecord(tx, "digest:2026-W47", PostRecord{State: StatePosting, Period: "2026-W47", At: b.clock.Now()})
+		return PutRecord(tx, "digest:2026-W47", PostRecord{State: StatePosting, Period: "2026-W47", At: b.clock.Now()})
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -40,6 +40,10 @@ var exceptions = map[string][]string{
 	// config validates BOT_DIGEST_SCHEDULE with the digest's own parser, so
 	// that there is one parser and a bad schedule fails at start-up.
 	"internal/config": {"internal/digest"},
+	// The on-call handover runs on the digest's schedule parser, cron loop
+	// and post records, so that the bot has one cron and one "posted once"
+	// record; it constructs and wires nothing of the digest.
+	"internal/handover": {"internal/digest"},
 	// runbookflow is the runbook engine's use of incidents and chat: it
 	// drives the engine and reaches the chat only through its own small
 	// Presenter port, so it constructs nothing and wires nothing.
