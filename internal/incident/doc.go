@@ -5,7 +5,7 @@
 // The package imports only the standard library. Adapters (Slack, PagerDuty,
 // the bbolt store, the local shell) depend on it, never the other way round:
 // what the use cases need from the outside world is declared here as small
-// ports (Store, Tx, Chat, Pager) and implemented elsewhere.
+// ports (Store, Tx, Chat, Pager, OnCallDirectory) and implemented elsewhere.
 //
 // Text produced here (event descriptions, topics) uses a light markup that
 // Slack renders natively and the shell strips: *bold*, `code` and user

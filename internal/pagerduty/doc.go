@@ -15,6 +15,8 @@
 // in the incident's channel). Worker runs the domain's pager jobs (pages,
 // escalations, acknowledgements, resolutions, notes, and resolving PagerDuty
 // users to chat users) and implements the `page` and `escalate` commands.
+// OnCall answers the `oncall` command (incident.OnCallDirectory) from GET
+// /oncalls, cached briefly.
 //
 // go-pagerduty is imported here and nowhere else.
 package pagerduty

@@ -451,6 +451,9 @@ func (o *OnCall) chatUsers(ctx context.Context, people []*person) map[string]str
 	if o.cfg.Directory == nil {
 		return out
 	}
+	// Someone is waiting for the answer: a look-up that would wait long
+	// for the chat platform's rate limit is given up, and so are the rest.
+	ctx = incident.WithWaitBudget(ctx, time.Second)
 	looked := 0
 	for _, p := range people {
 		if _, done := out[p.id]; done || p.email == "" || looked >= o.cfg.MaxPeople || ctx.Err() != nil {
@@ -461,6 +464,9 @@ func (o *OnCall) chatUsers(ctx context.Context, people []*person) map[string]str
 		if err != nil {
 			if incident.ErrorCode(err) != incident.ENOTFOUND {
 				o.log.Debug("cannot find the chat user of an on-call person", zap.String("pager_user", p.id), zap.Error(err))
+			}
+			if _, limited := incident.IsRetryable(err); limited {
+				return out
 			}
 			id = ""
 		}

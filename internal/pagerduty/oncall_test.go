@@ -308,3 +308,27 @@ func TestOnCallSpamCostsOneRound(t *testing.T) {
 		t.Errorf("20 concurrent asks made %d GET /oncalls", n)
 	}
 }
+
+// limitedDirectory is a chat directory that is rate limited.
+type limitedDirectory struct{ calls int }
+
+func (d *limitedDirectory) LookupUserByEmail(context.Context, string) (string, error) {
+	d.calls++
+	return "", incident.Retryable(fmt.Errorf("rate limited"), time.Minute)
+}
+
+// TestOnCallChatRateLimitShowsNames: when the chat platform's rate limit
+// is reached, the answer names the people instead of waiting, and asks no
+// more.
+func TestOnCallChatRateLimitShowsNames(t *testing.T) {
+	clock := incidenttest.NewClock(t0)
+	srv := onCallPD(t, clock)
+	dir := &limitedDirectory{}
+	oc, err := newOnCall(srv, clock, dir).OnCall(context.Background(), "payments")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if now := oc.Paths[0].Levels[0].Rotations[0].Now[0].Person; now != (incident.OnCallPerson{Name: "Alice Oncall"}) || dir.calls != 1 {
+		t.Errorf("person %+v after %d look-ups", now, dir.calls)
+	}
+}

@@ -72,8 +72,11 @@
 // replayed payloads never run twice. Authorization is checked on request,
 // on confirm, on approve (for the approver) and immediately before exec,
 // where the runbook version is also re-checked: a reloaded or removed
-// runbook aborts the request. Pending requests live in memory; a restart
-// cancels them (fail closed). Low-risk runbooks with confirm: false and no
+// runbook aborts the request. Pending requests live in Config.Requests
+// (the bot's store), so they survive a restart and any replica sharing the
+// store can take the click; every state change is a compare-and-set there.
+// Secret parameter values are never stored: such a request can only run in
+// the process that took it (elsewhere it fails closed). Low-risk runbooks with confirm: false and no
 // approval start at once; --dry-run skips confirmation and approval, never
 // runs steps, shows the rendered argv and runs declared dry_run probes.
 //

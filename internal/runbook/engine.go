@@ -104,6 +104,11 @@ type Config struct {
 	// Resolve looks up the hosts of url and host parameters. Default the
 	// system resolver (net.DefaultResolver).
 	Resolve ResolveFunc
+	// Requests keeps the requests waiting for a confirmation or an
+	// approval, so that they survive a restart and a click may reach any
+	// process sharing it. nil: they live in this process's memory, and
+	// Close cancels them.
+	Requests RequestStore
 }
 
 func (c *Config) setDefaults() error {
@@ -157,8 +162,10 @@ func (c *Config) setDefaults() error {
 }
 
 // Engine validates, authorizes, confirms, approves and executes runbook
-// requests. Pending requests live in memory: a restart cancels them, which
-// fails closed (nothing runs without a fresh request). All methods are safe
+// requests. Requests waiting for someone live in Config.Requests, where
+// every state change is a compare-and-set, so a request is confirmed,
+// approved, denied or expired once however many clicks and processes race;
+// runs and their processes belong to the process that started them. All methods are safe
 // for concurrent use. Runs execute in goroutines owned by the Engine; Close
 // stops and joins them.
 type Engine struct {
@@ -172,9 +179,11 @@ type Engine struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
+	requests RequestStore
+
 	mu     sync.Mutex
 	closed bool
-	reqs   map[string]*request
+	reqs   map[string]*request // this process's copies: secret values, running processes
 	slots  slots
 	rate   rateLimiter // requests that run or wait for confirmation or approval
 	refuse rateLimiter // refused requests
@@ -201,22 +210,26 @@ func NewEngine(cfg Config) (*Engine, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	e := &Engine{
-		cfg:     cfg,
-		log:     cfg.Logger.Named("runbook"),
-		clock:   cfg.Clock,
-		hashKey: key,
-		ctx:     ctx,
-		cancel:  cancel,
-		reqs:    map[string]*request{},
-		slots:   slots{maxGlobal: cfg.Caps.MaxConcurrentRuns, byKey: map[string]int{}, coolUntil: map[string]time.Time{}},
-		rate:    rateLimiter{limit: cfg.Caps.RequestsPerUserPerMinute, window: time.Minute, hits: map[string][]time.Time{}},
-		refuse:  rateLimiter{limit: cfg.Caps.RefusalsPerUserPerMinute, window: time.Minute, hits: map[string][]time.Time{}},
+		cfg:      cfg,
+		log:      cfg.Logger.Named("runbook"),
+		clock:    cfg.Clock,
+		hashKey:  key,
+		ctx:      ctx,
+		cancel:   cancel,
+		reqs:     map[string]*request{},
+		requests: cfg.Requests,
+		slots:    slots{maxGlobal: cfg.Caps.MaxConcurrentRuns, byKey: map[string]int{}, coolUntil: map[string]time.Time{}},
+		rate:     rateLimiter{limit: cfg.Caps.RequestsPerUserPerMinute, window: time.Minute, hits: map[string][]time.Time{}},
+		refuse:   rateLimiter{limit: cfg.Caps.RefusalsPerUserPerMinute, window: time.Minute, hits: map[string][]time.Time{}},
 		auth: &authorizer{
 			teamID: cfg.TeamID, enterpriseID: cfg.EnterpriseID, userID: callerIDShape(cfg.LocalUsers), local: cfg.LocalUsers,
 			incidents: cfg.Incidents, members: cfg.GroupMembers,
 			clock: cfg.Clock, cacheTTL: cfg.GroupCacheTTL, timeout: cfg.LookupTimeout,
 			cache: map[string]groupEntry{},
 		},
+	}
+	if e.requests == nil {
+		e.requests = &memoryRequests{reqs: map[string]StoredRequest{}}
 	}
 	if cfg.SweepInterval > 0 {
 		e.wg.Add(1)
@@ -240,32 +253,28 @@ func (e *Engine) sweepLoop(every time.Duration) {
 }
 
 // Sweep expires pending requests past their deadline (auditing and
-// notifying each) and forgets old ended requests and rate-limit entries.
-// The background sweeper calls it; tests call it after moving their clock.
+// notifying each, once across every process sharing the request store)
+// and forgets old ended requests and rate-limit entries. The background
+// sweeper calls it; tests call it after moving their clock.
 func (e *Engine) Sweep() {
 	now := e.clock.Now()
-	var expired []*request
+	ctx, cancel := e.notifyContext()
+	defer cancel()
+	e.sweepStored(ctx, now)
 	e.mu.Lock()
 	for id, req := range e.reqs {
 		switch {
-		case req.waiting() && !now.Before(req.deadline):
-			expired = append(expired, req)
-		case req.ended() && now.Sub(req.endedAt) > e.cfg.Retention:
+		case req.ended() && now.Sub(req.endedAt) > e.cfg.Retention,
+			// copies of requests another process handled
+			req.persist && req.state != StateRunning && !req.leftAt.IsZero() && now.Sub(req.leftAt) > e.cfg.Retention,
+			req.persist && req.waiting() && now.Sub(req.deadline) > e.cfg.Retention:
 			delete(e.reqs, id)
 		}
-	}
-	reasons := make([]string, len(expired))
-	for i, req := range expired {
-		reasons[i] = "Run " + req.id + " expired before it was " + req.pendingWhat() + ". Nothing was run."
-		req.end(StateExpired, now)
 	}
 	e.rate.sweep(now)
 	e.refuse.sweep(now)
 	e.slots.sweep(now)
 	e.mu.Unlock()
-	for i, req := range expired {
-		e.closeNotice(req, EventExpired, StateExpired, reasons[i])
-	}
 }
 
 // Close refuses new requests, cancels pending ones, stops running
@@ -278,17 +287,22 @@ func (e *Engine) Close(ctx context.Context) error {
 		return nil
 	}
 	e.closed = true
-	now := e.clock.Now()
 	var dropped []*request
-	for _, req := range e.reqs {
-		if req.waiting() {
-			req.end(StateCanceled, now)
-			dropped = append(dropped, req)
+	if e.cfg.Requests == nil { // in memory only: they end with the process
+		for _, req := range e.reqs {
+			if req.waiting() {
+				dropped = append(dropped, req)
+			}
 		}
 	}
 	e.mu.Unlock()
 	for _, req := range dropped {
-		e.closeNotice(req, EventCanceled, StateCanceled, "The bot is shutting down; the request was canceled. Nothing was run.")
+		nctx, cancel := e.notifyContext()
+		ok, _ := e.transition(nctx, req, func(r *request, now time.Time) { r.end(StateCanceled, now) })
+		cancel()
+		if ok {
+			e.closeNotice(req, EventCanceled, StateCanceled, "The bot is shutting down; the request was canceled. Nothing was run.")
+		}
 	}
 	e.cancel()
 	done := make(chan struct{})

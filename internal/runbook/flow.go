@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"go.uber.org/zap"
 )
 
 // Submit handles "/incident run <text>": parse, validate, authorize,
@@ -254,10 +256,10 @@ func (req *request) render(targets map[string]string) error {
 }
 
 // dispatch stores a new request and moves it to its first state. It is
-// what counts against the per-user rate limit.
+// what counts against the per-user rate limit. A request that waits for
+// someone is written to the request store before anyone is asked.
 func (e *Engine) dispatch(ctx context.Context, req *request, now time.Time) (*Submission, error) {
 	confirm := !req.dryRun && req.rb.Confirm
-	var card *Card
 	e.mu.Lock()
 	if ok, wait := e.rate.allow(rateKey(req.caller), now); !ok { // lost a race with the caller's other requests
 		e.mu.Unlock()
@@ -268,35 +270,56 @@ func (e *Engine) dispatch(ctx context.Context, req *request, now time.Time) (*Su
 		return nil, ue
 	}
 	e.reqs[req.id] = req
-	if confirm {
-		req.state, req.deadline = StateAwaitingConfirmation, now.Add(ConfirmationTTL)
-		card = e.card(req)
-	}
+	req.persist = confirm || !req.dryRun && req.approval
 	e.mu.Unlock()
 	switch {
 	case confirm:
+		ok, err := e.transition(ctx, req, func(r *request, now time.Time) {
+			r.state, r.deadline = StateAwaitingConfirmation, now.Add(ConfirmationTTL)
+		})
+		if err == nil && !ok {
+			err = fmt.Errorf("run %s exists already", req.id)
+		}
+		if err != nil {
+			e.forget(req)
+			return nil, err
+		}
+		e.mu.Lock()
+		card := e.card(req)
+		e.mu.Unlock()
 		e.emit(e.event(req, EventConfirmRequested))
 		return &Submission{RunID: req.id, State: StateAwaitingConfirmation, Card: card,
 			Message: "Please confirm run " + req.id + " of " + req.rb.ID + " within 2 minutes."}, nil
 	case !req.dryRun && req.approval:
-		return e.awaitApproval(req), nil
+		sub, err := e.awaitApproval(ctx, req)
+		if err != nil && req.rev == 0 {
+			e.forget(req)
+		}
+		return sub, err
 	default:
 		return e.launch(ctx, req, req.caller)
 	}
+}
+
+// forget drops a request that could not be stored.
+func (e *Engine) forget(req *request) {
+	e.mu.Lock()
+	delete(e.reqs, req.id)
+	e.mu.Unlock()
 }
 
 // Confirm is the requester pressing Confirm on the card. Only the requester
 // can confirm, once, within ConfirmationTTL; authorization and the runbook
 // version are checked again.
 func (e *Engine) Confirm(ctx context.Context, runID string, c Caller) (*Submission, error) {
-	req, ue := e.claim(runID, c, StateAwaitingConfirmation, func(req *request) *UserError {
+	req, err := e.act(ctx, runID, c, StateAwaitingConfirmation, func(req *request) *UserError {
 		if !req.caller.same(c) {
 			return userError(KindDenied, "Only the person who requested run "+req.id+" can confirm it.")
 		}
 		return nil
-	})
-	if ue != nil {
-		return nil, ue
+	}, claim)
+	if err != nil {
+		return nil, err
 	}
 	if req.approval {
 		kind, ue := e.preflight(ctx, req, c)
@@ -307,54 +330,20 @@ func (e *Engine) Confirm(ctx context.Context, runID string, c Caller) (*Submissi
 			kind, ue = EventAuthzDenied, e.approvable(ctx, req)
 		}
 		if ue != nil {
-			e.abort(req, kind, ue)
+			e.abort(ctx, req, kind, ue)
 			return nil, ue
 		}
 		e.emit(e.event(req, EventConfirmed))
-		return e.awaitApproval(req), nil
+		return e.awaitApproval(ctx, req)
 	}
 	e.emit(e.event(req, EventConfirmed))
 	return e.launch(ctx, req, c)
 }
 
-// claim atomically moves a request from state want to starting, after
-// check passes. It is the compare-and-set that makes double clicks,
-// duplicate events and replayed payloads harmless. Refusals are audited.
-func (e *Engine) claim(runID string, c Caller, want State, check func(*request) *UserError) (*request, *UserError) {
-	now := e.clock.Now()
-	e.mu.Lock()
-	req, ue := e.pendingLocked(runID, want, now)
-	expired := ue != nil && ue.Kind == KindExpired // pendingLocked expired it just now
-	if ue == nil {
-		ue = check(req)
-	}
-	if ue == nil {
-		req.state = StateStarting
-	}
-	e.mu.Unlock()
-	if ue != nil {
-		e.auditRefusal(req, c, ue, expired)
-		return nil, ue
-	}
-	return req, nil
-}
-
-// pendingLocked finds runID in state want, expiring it if its deadline has
-// passed. Callers hold e.mu.
-func (e *Engine) pendingLocked(runID string, want State, now time.Time) (*request, *UserError) {
-	req, ok := e.reqs[runID]
-	switch {
-	case !ok:
-		return nil, userError(KindUnknown, "Run "+echo(runID)+" is unknown or no longer pending (pending requests do not survive a restart). Nothing was run.")
-	case req.state == want && !now.Before(req.deadline):
-		ue := userError(KindExpired, "Run "+req.id+" expired before it was "+req.pendingWhat()+". Nothing was run; request it again.")
-		req.end(StateExpired, now)
-		return req, ue
-	case req.state != want:
-		return req, userError(KindConflict, "Run "+req.id+" is already "+describeState(req.state)+"; this click was ignored.")
-	}
-	return req, nil
-}
+// claim moves a request to starting. Done through act, it is the
+// compare-and-set that makes double clicks, duplicate events, replayed
+// payloads and clicks reaching two replicas harmless.
+func claim(r *request, _ time.Time) { r.state = StateStarting }
 
 func describeState(s State) string {
 	switch s {
@@ -387,52 +376,56 @@ func (e *Engine) auditRefusal(req *request, c Caller, ue *UserError, expired boo
 	e.emit(ev)
 }
 
-// awaitApproval moves a claimed request to awaiting_approval.
-func (e *Engine) awaitApproval(req *request) *Submission {
+// awaitApproval moves a new or claimed request to awaiting_approval and
+// stores it.
+func (e *Engine) awaitApproval(ctx context.Context, req *request) (*Submission, error) {
+	ok, err := e.transition(ctx, req, func(r *request, now time.Time) {
+		r.state, r.deadline = StateAwaitingApproval, now.Add(r.rb.Approval.ExpiresAfter)
+	})
+	if err == nil && !ok {
+		err = fmt.Errorf("run %s changed while it was claimed", req.id)
+	}
+	if err != nil {
+		return nil, err
+	}
 	e.mu.Lock()
-	req.state, req.deadline = StateAwaitingApproval, e.clock.Now().Add(req.rb.Approval.ExpiresAfter)
 	a := e.approvalRequest(req)
 	e.mu.Unlock()
 	e.emit(e.event(req, EventApprovalRequested))
 	return &Submission{RunID: req.id, State: StateAwaitingApproval, Approval: a,
-		Message: "Run " + req.id + " of " + req.rb.ID + " needs approval by someone else; a request was posted."}
+		Message: "Run " + req.id + " of " + req.rb.ID + " needs approval by someone else; a request was posted."}, nil
 }
 
 // Approve records approver c's approval of this exact request (its hash).
 // c must differ from the requester and satisfy approval.approvers now.
 // When Count distinct approvals are in, the run starts.
 func (e *Engine) Approve(ctx context.Context, runID string, c Caller) (*Submission, error) {
-	req, ue := e.approverCheck(ctx, runID, c)
-	if ue != nil {
-		return nil, ue
-	}
-	now := e.clock.Now()
-	e.mu.Lock()
-	req, ue = e.pendingLocked(runID, StateAwaitingApproval, now)
-	if ue == nil && req.approvedBy(c) {
-		ue = userError(KindConflict, "You already approved run "+req.id+".")
+	if _, err := e.approverCheck(ctx, runID, c); err != nil {
+		return nil, err
 	}
 	done := false
-	if ue == nil {
-		req.approvals = append(req.approvals, approvalRecord{by: c, hash: req.hash, at: now})
-		done = len(req.approvals) >= req.rb.Approval.Count
-		if done {
-			req.state = StateStarting
+	req, err := e.act(ctx, runID, c, StateAwaitingApproval, func(req *request) *UserError {
+		if req.approvedBy(c) {
+			return userError(KindConflict, "You already approved run "+req.id+".")
 		}
-	}
-	var progress *ApprovalRequest
-	if ue == nil && !done {
-		progress = e.approvalRequest(req)
-	}
-	e.mu.Unlock()
-	if ue != nil {
-		e.auditRefusal(req, c, ue, ue.Kind == KindExpired)
-		return nil, ue
+		return nil
+	}, func(r *request, now time.Time) {
+		r.approvals = append(r.approvals, approvalRecord{by: c, hash: r.hash, at: now})
+		done = len(r.approvals) >= r.rb.Approval.Count // set on every attempt
+		if done {
+			r.state = StateStarting
+		}
+	})
+	if err != nil {
+		return nil, err
 	}
 	ev := e.event(req, EventApproved)
 	ev.Actor = c.actor()
 	e.emit(ev)
 	if !done {
+		e.mu.Lock()
+		progress := e.approvalRequest(req)
+		e.mu.Unlock()
 		return &Submission{RunID: req.id, State: StateAwaitingApproval, Approval: progress,
 			Message: fmt.Sprintf("Approved (%d of %d).", len(progress.ApprovedBy), req.rb.Approval.Count)}, nil
 	}
@@ -450,19 +443,24 @@ func (r *request) approvedBy(c Caller) bool {
 
 // approverCheck verifies c may approve or deny runID right now. The request
 // stays pending if c may not.
-func (e *Engine) approverCheck(ctx context.Context, runID string, c Caller) (*request, *UserError) {
-	now := e.clock.Now()
-	e.mu.Lock()
-	req, ue := e.pendingLocked(runID, StateAwaitingApproval, now)
-	expired := ue != nil && ue.Kind == KindExpired
-	switch {
-	case ue != nil:
-	case req.caller.same(c):
-		ue = userError(KindDenied, "You cannot approve or deny your own request; another approver must.")
-	case req.approvedBy(c):
-		ue = userError(KindConflict, "You already approved run "+req.id+".")
+func (e *Engine) approverCheck(ctx context.Context, runID string, c Caller) (*request, error) {
+	req, expired, err := e.pending(ctx, runID, StateAwaitingApproval)
+	var ue *UserError
+	if err != nil {
+		var ok bool
+		if ue, ok = AsUserError(err); !ok {
+			return nil, err
+		}
+	} else {
+		e.mu.Lock()
+		switch {
+		case req.caller.same(c):
+			ue = userError(KindDenied, "You cannot approve or deny your own request; another approver must.")
+		case req.approvedBy(c):
+			ue = userError(KindConflict, "You already approved run "+req.id+".")
+		}
+		e.mu.Unlock()
 	}
-	e.mu.Unlock()
 	if ue == nil {
 		d := e.auth.identity(c)
 		if d == nil {
@@ -482,20 +480,13 @@ func (e *Engine) approverCheck(ctx context.Context, runID string, c Caller) (*re
 // Deny ends a request awaiting approval. Only an eligible approver (not
 // the requester, who uses Cancel) can deny.
 func (e *Engine) Deny(ctx context.Context, runID string, c Caller) (*Submission, error) {
-	req, ue := e.approverCheck(ctx, runID, c)
-	if ue != nil {
-		return nil, ue
+	if _, err := e.approverCheck(ctx, runID, c); err != nil {
+		return nil, err
 	}
-	now := e.clock.Now()
-	e.mu.Lock()
-	req, ue = e.pendingLocked(runID, StateAwaitingApproval, now)
-	if ue == nil {
-		req.end(StateDenied, now)
-	}
-	e.mu.Unlock()
-	if ue != nil {
-		e.auditRefusal(req, c, ue, ue.Kind == KindExpired)
-		return nil, ue
+	req, err := e.act(ctx, runID, c, StateAwaitingApproval, func(*request) *UserError { return nil },
+		func(r *request, now time.Time) { r.end(StateDenied, now) })
+	if err != nil {
+		return nil, err
 	}
 	ev := e.event(req, EventDenied)
 	ev.Actor = c.actor()
@@ -506,26 +497,39 @@ func (e *Engine) Deny(ctx context.Context, runID string, c Caller) (*Submission,
 
 // Cancel lets the requester withdraw a pending request or stop a running
 // one (SIGTERM, then SIGKILL after the grace period; the result arrives
-// through the Notifier with status canceled).
+// through the Notifier with status canceled). A run can only be stopped
+// from the process that runs it.
 func (e *Engine) Cancel(ctx context.Context, runID string, c Caller) (*Submission, error) {
-	now := e.clock.Now()
-	e.mu.Lock()
-	req, ok := e.reqs[runID]
+	req, err := e.fetch(ctx, runID)
 	var ue *UserError
 	var stop func()
-	switch {
-	case !ok:
+	if err != nil {
+		if _, ok := AsUserError(err); !ok {
+			return nil, err
+		}
 		ue = userError(KindUnknown, "Run "+echo(runID)+" is unknown or already finished.")
-	case !req.caller.same(c):
-		ue = userError(KindDenied, "Only the person who requested run "+req.id+" can cancel it.")
-	case req.waiting():
-		req.end(StateCanceled, now)
-	case req.state == StateRunning && req.cancel != nil:
-		stop = req.cancel
-	default:
-		ue = userError(KindConflict, "Run "+req.id+" is already "+describeState(req.state)+".")
+	} else {
+		e.mu.Lock()
+		same, state := req.caller.same(c), req.state
+		if state == StateRunning {
+			stop = req.cancel
+		}
+		e.mu.Unlock()
+		switch {
+		case !same:
+			ue = userError(KindDenied, "Only the person who requested run "+req.id+" can cancel it.")
+		case waitingState(state):
+			if _, err := e.act(ctx, runID, c, state, func(*request) *UserError { return nil },
+				func(r *request, now time.Time) { r.end(StateCanceled, now) }); err != nil {
+				return nil, err
+			}
+		case stop != nil:
+		case state == StateStarting && req.persist:
+			ue = userError(KindConflict, "Run "+req.id+" is already running; only the replica of the bot that runs it can stop it, and this is another one.")
+		default:
+			ue = userError(KindConflict, "Run "+req.id+" is already "+describeState(state)+".")
+		}
 	}
-	e.mu.Unlock()
 	if ue != nil {
 		e.auditRefusal(req, c, ue, false)
 		return nil, ue
@@ -583,10 +587,10 @@ func (e *Engine) preflight(ctx context.Context, req *request, by Caller) (EventK
 }
 
 // abort ends a claimed request whose pre-exec checks failed.
-func (e *Engine) abort(req *request, kind EventKind, ue *UserError) {
-	e.mu.Lock()
-	req.end(StateAborted, e.clock.Now())
-	e.mu.Unlock()
+func (e *Engine) abort(ctx context.Context, req *request, kind EventKind, ue *UserError) {
+	if _, err := e.transition(ctx, req, func(r *request, now time.Time) { r.end(StateAborted, now) }); err != nil {
+		e.log.Warn("recording an aborted runbook request", zap.String("run_id", req.id), zap.Error(err))
+	}
 	ev := e.event(req, kind)
 	ev.Reason = ue.Message
 	e.emit(ev)
@@ -597,7 +601,7 @@ func (e *Engine) abort(req *request, kind EventKind, ue *UserError) {
 // been claimed (state starting) by the caller.
 func (e *Engine) launch(ctx context.Context, req *request, by Caller) (*Submission, error) {
 	if kind, ue := e.preflight(ctx, req, by); ue != nil {
-		e.abort(req, kind, ue)
+		e.abort(ctx, req, kind, ue)
 		return nil, ue
 	}
 	// Network targets are resolved and checked again now, and the steps
@@ -610,7 +614,7 @@ func (e *Engine) launch(ctx context.Context, req *request, by Caller) (*Submissi
 		}
 	}
 	if ue != nil {
-		e.abort(req, EventAuthzDenied, ue)
+		e.abort(ctx, req, EventAuthzDenied, ue)
 		return nil, ue
 	}
 	now := e.clock.Now()
@@ -627,7 +631,7 @@ func (e *Engine) launch(ctx context.Context, req *request, by Caller) (*Submissi
 	}
 	if ue != nil {
 		e.mu.Unlock()
-		e.abort(req, EventCanceled, ue)
+		e.abort(ctx, req, EventCanceled, ue)
 		return nil, ue
 	}
 	e.slots.acquire(req.key, req.dryRun)
@@ -667,8 +671,13 @@ func (e *Engine) execute(ctx context.Context, cancel context.CancelFunc, req *re
 	now := e.clock.Now()
 	e.mu.Lock()
 	e.slots.release(req.rb, req.key, req.dryRun, res.Status == StatusSucceeded, now)
-	req.end(StateFinished, now)
 	e.mu.Unlock()
+	// Recorded so a late click elsewhere reads "finished", not "running".
+	sctx, scancel := e.notifyContext()
+	if _, err := e.transition(sctx, req, func(r *request, now time.Time) { r.end(StateFinished, now) }); err != nil {
+		e.log.Warn("recording a finished runbook request", zap.String("run_id", req.id), zap.Error(err))
+	}
+	scancel()
 
 	ev := e.event(req, EventFinished)
 	ev.Status, ev.ExitCode, ev.Reason = res.Status, &res.ExitCode, res.Reason

@@ -88,6 +88,15 @@ type request struct {
 	approvals []approvalRecord
 	cancel    func() // set while running
 	endedAt   time.Time
+
+	// persist: the request waits (or waited) for someone and lives in the
+	// RequestStore; rev is the stored revision this process last saw,
+	// leftAt when it left the awaiting states. stale says why a request
+	// stored elsewhere cannot run in this process (see Engine.decode).
+	persist bool
+	rev     int64
+	leftAt  time.Time
+	stale   string
 }
 
 type renderedStep struct {

@@ -152,6 +152,9 @@ func (f *Flow) Start(teamID string) error {
 	if d := f.cfg.SecretsDir; d != "" {
 		cfg.Secrets = runbook.FileSecrets{Dir: d}
 	}
+	if f.cfg.Store != nil {
+		cfg.Requests = requests{store: f.cfg.Store}
+	}
 	engine, err := runbook.NewEngine(cfg)
 	if err != nil {
 		return err
