@@ -33,8 +33,9 @@ func menuReply() reply {
 		buttons = append(buttons, button(ActionMenuPrefix+m.ID, m.ID, m.Label, style))
 	}
 	return reply{
-		// The text is the notification's and the fallback's.
-		Text: command.MenuText(),
+		// The text is the notification's and the fallback's: mrkdwn, so
+		// the usage's <title> is escaped.
+		Text: SafeText(command.MenuText()),
 		Blocks: []slackapi.Block{
 			section("*" + command.MenuPrompt + "* Or type a command: `/incident help` lists them."),
 			slackapi.NewActionBlock(blockMenu, buttons...),

@@ -35,7 +35,9 @@ func TestIncidentAloneShowsTheMenu(t *testing.T) {
 			t.Fatalf("ack %s: %v", r.Body, err)
 		}
 		js := string(r.Body)
-		if ack.ResponseType != "ephemeral" || !strings.Contains(ack.Text, "What do you want to do?") || strings.Contains(js, "Usage") {
+		// The text (the notification and fallback) is mrkdwn too: the
+		// usage's <title> is escaped.
+		if ack.ResponseType != "ephemeral" || !strings.Contains(ack.Text, "What do you want to do?") || strings.Contains(js, "Usage") || strings.Contains(ack.Text, "<title>") {
 			t.Fatalf("/incident %q answered %s", text, js)
 		}
 		for _, id := range []string{"incident_menu_declare", "incident_menu_list", "incident_menu_mine", "incident_menu_help"} {
