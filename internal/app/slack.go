@@ -44,6 +44,8 @@ func (a *App) initSlackClient() error {
 	jobs := &slack.Jobs{Client: c, Service: a.svc, Logger: a.log}
 	a.runner.Handle(slack.JobCaptureMessage, jobs.CaptureMessage)
 	a.runner.Handle(slack.JobMemberJoined, jobs.MemberJoined)
+	a.runner.Handle(slack.JobCatchupOffer, jobs.OfferCatchup)
+	a.svc.AddHook(incident.CatchupOfferHook(slack.JobCatchupOffer))
 	return nil
 }
 

@@ -2,8 +2,10 @@ package incident
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -412,4 +414,70 @@ func (s *Service) Catchup(ctx context.Context, ref Ref, user string, since time.
 		return Catchup{}, err
 	}
 	return BuildCatchup(inc, events, CatchupOptions{Now: s.clock.Now(), User: user, Since: since, Location: loc}), nil
+}
+
+// OfferCatchup reports whether ev, someone joining inc's channel, earns
+// them the offer of a catch-up: a chat user joining an open incident's
+// channel more than LateJoin after it was declared, who is not one of
+// the people the bot invited when it created the channel. The offer is
+// made once per person and incident (CatchupOfferHook).
+func OfferCatchup(inc *Incident, ev Event) bool {
+	if ev.Kind != EventMemberJoined || !ev.Actor.ChatUser() || !inc.Status.Open() || ev.At.Sub(inc.DeclaredAt) <= LateJoin {
+		return false
+	}
+	invited := inc.Chat.InvitedAtCreation
+	if invited == nil {
+		// A channel created before the bot kept this list: everyone it
+		// invited counts as invited at creation, so nobody it brought in
+		// is told they are late.
+		invited = inc.Chat.Invited
+	}
+	return !slices.Contains(invited, ev.Actor.ID)
+}
+
+// CatchupOffer is the payload of a catch-up offer job: whom to offer it,
+// in which channel, and when they joined.
+type CatchupOffer struct {
+	Incident int64     `json:"incident"`
+	Channel  string    `json:"channel"`
+	User     string    `json:"user"`
+	JoinedAt time.Time `json:"joined_at"`
+}
+
+// CatchupOfferKey is the idempotency key recording that user was offered
+// incident n's catch-up.
+func CatchupOfferKey(n int64, user string) string {
+	return "catchup-offer:" + FormatID(n) + ":" + user
+}
+
+// CatchupOfferHook returns the change hook that enqueues a job of kind
+// jobKind (the chat adapter's) for every late joiner (OfferCatchup), in
+// the transaction that records their joining, with a durable key per
+// person and incident: a retried event, a second join or a restart never
+// makes a second offer. The job carries a CatchupOffer.
+func CatchupOfferHook(jobKind string) ChangeHook {
+	return func(tx Tx, inc *Incident, events []Event) error {
+		for _, ev := range events {
+			if !OfferCatchup(inc, ev) {
+				continue
+			}
+			key := CatchupOfferKey(inc.Number, ev.Actor.ID)
+			if _, done, err := tx.Key(key); err != nil {
+				return err
+			} else if done {
+				continue
+			}
+			payload, err := json.Marshal(CatchupOffer{Incident: inc.Number, Channel: inc.Chat.ChannelID, User: ev.Actor.ID, JoinedAt: ev.At})
+			if err != nil {
+				return err
+			}
+			if err := tx.PutKey(key, payload, ev.Recorded); err != nil {
+				return err
+			}
+			if err := tx.Enqueue(&Job{Kind: jobKind, Key: "catchup:" + inc.ID(), Due: ev.Recorded, Payload: payload, Created: ev.Recorded}); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
 }

@@ -1,8 +1,11 @@
 package incident_test
 
 import (
+	"context"
 	"encoding/json"
 	"flag"
+	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -106,4 +109,102 @@ func TestParseSince(t *testing.T) {
 			t.Errorf("ParseSince(%q) error = %v, want a clear EINVALID", in, err)
 		}
 	}
+}
+
+func TestOfferCatchup(t *testing.T) {
+	start := time.Date(2026, 12, 1, 14, 0, 0, 0, time.UTC)
+	joined := func(user string, after time.Duration) incident.Event {
+		return incident.Event{Kind: incident.EventMemberJoined, At: start.Add(after), Actor: incident.Actor{ID: user, Source: incident.SourceSlack}}
+	}
+	inc := func() *incident.Incident {
+		return &incident.Incident{Number: 7, Status: incident.StatusAcknowledged, DeclaredAt: start,
+			Chat: incident.ChatRef{ChannelID: "C1", InvitedAtCreation: []string{"U0ALICE"}, Invited: []string{"U0ALICE", "U0BOB"}}}
+	}
+	resolved := inc()
+	resolved.Status = incident.StatusResolved
+	legacy := inc()
+	legacy.Chat.InvitedAtCreation = nil
+	pager := joined("P1", 20*time.Minute)
+	pager.Actor.Source = incident.SourcePagerDuty
+	for _, c := range []struct {
+		name string
+		inc  *incident.Incident
+		ev   incident.Event
+		want bool
+	}{
+		{"late joiner", inc(), joined("U0CAROL", 11*time.Minute), true},
+		{"at ten minutes", inc(), joined("U0CAROL", 10*time.Minute), false},
+		{"early", inc(), joined("U0CAROL", 3*time.Minute), false},
+		{"invited with the channel", inc(), joined("U0ALICE", time.Hour), false},
+		// bob was invited later (given a role): he missed the start.
+		{"invited later", inc(), joined("U0BOB", time.Hour), true},
+		{"invited, before the list was kept", legacy, joined("U0BOB", time.Hour), false},
+		{"resolved", resolved, joined("U0CAROL", time.Hour), false},
+		{"not a chat user", inc(), pager, false},
+		{"not a join", inc(), incident.Event{Kind: incident.EventNote, At: start.Add(time.Hour), Actor: incident.Actor{ID: "U0CAROL", Source: incident.SourceSlack}}, false},
+	} {
+		if got := incident.OfferCatchup(c.inc, c.ev); got != c.want {
+			t.Errorf("%s: OfferCatchup = %v, want %v", c.name, got, c.want)
+		}
+	}
+}
+
+// The hook enqueues one offer job per person and incident, whatever the
+// number of joins, and the chat sync records who was invited with the
+// channel.
+func TestCatchupOfferHookOncePerPerson(t *testing.T) {
+	svc, store, clock := newService(t)
+	svc.AddHook(incident.CatchupOfferHook("test.offer"))
+	ctx := context.Background()
+	inc, err := svc.Declare(ctx, incident.Declaration{Title: "db down", By: alice})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sync := &incident.ChatSync{Store: store, Chat: incidenttest.NewChat(), Clock: clock}
+	if err := sync.Sync(ctx, inc.Number); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := svc.Get(ctx, incident.Ref{Number: inc.Number}); !slices.Equal(got.Chat.InvitedAtCreation, []string{alice.ID}) {
+		t.Fatalf("invited at creation = %v, want the declarer", got.Chat.InvitedAtCreation)
+	}
+	clock.Advance(30 * time.Minute)
+	before := pending(t, store)
+	for i, user := range []string{"U0CAROL", "U0CAROL", alice.ID, "U0DAN"} {
+		ev := incident.Event{Kind: incident.EventMemberJoined, Key: fmt.Sprintf("join-%d", i), Actor: incident.Actor{ID: user, Source: incident.SourceSlack}, Quiet: true}
+		if _, err := svc.Record(ctx, incident.Ref{Number: inc.Number}, ev); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var users []string
+	for _, user := range []string{"U0CAROL", alice.ID, "U0DAN"} {
+		err := store.View(ctx, func(tx incident.Tx) error {
+			_, ok, err := tx.Key(incident.CatchupOfferKey(inc.Number, user))
+			if ok {
+				users = append(users, user)
+			}
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !slices.Equal(users, []string{"U0CAROL", "U0DAN"}) {
+		t.Fatalf("offers recorded for %v, want carol and dan", users)
+	}
+	if after := pending(t, store); after-before != 2 {
+		t.Fatalf("%d jobs enqueued by four joins, want 2 offers", after-before)
+	}
+}
+
+func pending(t *testing.T, store incident.Store) int {
+	t.Helper()
+	var n int
+	if err := store.View(context.Background(), func(tx incident.Tx) error {
+		var err error
+		n, err = tx.PendingJobs()
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return n
 }

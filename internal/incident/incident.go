@@ -190,8 +190,12 @@ type ChatRef struct {
 	NamesTaken  []string `json:"names_taken,omitempty"` // of those, names that turned out to be someone else's
 	Topic       string   `json:"topic,omitempty"`       // last topic set
 	Invited     []string `json:"invited,omitempty"`     // users already invited
-	SummaryID   string   `json:"summary_id,omitempty"`  // message id (Slack ts) of the summary
-	SummaryRev  int64    `json:"summary_rev,omitempty"` // incident revision the summary shows
+	// InvitedAtCreation are the people the incident had when its channel
+	// was created: the bot invites them at once, so they are never late
+	// joiners (see OfferCatchup).
+	InvitedAtCreation []string `json:"invited_at_creation,omitempty"`
+	SummaryID         string   `json:"summary_id,omitempty"`  // message id (Slack ts) of the summary
+	SummaryRev        int64    `json:"summary_rev,omitempty"` // incident revision the summary shows
 	// SummaryShows and AnnounceShows fingerprint what the summary and the
 	// announcement last showed (see SummaryFingerprint), so they are
 	// updated when that changes, not on every note.

@@ -433,11 +433,7 @@ func (c *Client) Upload(ctx context.Context, channelID string, f incident.File) 
 // PostEphemeral shows text to one user in a channel. The text goes through
 // SafeText.
 func (c *Client) PostEphemeral(ctx context.Context, channelID, user, text string) error {
-	r := renderText(text)
-	return c.call(ctx, "chat.postEphemeral", channelID, func(ctx context.Context) error {
-		_, err := c.api.PostEphemeralContext(ctx, channelID, user, slackapi.MsgOptionText(cut(r.Text, MaxText), false), slackapi.MsgOptionBlocks(r.Blocks...))
-		return err
-	})
+	return c.postEphemeral(ctx, channelID, user, renderText(text))
 }
 
 // PostThread posts text (through SafeText) as a reply in a thread (or in

@@ -155,7 +155,7 @@ func (h *Handler) jobFor(env eventEnvelope, ev innerEvent) (pendingJob, bool) {
 			return pendingJob{}, false
 		}
 		return pendingJob{kind: JobMemberJoined, channel: ev.Channel,
-			payload: eventJob{Channel: ev.Channel, User: ev.User, EventID: env.EventID}}, true
+			payload: eventJob{Channel: ev.Channel, User: ev.User, EventID: env.EventID, At: TSTime(ev.EventTS)}}, true
 	}
 	return pendingJob{}, false
 }

@@ -3,6 +3,7 @@ package slack
 import (
 	"context"
 	"encoding/json"
+	"time"
 	"unicode/utf8"
 
 	"go.uber.org/zap"
@@ -38,7 +39,11 @@ type eventJob struct {
 	Message  *Msg   `json:"message,omitempty"` // the message, when the event carried it
 	By       string `json:"by,omitempty"`      // who pinned it
 	User     string `json:"user,omitempty"`    // who joined
-	EventID  string `json:"event_id"`
+	// At is when they joined (the event's event_ts), so a join the bot
+	// takes in late is not taken for a late join; zero in jobs stored
+	// before it was kept.
+	At      time.Time `json:"at,omitzero"`
+	EventID string    `json:"event_id"`
 }
 
 // Jobs runs the adapter's jobs.
@@ -97,7 +102,8 @@ func (j *Jobs) CaptureMessage(ctx context.Context, job incident.Job) error {
 }
 
 // MemberJoined runs a JobMemberJoined job: a quiet timeline event (the
-// chat sync does not tell it in the channel).
+// chat sync does not tell it in the channel). Recording it offers a late
+// joiner the catch-up (incident.CatchupOfferHook, JobCatchupOffer).
 func (j *Jobs) MemberJoined(ctx context.Context, job incident.Job) error {
 	var p eventJob
 	if err := json.Unmarshal(job.Payload, &p); err != nil || p.Incident == 0 || p.Channel == "" || p.User == "" {
@@ -105,6 +111,7 @@ func (j *Jobs) MemberJoined(ctx context.Context, job incident.Job) error {
 	}
 	ev := incident.Event{
 		Kind:  incident.EventMemberJoined,
+		At:    p.At,
 		Key:   "joined:" + p.Channel + ":" + p.User + ":" + p.EventID,
 		Actor: incident.Actor{ID: p.User, Source: incident.SourceSlack},
 		Data:  map[string]string{"channel": p.Channel},
