@@ -98,6 +98,9 @@ type App struct {
 	// this replica leads now.
 	fence   atomic.Pointer[etcdstore.Fence]
 	leading atomic.Bool
+	// queueCtx is the current term's context for the job queue's store
+	// operations: it ends when leadership is lost (see leaderTerm).
+	queueCtx atomic.Pointer[context.Context]
 }
 
 // Open opens the store and builds the use cases and adapters.

@@ -3,12 +3,14 @@ package app
 import (
 	"cmp"
 	"context"
+	"errors"
 	"os"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/incidentbot/incident-bot/internal/etcdstore"
+	"github.com/incidentbot/incident-bot/internal/incident"
 	"github.com/incidentbot/incident-bot/internal/queue"
 )
 
@@ -41,14 +43,21 @@ func (a *App) lead(ctx context.Context, fail func(error)) error {
 
 // leaderTerm runs the leader's work until ctx ends, then stops leaderWork
 // before the job runner drains (as Serve stops schedulers before the
-// runner), and returns when all of it has stopped.
+// runner), and returns when all of it has stopped. A term that ended
+// because leadership was lost (etcdstore.ErrLeadershipLost) aborts its
+// running jobs at once: another replica may be running them already.
 func (a *App) leaderTerm(ctx context.Context, fail func(error), es *etcdstore.Store) error {
 	workCtx, stopWork := context.WithCancel(ctx)
 	defer stopWork()
 	// The runner's context keeps ctx's values (the term's fence) but ends
 	// only after leaderWork has stopped.
-	runnerCtx, stopRunner := context.WithCancel(context.WithoutCancel(ctx))
-	defer stopRunner()
+	runnerCtx, stopRunner := context.WithCancelCause(context.WithoutCancel(ctx))
+	defer stopRunner(nil)
+	// The queue's reads and writes end with the term only if leadership is
+	// lost: on a shutdown the running jobs still record their results.
+	queueCtx, lost := context.WithCancel(context.WithoutCancel(ctx))
+	defer lost()
+	a.queueCtx.Store(&queueCtx)
 	var work sync.WaitGroup
 	for _, run := range a.leaderWork {
 		work.Go(func() { fail(run(workCtx)) })
@@ -59,9 +68,13 @@ func (a *App) leaderTerm(ctx context.Context, fail func(error), es *etcdstore.St
 	runnerDone := make(chan error, 1)
 	go func() { runnerDone <- a.runner.Run(runnerCtx) }()
 	<-ctx.Done()
+	if errors.Is(context.Cause(ctx), etcdstore.ErrLeadershipLost) {
+		lost()
+		stopRunner(queue.ErrAbort)
+	}
 	stopWork()
 	work.Wait()
-	stopRunner()
+	stopRunner(nil)
 	return <-runnerDone
 }
 
@@ -72,17 +85,30 @@ func (a *App) queueStore() queue.Store {
 	if !ok {
 		return a.store
 	}
-	return &fencedQueue{Store: es, fence: &a.fence}
+	return &fencedQueue{Store: es, fence: &a.fence, ctx: &a.queueCtx}
 }
 
 // fencedQueue is queue.Store on etcd with every write fenced on the
-// leader's current term.
+// leader's current term, and every operation ended when the term is lost.
 type fencedQueue struct {
 	*etcdstore.Store
 	fence *atomic.Pointer[etcdstore.Fence]
+	ctx   *atomic.Pointer[context.Context]
 }
 
-func (q *fencedQueue) jobs() *etcdstore.Jobs { return q.Store.Fenced(q.fence.Load()) }
+func (q *fencedQueue) jobs() *etcdstore.Jobs {
+	ctx := context.Background()
+	if c := q.ctx.Load(); c != nil {
+		ctx = *c
+	}
+	return q.Store.FencedIn(ctx, q.fence.Load())
+}
+
+func (q *fencedQueue) DueJobs(now time.Time, limit int, skip func(incident.Job) bool) ([]incident.Job, error) {
+	return q.jobs().DueJobs(now, limit, skip)
+}
+
+func (q *fencedQueue) NextDue() (time.Time, bool, error) { return q.jobs().NextDue() }
 
 func (q *fencedQueue) CompleteJob(id uint64) error { return q.jobs().CompleteJob(id) }
 

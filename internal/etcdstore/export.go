@@ -116,8 +116,10 @@ func (s *Store) Export(ctx context.Context, fn func(incident.Record) error) erro
 // last commit: a migration that stops half-way leaves a keyspace that Open
 // refuses to serve until a migration completes. Stop every replica first.
 func (s *Store) Import(ctx context.Context, src func(fn func(incident.Record) error) error) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	if err := s.lockWriter(ctx); err != nil {
+		return err
+	}
+	defer s.unlockWriter()
 	// Mark first, then clear everything else, then write the schema: a
 	// migration stopped anywhere after the first step leaves the mark.
 	marker := s.p + keyMigrating

@@ -80,3 +80,40 @@ func (c *leaseCache) reset() {
 	c.id = 0
 	c.mu.Unlock()
 }
+
+// terms tracks this replica's own leader terms, by fence revision, with a
+// context that ends when the term is lost (its session ended): writes
+// fenced on a lost term fail at once instead of waiting for etcd.
+type terms struct {
+	mu    sync.Mutex
+	byRev map[int64]context.Context
+}
+
+// begin registers a term and returns the function that marks it lost.
+func (ts *terms) begin(rev int64) context.CancelFunc {
+	ctx, lose := context.WithCancel(context.Background())
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	if ts.byRev == nil {
+		ts.byRev = map[int64]context.Context{}
+	}
+	ts.byRev[rev] = ctx
+	return lose
+}
+
+// end forgets a term that ended without being lost (it resigned).
+func (ts *terms) end(rev int64) {
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	if c := ts.byRev[rev]; c != nil && c.Err() == nil {
+		delete(ts.byRev, rev)
+	}
+}
+
+// lost returns the context that ends when term rev is lost, or nil if rev
+// is not a current or lost term of this replica.
+func (ts *terms) lost(rev int64) context.Context {
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	return ts.byRev[rev]
+}

@@ -179,8 +179,10 @@ func (t *tx) dueEntries(now time.Time, limit int) ([]uint64, []time.Time, error)
 // the oldest job of its key, at most one per key, and not rejected by skip
 // (the runner skips jobs and keys it is already running).
 func (s *Store) DueJobs(now time.Time, limit int, skip func(incident.Job) bool) ([]incident.Job, error) {
-	ctx, cancel := s.opCtx()
-	defer cancel()
+	return s.Fenced(nil).DueJobs(now, limit, skip)
+}
+
+func (s *Store) dueJobs(ctx context.Context, now time.Time, limit int, skip func(incident.Job) bool) ([]incident.Job, error) {
 	var out []incident.Job
 	err := s.View(ctx, func(itx incident.Tx) error {
 		t := itx.(*tx)
@@ -224,14 +226,18 @@ func (s *Store) DueJobs(now time.Time, limit int, skip func(incident.Job) bool) 
 
 // opCtx bounds a queue operation, which takes no context of its own.
 func (s *Store) opCtx() (context.Context, context.CancelFunc) {
-	return context.WithTimeout(context.Background(), 3*s.opts.DialTimeout)
+	return s.opCtxIn(context.Background())
+}
+
+func (s *Store) opCtxIn(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, 3*s.opts.DialTimeout)
 }
 
 // NextDue returns the earliest due time of any job, and false if there is
 // none.
-func (s *Store) NextDue() (time.Time, bool, error) {
-	ctx, cancel := s.opCtx()
-	defer cancel()
+func (s *Store) NextDue() (time.Time, bool, error) { return s.Fenced(nil).NextDue() }
+
+func (s *Store) nextDue(ctx context.Context) (time.Time, bool, error) {
 	var (
 		due time.Time
 		ok  bool
@@ -268,26 +274,40 @@ func (s *Store) FailJob(id uint64, lastErr string, at time.Time) error {
 type Jobs struct {
 	s     *Store
 	fence *Fence
+	ctx   context.Context // ends every operation early when it ends
 }
 
 // Fenced returns the queue's writes conditioned on fence: once fence no
 // longer holds (this replica lost its leadership), they fail with
 // ErrDeposed and change nothing. A nil fence writes unconditionally.
-func (s *Store) Fenced(fence *Fence) *Jobs { return &Jobs{s: s, fence: fence} }
+func (s *Store) Fenced(fence *Fence) *Jobs { return s.FencedIn(context.Background(), fence) }
+
+// FencedIn is Fenced with every operation, reads included, also ending
+// when ctx does: a leader that lost its term (etcd unreachable) stops
+// waiting on etcd at once instead of after the operation's timeout.
+func (s *Store) FencedIn(ctx context.Context, fence *Fence) *Jobs {
+	return &Jobs{s: s, fence: fence, ctx: ctx}
+}
 
 func (j *Jobs) update(fn func(*tx) error) error {
-	ctx, cancel := j.s.opCtx()
+	ctx, cancel := j.s.opCtxIn(j.ctx)
 	defer cancel()
 	return j.s.update(ctx, j.fence, func(itx incident.Tx) error { return fn(itx.(*tx)) })
 }
 
 // DueJobs is Store.DueJobs.
 func (j *Jobs) DueJobs(now time.Time, limit int, skip func(incident.Job) bool) ([]incident.Job, error) {
-	return j.s.DueJobs(now, limit, skip)
+	ctx, cancel := j.s.opCtxIn(j.ctx)
+	defer cancel()
+	return j.s.dueJobs(ctx, now, limit, skip)
 }
 
 // NextDue is Store.NextDue.
-func (j *Jobs) NextDue() (time.Time, bool, error) { return j.s.NextDue() }
+func (j *Jobs) NextDue() (time.Time, bool, error) {
+	ctx, cancel := j.s.opCtxIn(j.ctx)
+	defer cancel()
+	return j.s.nextDue(ctx)
+}
 
 // CompleteJob is Store.CompleteJob, fenced.
 func (j *Jobs) CompleteJob(id uint64) error {

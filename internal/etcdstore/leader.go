@@ -27,6 +27,14 @@ type LeadConfig struct {
 // leaderPrefix is the election's key prefix, under the store's prefix.
 const leaderPrefix = "leader/"
 
+// ErrLeadershipLost is the cause (context.Cause) of a term's context that
+// ended because the leader's session did (etcd unreachable past the TTL,
+// or the process stalled), as opposed to Lead's context ending. Another
+// replica may lead already: the term's writes are fenced, and whatever else
+// it started (calls to Slack or PagerDuty) must stop at once rather than be
+// given time to finish, or the new leader could repeat them meanwhile.
+var ErrLeadershipLost = errors.New("leadership lost: the leader's etcd session ended")
+
 type fenceKey struct{}
 
 // WithFence returns a context whose writes through this package's stores
@@ -44,7 +52,8 @@ func fenceFrom(ctx context.Context) *Fence {
 // Lead campaigns for leadership of the store's prefix and, each time this
 // replica wins, runs work with a context that ends when the term ends (its
 // session's lease lapsed: etcd unreachable, or the process stalled past the
-// TTL) and that fences every store write made with it. work must stop
+// TTL; the context's cause is then ErrLeadershipLost) and that fences every
+// store write made with it. work must stop
 // everything it started and return when its context ends; only then does
 // Lead campaign again, so two terms of one replica never overlap. Lead
 // returns when ctx ends, resigning so that another replica takes over at
@@ -105,26 +114,38 @@ func (s *Store) term(ctx context.Context, cfg LeadConfig, log *zap.Logger, work 
 	if cfg.Elected != nil {
 		cfg.Elected(fence)
 	}
-	tctx, endTerm := context.WithCancel(WithFence(ctx, fence))
+	lose := s.terms.begin(fence.Rev)
+	tctx, endTerm := context.WithCancelCause(WithFence(ctx, fence))
 	watchDone := make(chan struct{})
 	go func() {
 		defer close(watchDone)
 		select {
 		case <-sess.Done():
+			if ctx.Err() != nil {
+				// Lead is stopping: the session ends with its context.
+				endTerm(nil)
+				return
+			}
 			log.Warn("leader session ended; stopping leader work")
+			lose()
+			endTerm(ErrLeadershipLost)
 		case <-tctx.Done():
 		}
-		endTerm()
 	}()
 	err = work(tctx)
-	endTerm()
+	endTerm(nil)
 	<-watchDone
-	// Resign so a follower takes over now; when the session is gone
-	// already, so is the key.
-	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
-	defer cancel()
-	if rerr := el.Resign(rctx); rerr != nil && !errors.Is(rerr, context.DeadlineExceeded) {
-		log.Debug("resigning", zap.Error(rerr))
+	s.terms.end(fence.Rev)
+	if errors.Is(context.Cause(tctx), ErrLeadershipLost) {
+		// The lease is gone, and the election key with it; etcd may be
+		// unreachable, so do not wait on a resignation.
+	} else {
+		// Resign so a follower takes over now.
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+		defer cancel()
+		if rerr := el.Resign(rctx); rerr != nil && !errors.Is(rerr, context.DeadlineExceeded) {
+			log.Debug("resigning", zap.Error(rerr))
+		}
 	}
 	log.Info("leader work stopped")
 	return err

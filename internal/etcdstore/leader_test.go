@@ -19,12 +19,13 @@ type replica struct {
 	name    string
 	elected chan etcdstore.Fence
 	ended   chan etcdstore.Fence
-	active  *sync.Map // replica name → in a term now
+	causes  chan error // context.Cause of each ended term
+	active  *sync.Map  // replica name → in a term now
 	t       *testing.T
 }
 
 func startReplica(t *testing.T, ctx context.Context, s *etcdstore.Store, name string, ttl time.Duration, active *sync.Map, wg *sync.WaitGroup) *replica {
-	r := &replica{name: name, elected: make(chan etcdstore.Fence, 10), ended: make(chan etcdstore.Fence, 10), active: active, t: t}
+	r := &replica{name: name, elected: make(chan etcdstore.Fence, 10), ended: make(chan etcdstore.Fence, 10), causes: make(chan error, 10), active: active, t: t}
 	wg.Go(func() {
 		_ = s.Lead(ctx, etcdstore.LeadConfig{Name: name, TTL: ttl}, func(ctx context.Context) error {
 			f := fenceOf(ctx, s)
@@ -38,6 +39,7 @@ func startReplica(t *testing.T, ctx context.Context, s *etcdstore.Store, name st
 			r.elected <- f
 			<-ctx.Done()
 			active.Delete(name)
+			r.causes <- context.Cause(ctx)
 			r.ended <- f
 			return nil
 		})
@@ -106,6 +108,11 @@ func TestOneLeaderAndADeposedLeaderIsFenced(t *testing.T) {
 		t.Fatal(err)
 	}
 	wait(t, a.ended, "a's work to stop")
+	// The term says why it ended, so the job runner aborts at once
+	// instead of finishing jobs the next leader is about to run.
+	if cause := <-a.causes; !errors.Is(cause, etcdstore.ErrLeadershipLost) {
+		t.Errorf("a's term ended with cause %v, want ErrLeadershipLost", cause)
+	}
 	var second etcdstore.Fence
 	select {
 	case second = <-b.elected:

@@ -32,7 +32,6 @@ import (
 	"runtime/debug"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
@@ -93,9 +92,14 @@ type Store struct {
 	p         string // the prefix
 	endpoints string
 
-	mu        sync.Mutex // one writer of this replica at a time
+	// writer admits one writer of this replica at a time. It is a channel,
+	// not a mutex, so a writer whose context ends while another holds it
+	// (a job aborted when leadership is lost, while etcd is unreachable)
+	// gives up instead of queueing behind it.
+	writer    chan struct{}
 	onEnqueue func()
 	leases    leaseCache
+	terms     terms
 }
 
 var _ incident.Store = (*Store)(nil)
@@ -154,7 +158,7 @@ func New(ctx context.Context, cli *clientv3.Client, opts Options) (*Store, error
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	s := &Store{cli: cli, opts: opts, p: opts.Prefix, endpoints: strings.Join(cli.Endpoints(), ",")}
+	s := &Store{cli: cli, opts: opts, p: opts.Prefix, endpoints: strings.Join(cli.Endpoints(), ","), writer: make(chan struct{}, 1)}
 	s.leases.s = s
 	cctx, cancel := context.WithTimeout(ctx, opts.DialTimeout)
 	defer cancel()
@@ -233,6 +237,18 @@ func (s *Store) View(ctx context.Context, fn func(incident.Tx) error) error {
 	return fn(t)
 }
 
+// lockWriter waits for this replica's writer slot, or for ctx to end.
+func (s *Store) lockWriter(ctx context.Context) error {
+	select {
+	case s.writer <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (s *Store) unlockWriter() { <-s.writer }
+
 // Update implements incident.Store. It returns once a quorum applied the
 // commit. fn may run again if another replica committed first (see the
 // package doc).
@@ -250,12 +266,33 @@ func (s *Store) Batch(ctx context.Context, fn func(incident.Tx) error) error {
 // update runs fn and commits its writes, with fence's comparison added to
 // the commit's conditions; without a fence, the one in ctx (WithFence), if
 // any.
-func (s *Store) update(ctx context.Context, fence *Fence, fn func(incident.Tx) error) error {
+func (s *Store) update(ctx context.Context, fence *Fence, fn func(incident.Tx) error) (err error) {
 	if fence == nil {
 		fence = fenceFrom(ctx)
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	if fence != nil {
+		// A write of this replica's own term stops waiting on etcd when
+		// the term is lost, even under context.WithoutCancel: it could
+		// only be refused.
+		if lost := s.terms.lost(fence.Rev); lost != nil {
+			if lost.Err() != nil {
+				return ErrDeposed
+			}
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithCancel(ctx)
+			defer cancel()
+			defer context.AfterFunc(lost, cancel)()
+			defer func() {
+				if lost.Err() != nil && err != nil {
+					err = ErrDeposed
+				}
+			}()
+		}
+	}
+	if err := s.lockWriter(ctx); err != nil {
+		return err
+	}
+	defer s.unlockWriter()
 	for {
 		t, err := s.begin(ctx, true)
 		if err != nil {

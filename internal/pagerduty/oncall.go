@@ -130,27 +130,35 @@ func (o *OnCall) OnCall(ctx context.Context, query string) (*incident.OnCall, er
 			return nil, incident.Errorf(incident.EINTERNAL, "PagerDuty did not answer in time; try again in a minute.")
 		}
 	}
-	f := &onCallFlight{done: make(chan struct{})}
+	f := &onCallFlight{done: make(chan struct{}), err: errOnCallPanicked}
 	o.inflight[key] = f
 	o.mu.Unlock()
-
-	f.val, f.err = o.fetch(ctx, query, now)
-	if f.err != nil {
-		f.err = o.userError(query, f.err)
-	}
-	o.mu.Lock()
-	delete(o.inflight, key)
-	delete(o.cache, key) // a failure drops the previous answer too
-	if f.err == nil && o.cfg.TTL > 0 {
-		if len(o.cache) >= maxCachedQueries {
-			clear(o.cache)
+	// The waiters are released whatever happens, a panic included (it
+	// goes on up to whoever recovers the command).
+	defer func() {
+		o.mu.Lock()
+		delete(o.inflight, key)
+		delete(o.cache, key) // a failure drops the previous answer too
+		if f.err == nil && o.cfg.TTL > 0 {
+			if len(o.cache) >= maxCachedQueries {
+				clear(o.cache)
+			}
+			o.cache[key] = cachedOnCall{at: now, val: f.val}
 		}
-		o.cache[key] = cachedOnCall{at: now, val: f.val}
+		o.mu.Unlock()
+		close(f.done)
+	}()
+	val, err := o.fetch(ctx, query, now)
+	if err != nil {
+		err = o.userError(query, err)
 	}
-	o.mu.Unlock()
-	close(f.done)
-	return f.val, f.err
+	f.val, f.err = val, err
+	return val, err
 }
+
+// errOnCallPanicked is what waiters get when the round they waited for
+// panicked.
+var errOnCallPanicked = incident.Errorf(incident.EINTERNAL, "Something went wrong on our side; the details are in the bot's log.")
 
 // userError turns a failure into a message for the person who asked; the
 // details go to the log.

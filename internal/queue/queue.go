@@ -245,9 +245,16 @@ func (r *Runner) busy() int {
 	return len(r.running)
 }
 
+// ErrAbort, as the cause of Run's context (context.WithCancelCause), makes
+// Run cancel its running jobs at once instead of giving them ShutdownGrace:
+// the caller may no longer run jobs (a deposed leader in the etcd mode),
+// so letting them finish could only repeat side effects another runner is
+// about to make.
+var ErrAbort = errors.New("queue: running jobs aborted")
+
 // Run runs jobs until ctx ends, then waits for the running jobs (cancelling
-// them after ShutdownGrace) and returns. Jobs overdue at start run at once,
-// once each.
+// them after ShutdownGrace, or at once if ctx's cause is ErrAbort) and
+// returns. Jobs overdue at start run at once, once each.
 func (r *Runner) Run(ctx context.Context) error {
 	jobCtx, cancelJobs := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelJobs()
@@ -257,6 +264,9 @@ func (r *Runner) Run(ctx context.Context) error {
 	for {
 		select {
 		case <-ctx.Done():
+			if errors.Is(context.Cause(ctx), ErrAbort) {
+				cancelJobs()
+			}
 			return r.drain(&wg, cancelJobs)
 		case <-timer.C:
 		case <-r.wake:

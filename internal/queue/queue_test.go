@@ -255,6 +255,38 @@ func TestRunWaitsForRunningJobsOnShutdown(t *testing.T) {
 	}
 }
 
+// TestAbortCancelsRunningJobsAtOnce: a runner whose context ends with
+// ErrAbort (a leader that lost its term) cancels its running jobs at once
+// rather than letting them finish within ShutdownGrace, and the job,
+// cancelled, stays pending for the next runner.
+func TestAbortCancelsRunningJobsAtOnce(t *testing.T) {
+	store := bolttest.Open(t)
+	r := queue.New(queue.Config{Store: store, Logger: zaptest.NewLogger(t), PollInterval: 10 * time.Millisecond, ShutdownGrace: time.Hour})
+	started := make(chan struct{})
+	r.Handle("slow", func(ctx context.Context, _ incident.Job) error {
+		close(started)
+		<-ctx.Done()
+		return ctx.Err()
+	})
+	enqueue(t, store, incident.Job{Kind: "slow", Due: time.Now()})
+	ctx, cancel := context.WithCancelCause(context.Background())
+	done := make(chan error)
+	go func() { done <- r.Run(ctx) }()
+	<-started
+	cancel(queue.ErrAbort)
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Run: %v", err)
+		}
+	case <-time.After(10 * time.Second): // ShutdownGrace is an hour
+		t.Fatal("Run still waits for its running job after an abort")
+	}
+	if pending, _, _, _ := store.JobStats(); pending != 1 {
+		t.Fatalf("%d jobs pending after the abort, want the aborted one", pending)
+	}
+}
+
 // TestDeferralsDoNotCountAsAttempts: work that only has to wait for
 // capacity is run again after the wait, however often, and never backs
 // off or fails for good; later jobs of its key keep waiting behind it; the

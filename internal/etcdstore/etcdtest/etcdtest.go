@@ -36,7 +36,7 @@ type Cluster struct {
 }
 
 // freePort reserves a loopback port and frees it for etcd to bind. Another
-// process could take it in between; Start retries once if binding fails.
+// process could take it in between; Start then starts again on new ports.
 func freePort(t testing.TB) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -50,6 +50,28 @@ func freePort(t testing.TB) string {
 // Start starts an n-member cluster and stops it when the test ends.
 func Start(t testing.TB, n int) *Cluster {
 	t.Helper()
+	// The ports are free when chosen, but another process may bind one
+	// before etcd does: start again on new ports then.
+	var err error
+	for range 3 {
+		var c *Cluster
+		if c, err = tryStart(t, n); err == nil {
+			t.Cleanup(func() {
+				for _, m := range c.Members {
+					m.Stop()
+				}
+			})
+			return c
+		}
+		if !strings.Contains(err.Error(), "address already in use") {
+			break
+		}
+	}
+	t.Fatal(err)
+	return nil
+}
+
+func tryStart(t testing.TB, n int) (*Cluster, error) {
 	c := &Cluster{t: t}
 	var initial []string
 	for i := range n {
@@ -67,17 +89,19 @@ func Start(t testing.TB, n int) *Cluster {
 	for _, m := range c.Members {
 		go func() { errs <- c.start(m, embed.ClusterStateFlagNew) }()
 	}
+	var first error
 	for range n {
-		if err := <-errs; err != nil {
-			t.Fatal(err)
+		if err := <-errs; err != nil && first == nil {
+			first = err
 		}
 	}
-	t.Cleanup(func() {
+	if first != nil {
 		for _, m := range c.Members {
 			m.Stop()
 		}
-	})
-	return c
+		return nil, first
+	}
+	return c, nil
 }
 
 func (c *Cluster) start(m *Member, state string) error {
