@@ -63,6 +63,7 @@ func Run(t *testing.T, h Harness) {
 		{"BatchIsolatesFailures", batchIsolatesFailures},
 		{"FailedUpdateLeavesNothing", failedUpdateLeavesNothing},
 		{"RunbookRequests", runbookRequests},
+		{"ConcurrentAppendsAcrossReplicas", concurrentAppendsAcrossReplicas},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, h) })
