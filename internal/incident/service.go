@@ -195,7 +195,7 @@ func (s *Service) Declare(ctx context.Context, d Declaration) (*Incident, error)
 			}
 		}
 		if d.Pager.IncidentID != "" {
-			inc, err := tx.IncidentByPager(d.Pager.IncidentID)
+			inc, err := tx.IncidentByPager(Source(d.Pager.System), d.Pager.IncidentID)
 			if err == nil {
 				out = inc
 				return nil
