@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
-	"encoding/hex"
 	"errors"
 	"io"
 	"net/http"
@@ -92,12 +91,6 @@ func Authorized(r *http.Request, tokens [][sha256.Size]byte) bool {
 	return match == 1
 }
 
-// GroupJobKey orders the notifications of one alert group.
-func GroupJobKey(src incident.Source, groupKey string) string {
-	sum := sha256.Sum256([]byte(groupKey))
-	return string(src) + ":" + hex.EncodeToString(sum[:12])
-}
-
 func (h *Intake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	log := h.log.With(zap.String("remote", r.RemoteAddr))
 	reply := func(code int, text string) {
@@ -127,7 +120,7 @@ func (h *Intake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		reply(http.StatusBadRequest, err.Error())
 		return
 	}
-	if err := Store(r.Context(), h.cfg.Store, h.cfg.Clock, h.cfg.Timeout, JobNotification, GroupJobKey(Source, m.GroupKey), body); err != nil {
+	if err := Store(r.Context(), h.cfg.Store, h.cfg.Clock, h.cfg.Timeout, JobNotification, incident.AlertJobKey(Source, m.GroupKey), body); err != nil {
 		log.Error("storing Alertmanager notification", zap.Error(err))
 		reply(http.StatusServiceUnavailable, "not stored; retry")
 		return

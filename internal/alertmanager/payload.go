@@ -52,10 +52,6 @@ type Alert struct {
 // help).
 var ErrMalformed = errors.New("malformed Alertmanager notification")
 
-// maxGroupKey bounds a group key; Alertmanager's are label matchers of a
-// route and the group's labels, far shorter.
-const maxGroupKey = 4096
-
 // Decode parses a webhook body. It accepts payload version 4; it refuses a body without a group
 // key or with an alert that has no fingerprint or status.
 func Decode(body []byte) (*Message, error) {
@@ -70,15 +66,9 @@ func Decode(body []byte) (*Message, error) {
 	switch {
 	case m.Version != "4":
 		return nil, fmt.Errorf("%w: payload version %q; the bot reads version 4 (Alertmanager 0.16 and later)", ErrMalformed, incident.Clip(m.Version, 16))
-	case strings.TrimSpace(m.GroupKey) == "":
-		return nil, fmt.Errorf("%w: groupKey missing", ErrMalformed)
-	case len(m.GroupKey) > maxGroupKey:
-		return nil, fmt.Errorf("%w: groupKey longer than %d bytes", ErrMalformed, maxGroupKey)
 	}
-	for i, a := range m.Alerts {
-		if a.Fingerprint == "" || (a.Status != "firing" && a.Status != "resolved") {
-			return nil, fmt.Errorf("%w: alert %d has no fingerprint or no firing/resolved status", ErrMalformed, i)
-		}
+	if err := incident.CheckAlertGroup(m.GroupKey, m.Alerts, func(a Alert) (string, string) { return a.Fingerprint, a.Status }); err != nil {
+		return nil, fmt.Errorf("%w: %s", ErrMalformed, incident.ErrorMessage(err))
 	}
 	return &m, nil
 }

@@ -55,7 +55,6 @@ func TestLateJoinerIsOfferedTheCatchupOnce(t *testing.T) {
 	}
 	join := func(b *runningBot, eventID, user, channel string, retries int) {
 		t.Helper()
-		fake.JoinChannel(channel, user)
 		ev := fake.MemberJoined(eventID, user, channel)
 		for retry := range retries + 1 { // the delivery and Slack's retries (X-Slack-Retry-Num)
 			if r, err := b.send.Event(context.Background(), ev, retry); err != nil || r.Status != http.StatusOK {

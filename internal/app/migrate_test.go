@@ -39,7 +39,7 @@ func fillStore(t *testing.T, s *boltstore.Store) {
 			inc.Chat.ChannelID = fmt.Sprintf("C%03d", n)
 			if i%3 == 0 {
 				inc.Status = incident.StatusResolved
-				inc.Pager.IncidentID = fmt.Sprintf("PD%03d", n)
+				inc.Pager.System, inc.Pager.IncidentID = "pagerduty", fmt.Sprintf("PD%03d", n)
 			}
 			if err := tx.PutIncident(inc); err != nil {
 				return err
@@ -159,7 +159,7 @@ func observe(t *testing.T, s fullStore) observed {
 			return err
 		}
 		o.ByChannel = inc.Number
-		if inc, err = tx.IncidentByPager("PD010"); err != nil {
+		if inc, err = tx.IncidentByPager(incident.SourcePagerDuty, "PD010"); err != nil {
 			return err
 		}
 		o.ByPager = inc.Number

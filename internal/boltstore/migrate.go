@@ -7,6 +7,8 @@ import (
 	"fmt"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/incidentbot/incident-bot/internal/incident"
 )
 
 // neutralSources upgrades schema 1 to 2, when the domain stopped speaking
@@ -95,4 +97,31 @@ func neutralSources(tx *bolt.Tx) error {
 		}
 	}
 	return nil
+}
+
+// pagerIndexBySystem upgrades schema 2 to 3: the pager index (idx_pager)
+// was keyed by the pager's incident id alone, so an id of one pager could
+// find an incident linked to another pager's. It is rebuilt keyed by
+// system and id (incident.PagerIndexKey) from the incidents' pager links,
+// which schema 2 gave their system.
+func pagerIndexBySystem(tx *bolt.Tx) error {
+	if err := tx.DeleteBucket(bucketByPager); err != nil {
+		return fmt.Errorf("dropping the old pager index: %w", err)
+	}
+	idx, err := tx.CreateBucket(bucketByPager)
+	if err != nil {
+		return err
+	}
+	return tx.Bucket(bucketIncidents).ForEach(func(k, v []byte) error {
+		var rec struct {
+			Pager incident.PagerRef `json:"pager"`
+		}
+		if err := json.Unmarshal(v, &rec); err != nil {
+			return fmt.Errorf("decoding incident %d: %w", int64(binary.BigEndian.Uint64(k)), err)
+		}
+		if key := rec.Pager.IndexKey(); key != "" {
+			return idx.Put([]byte(key), bytes.Clone(k))
+		}
+		return nil
+	})
 }

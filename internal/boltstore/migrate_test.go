@@ -18,22 +18,8 @@ import (
 // same events are still applied once, the link still finds INC-1, and page
 // numbers go on.
 func TestUpgradeFromPagerDutyOnlyDatabase(t *testing.T) {
-	raw, err := os.ReadFile(filepath.Join("testdata", "pre-alerts.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(t.TempDir(), "bot.db")
-	if err := os.WriteFile(path, raw, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	s, err := boltstore.Open(path, boltstore.Options{})
-	if err != nil {
-		t.Fatalf("opening the old database: %v", err)
-	}
+	path, s := openOld(t, "pre-alerts.db")
 	defer s.Close()
-	if v, err := s.SchemaVersion(); err != nil || v != boltstore.SchemaVersion {
-		t.Fatalf("schema after the upgrade: %d, %v", v, err)
-	}
 	now := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
 	svc := incident.NewService(incident.ServiceConfig{Store: s, Clock: incident.ClockFunc(func() time.Time { return now })})
 
@@ -99,12 +85,74 @@ func TestUpgradeFromPagerDutyOnlyDatabase(t *testing.T) {
 	}
 	defer s2.Close()
 	view(t, s2, func(tx incident.Tx) error {
-		inc, err := tx.IncidentByPager("PABC")
+		inc, err := tx.IncidentByPager(incident.SourcePagerDuty, "PABC")
 		if err != nil || inc.Number != 1 || inc.Pager.System != "pagerduty" {
 			t.Errorf("after reopening: %+v, %v", inc, err)
 		}
 		return nil
 	})
+}
+
+// TestUpgradePagerIndexBySystem opens testdata/schema2-pager-index.db, a
+// file written by the bot with schema 2 (testdata/gendb2.go.txt), whose
+// pager index was keyed by the pager's incident id alone: INC-1 opened by
+// PagerDuty incident Q1, INC-2 by an Alertmanager group. After the upgrade
+// the index is keyed by system and id: PagerDuty's Q1 still finds INC-1
+// (and its next event moves it, no new incident), another pager's Q1 finds
+// nothing, and a second pager's Q1 opens its own incident.
+func TestUpgradePagerIndexBySystem(t *testing.T) {
+	_, s := openOld(t, "schema2-pager-index.db")
+	defer s.Close()
+	view(t, s, func(tx incident.Tx) error {
+		if inc, err := tx.IncidentByPager(incident.SourcePagerDuty, "Q1"); err != nil || inc.Number != 1 {
+			t.Errorf("PagerDuty's Q1 after the upgrade: %+v, %v", inc, err)
+		}
+		if inc, err := tx.IncidentByPager("opsgenie", "Q1"); incident.ErrorCode(err) != incident.ENOTFOUND {
+			t.Errorf("another pager's Q1 finds %+v, %v; want not found", inc, err)
+		}
+		return nil
+	})
+	now := time.Date(2026, 12, 2, 9, 0, 0, 0, time.UTC)
+	svc := incident.NewService(incident.ServiceConfig{Store: s, Clock: incident.ClockFunc(func() time.Time { return now })})
+	ack, err := svc.ApplyPagerEvent(ctx, incident.PagerEvent{Source: incident.SourcePagerDuty, SourceName: "PagerDuty", ID: "EV2",
+		Type: incident.PagerAcknowledged, OccurredAt: now, Incident: incident.PagerIncident{ID: "Q1"}})
+	if err != nil || ack.Number != 1 || ack.Status != incident.StatusAcknowledged {
+		t.Fatalf("PagerDuty's acknowledgement of Q1 after the upgrade: %+v, %v", ack, err)
+	}
+	other, err := svc.ApplyPagerEvent(ctx, incident.PagerEvent{Source: "opsgenie", SourceName: "Opsgenie", ID: "OG1",
+		Type: incident.PagerTriggered, OccurredAt: now, Incident: incident.PagerIncident{ID: "Q1", Title: "Queue backlog", Status: "triggered", Full: true, CreatedAt: now}})
+	if err != nil || other.Number != 3 || other.Pager.System != "opsgenie" {
+		t.Fatalf("Opsgenie's Q1 did not open its own incident: %+v, %v", other, err)
+	}
+	view(t, s, func(tx incident.Tx) error {
+		for sys, want := range map[incident.Source]int64{incident.SourcePagerDuty: 1, "opsgenie": 3} {
+			if inc, err := tx.IncidentByPager(sys, "Q1"); err != nil || inc.Number != want {
+				t.Errorf("%s's Q1: %+v, %v; want INC-%d", sys, inc, err, want)
+			}
+		}
+		return nil
+	})
+}
+
+// openOld opens a copy of testdata/name, an old database, which upgrades it.
+func openOld(t *testing.T, name string) (string, *boltstore.Store) {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join("testdata", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "bot.db")
+	if err := os.WriteFile(path, raw, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s, err := boltstore.Open(path, boltstore.Options{})
+	if err != nil {
+		t.Fatalf("opening the old database %s: %v", name, err)
+	}
+	if v, err := s.SchemaVersion(); err != nil || v != boltstore.SchemaVersion {
+		t.Fatalf("schema after the upgrade of %s: %d, %v", name, v, err)
+	}
+	return path, s
 }
 
 func view(t *testing.T, s *boltstore.Store, fn func(tx incident.Tx) error) {

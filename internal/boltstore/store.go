@@ -25,7 +25,7 @@ import (
 
 // SchemaVersion is the layout this code reads and writes. Open migrates older
 // files forward and refuses newer ones.
-const SchemaVersion = 2
+const SchemaVersion = 3
 
 // ErrLocked is returned by Open when another process holds the file.
 var ErrLocked = errors.New("database is locked by another process")
@@ -146,6 +146,7 @@ var migrations = []func(tx *bolt.Tx) error{
 		return nil
 	},
 	neutralSources,
+	pagerIndexBySystem,
 }
 
 func (s *Store) migrate() error {

@@ -66,8 +66,8 @@ func (t *tx) IncidentByChannel(channelID string) (*incident.Incident, error) {
 	return t.byIndex(bucketByChannel, channelID, "channel")
 }
 
-func (t *tx) IncidentByPager(pagerIncidentID string) (*incident.Incident, error) {
-	return t.byIndex(bucketByPager, pagerIncidentID, "PagerDuty incident")
+func (t *tx) IncidentByPager(system incident.Source, pagerIncidentID string) (*incident.Incident, error) {
+	return t.byIndex(bucketByPager, incident.PagerIndexKey(system, pagerIncidentID), "pager incident")
 }
 
 func (t *tx) PutIncident(inc *incident.Incident) error {
@@ -94,7 +94,7 @@ func (t *tx) PutIncident(inc *incident.Incident) error {
 	if err := reindex(t.b(bucketByChannel), old.Chat.ChannelID, inc.Chat.ChannelID, key); err != nil {
 		return err
 	}
-	if err := reindex(t.b(bucketByPager), old.Pager.IncidentID, inc.Pager.IncidentID, key); err != nil {
+	if err := reindex(t.b(bucketByPager), old.Pager.IndexKey(), inc.Pager.IndexKey(), key); err != nil {
 		return err
 	}
 	if inc.Status.Open() {

@@ -20,7 +20,7 @@ const (
 // onCall answers `oncall [schedule or escalation policy]`.
 func (d *Dispatcher) onCall(ctx context.Context, query string) (Reply, error) {
 	if d.cfg.OnCall == nil {
-		return Reply{}, incident.Errorf(incident.EINVALID, "Who is on call comes from PagerDuty's REST API: set PAGERDUTY_API_TOKEN (a read-only key is enough for `oncall`).")
+		return Reply{}, incident.Errorf(incident.EINVALID, "Who is on call comes from PagerDuty's REST API: set PAGERDUTY_API_TOKEN and PAGERDUTY_FROM_EMAIL (a read-only key is enough for `oncall`).")
 	}
 	oc, err := d.cfg.OnCall.OnCall(ctx, query)
 	if err != nil {

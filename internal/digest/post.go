@@ -94,6 +94,7 @@ func (p postPayload) period(loc *time.Location) (Period, error) {
 func EnqueueWeek(ctx context.Context, store incident.Store, w Week, channel string, now time.Time) (bool, error) {
 	queued := false
 	err := store.Update(ctx, func(tx incident.Tx) error {
+		queued = false // the store may run this again (another replica committed first)
 		key := WeekKey(w)
 		if _, ok, err := tx.Key(key); err != nil || ok {
 			return err

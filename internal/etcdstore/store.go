@@ -27,6 +27,7 @@ package etcdstore
 import (
 	"context"
 	"crypto/tls"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"runtime/debug"
@@ -42,7 +43,7 @@ import (
 )
 
 // SchemaVersion is the key layout this code reads and writes.
-const SchemaVersion = 1
+const SchemaVersion = 2
 
 // Defaults for Options.
 const (
@@ -200,7 +201,84 @@ func (s *Store) migrate(ctx context.Context) error {
 	if v > SchemaVersion {
 		return fmt.Errorf("etcd prefix %s holds schema %d, newer than this bot supports (%d); run the newer version", s.p, v, SchemaVersion)
 	}
+	if v < 1 {
+		return fmt.Errorf("etcd prefix %s: not an incident-bot keyspace (schema %d)", s.p, v)
+	}
+	// An upgrade reads every incident: more than the time allowed to
+	// connect.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Minute)
+	defer cancel()
+	for ; v < SchemaVersion; v++ {
+		if err := upgrades[v-1](s, ctx); err != nil {
+			return fmt.Errorf("upgrading etcd prefix %s from schema %d to %d: %w", s.p, v, v+1, err)
+		}
+		// Moved only after the step, and only from v: a step stopped
+		// half-way (a crash, a lost connection) runs again at the next
+		// start, and replicas starting together both finish it.
+		_, err := s.cli.Txn(ctx).If(clientv3.Compare(clientv3.Value(key), "=", strconv.Itoa(v))).
+			Then(clientv3.OpPut(key, strconv.Itoa(v+1))).Commit()
+		if err != nil {
+			return fmt.Errorf("recording etcd prefix %s's schema %d: %w", s.p, v+1, err)
+		}
+	}
 	return nil
+}
+
+// upgrades[i] brings a keyspace from schema i+1 to i+2. Each can run again
+// over its own partial result.
+var upgrades = []func(s *Store, ctx context.Context) error{
+	(*Store).pagerIndexBySystem,
+}
+
+// pagerIndexBySystem (schema 1 to 2) rekeys the pager index from the pager's
+// incident id alone to its system and id (incident.PagerIndexKey), so one
+// pager's id never finds another pager's incident: it is written anew from
+// the incidents' pager links, and the old entries (no ':') are deleted, in
+// commits of at most MaxTxnOps that move the commit marker, so a replica's
+// transaction that read the old index starts over.
+func (s *Store) pagerIndexBySystem(ctx context.Context) error {
+	var ops []clientv3.Op
+	flush := func(force bool) error {
+		if len(ops) == 0 || (!force && len(ops) < s.opts.MaxTxnOps-1) {
+			return nil
+		}
+		ops = append(ops, clientv3.OpPut(s.p+keyCommit, ""))
+		_, err := s.cli.Txn(ctx).Then(ops...).Commit()
+		ops = ops[:0]
+		return err
+	}
+	incs, err := s.cli.Get(ctx, s.p+pfxIncident, clientv3.WithPrefix())
+	if err != nil {
+		return err
+	}
+	for _, kv := range incs.Kvs {
+		var rec struct {
+			Number int64             `json:"number"`
+			Pager  incident.PagerRef `json:"pager"`
+		}
+		if err := json.Unmarshal(kv.Value, &rec); err != nil {
+			return fmt.Errorf("decoding %s: %w", kv.Key, err)
+		}
+		if k := rec.Pager.IndexKey(); k != "" {
+			ops = append(ops, clientv3.OpPut(s.p+pfxByPager+k, num(rec.Number)))
+			if err := flush(false); err != nil {
+				return err
+			}
+		}
+	}
+	idx, err := s.cli.Get(ctx, s.p+pfxByPager, clientv3.WithPrefix(), clientv3.WithKeysOnly())
+	if err != nil {
+		return err
+	}
+	for _, kv := range idx.Kvs {
+		if !strings.Contains(strings.TrimPrefix(string(kv.Key), s.p+pfxByPager), ":") {
+			ops = append(ops, clientv3.OpDelete(string(kv.Key)))
+			if err := flush(false); err != nil {
+				return err
+			}
+		}
+	}
+	return flush(true)
 }
 
 func (s *Store) now() time.Time { return s.opts.Now() }

@@ -29,7 +29,7 @@ const (
 	keySeqJob      = "seq/job"
 	pfxIncident    = "inc/"         // number → incident JSON
 	pfxByChannel   = "idx/channel/" // channel id → number
-	pfxByPager     = "idx/pager/"   // pager incident id → number
+	pfxByPager     = "idx/pager/"   // pager system ":" pager incident id → number (schema 2; bare id before)
 	pfxOpen        = "idx/open/"    // number
 	pfxDeclared    = "idx/declared/"
 	pfxEvent       = "ev/"     // number/seq → event JSON
@@ -219,8 +219,8 @@ func (t *tx) IncidentByChannel(channelID string) (*incident.Incident, error) {
 	return t.byIndex(pfxByChannel, channelID, "channel")
 }
 
-func (t *tx) IncidentByPager(pagerIncidentID string) (*incident.Incident, error) {
-	return t.byIndex(pfxByPager, pagerIncidentID, "PagerDuty incident")
+func (t *tx) IncidentByPager(system incident.Source, pagerIncidentID string) (*incident.Incident, error) {
+	return t.byIndex(pfxByPager, incident.PagerIndexKey(system, pagerIncidentID), "pager incident")
 }
 
 func (t *tx) PutIncident(inc *incident.Incident) error {
@@ -245,7 +245,7 @@ func (t *tx) PutIncident(inc *incident.Incident) error {
 	}
 	t.put(pfxIncident+n, raw)
 	t.reindex(pfxByChannel, old.Chat.ChannelID, inc.Chat.ChannelID, n)
-	t.reindex(pfxByPager, old.Pager.IncidentID, inc.Pager.IncidentID, n)
+	t.reindex(pfxByPager, old.Pager.IndexKey(), inc.Pager.IndexKey(), n)
 	if inc.Status.Open() {
 		t.put(pfxOpen+n, nil)
 	} else if old.Status.Open() {

@@ -93,13 +93,8 @@ func Decode(body []byte) (*Message, error) {
 	if err := json.Unmarshal(body, &m); err != nil {
 		return nil, fmt.Errorf("%w: not JSON in the webhook contact point's default format (a custom payload template is not supported)", ErrMalformed)
 	}
-	if strings.TrimSpace(m.GroupKey) == "" || len(m.GroupKey) > 4096 {
-		return nil, fmt.Errorf("%w: groupKey missing or too long", ErrMalformed)
-	}
-	for i, a := range m.Alerts {
-		if a.Fingerprint == "" || (a.Status != "firing" && a.Status != "resolved") {
-			return nil, fmt.Errorf("%w: alert %d has no fingerprint or no firing/resolved status", ErrMalformed, i)
-		}
+	if err := incident.CheckAlertGroup(m.GroupKey, m.Alerts, func(a Alert) (string, string) { return a.Fingerprint, a.Status }); err != nil {
+		return nil, fmt.Errorf("%w: %s", ErrMalformed, incident.ErrorMessage(err))
 	}
 	return &m, nil
 }
@@ -250,11 +245,10 @@ func (h *Intake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	n := m.Notification()
-	sum := sha256.Sum256([]byte(n.GroupKey))
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 5*time.Second)
 	defer cancel()
 	err = h.cfg.Store.Batch(ctx, func(tx incident.Tx) error {
-		return tx.Enqueue(&incident.Job{Kind: JobNotification, Key: string(Source) + ":" + hex.EncodeToString(sum[:12]), Due: h.cfg.Clock.Now(), Payload: body})
+		return tx.Enqueue(&incident.Job{Kind: JobNotification, Key: incident.AlertJobKey(Source, n.GroupKey), Due: h.cfg.Clock.Now(), Payload: body})
 	})
 	if err != nil {
 		h.log.Error("storing Grafana notification", zap.Error(err))

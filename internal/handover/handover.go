@@ -18,9 +18,9 @@
 // that posts it, so it is queued once however often the activation is
 // seen (a restart, a second replica); the job posts with incident.PostOnce,
 // which looks for a post whose outcome a crash hid before posting again.
-// After downtime the latest missed activation is posted when the bot
-// starts; older missed shifts are not (their handover is history, and the
-// log says so).
+// After downtime the latest missed activation's handover is posted when
+// the bot starts, covering every shift since the last handover it queued
+// (at most MaxCatchUp), so that nothing falls between two handovers.
 package handover
 
 import (

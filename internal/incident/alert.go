@@ -71,6 +71,38 @@ type AlertNotification struct {
 	ExternalURL string
 }
 
+// MaxGroupKey bounds an alert group's key. Routers' keys are label
+// matchers of a route and the group's labels, far shorter.
+const MaxGroupKey = 4096
+
+// CheckAlertGroup is the check every alert router's decoder makes before a
+// notification is stored, so that what is acknowledged can be applied: a
+// group key of at most MaxGroupKey bytes, and for each alert a fingerprint
+// and a status of "firing" or "resolved" (the words of Alertmanager's
+// payload, which Grafana's extends). alert returns them for one alert of
+// the router's own type. The error is EINVALID and says what is wrong.
+func CheckAlertGroup[A any](groupKey string, alerts []A, alert func(A) (fingerprint, status string)) error {
+	switch {
+	case strings.TrimSpace(groupKey) == "":
+		return Errorf(EINVALID, "groupKey missing")
+	case len(groupKey) > MaxGroupKey:
+		return Errorf(EINVALID, "groupKey longer than %d bytes", MaxGroupKey)
+	}
+	for i, a := range alerts {
+		if fp, status := alert(a); fp == "" || (status != "firing" && status != "resolved") {
+			return Errorf(EINVALID, "alert %d has no fingerprint or no firing/resolved status", i)
+		}
+	}
+	return nil
+}
+
+// AlertJobKey is the job key that orders the stored notifications of one
+// alert group: one at a time, in the order they arrived.
+func AlertJobKey(src Source, groupKey string) string {
+	sum := sha256.Sum256([]byte(groupKey))
+	return string(src) + ":" + hex.EncodeToString(sum[:12])
+}
+
 // AlertPolicy maps alert groups onto incidents. It is the same for every
 // alert source.
 type AlertPolicy struct {

@@ -176,3 +176,33 @@ func TestAlertStormAttachesGroupsToOneIncident(t *testing.T) {
 		t.Fatalf("after the storm: %+v, %v", inc, err)
 	}
 }
+
+// CheckAlertGroup is the one check every alert router's decoder makes
+// (issue 14: it was written in both adapters).
+func TestCheckAlertGroup(t *testing.T) {
+	type wire struct{ fp, status string }
+	get := func(a wire) (string, string) { return a.fp, a.status }
+	ok := []wire{{"f1", "firing"}, {"f2", "resolved"}}
+	cases := []struct {
+		name   string
+		key    string
+		alerts []wire
+		want   string // "" accepted; else part of the message
+	}{
+		{"accepted", "{}:{alertname=\"X\"}", ok, ""},
+		{"no alerts", "g", nil, ""},
+		{"no group key", "  ", ok, "groupKey missing"},
+		{"group key too long", strings.Repeat("k", incident.MaxGroupKey+1), ok, "longer than 4096"},
+		{"no fingerprint", "g", []wire{{"f1", "firing"}, {"", "firing"}}, "alert 1 has no fingerprint"},
+		{"unknown status", "g", []wire{{"f1", "pending"}}, "alert 0 has no fingerprint or no firing/resolved status"},
+	}
+	for _, c := range cases {
+		err := incident.CheckAlertGroup(c.key, c.alerts, get)
+		switch {
+		case c.want == "" && err != nil:
+			t.Errorf("%s: refused: %v", c.name, err)
+		case c.want != "" && (incident.ErrorCode(err) != incident.EINVALID || !strings.Contains(incident.ErrorMessage(err), c.want)):
+			t.Errorf("%s: %v (code %s), want EINVALID saying %q", c.name, err, incident.ErrorCode(err), c.want)
+		}
+	}
+}

@@ -246,6 +246,20 @@ func Clip(s string, n int) string { return truncate(s, n) }
 // id, or by the Events API dedup key it was paged with).
 func (p PagerRef) Linked() bool { return p.IncidentID != "" || p.DedupKey != "" }
 
+// PagerIndexKey is the key stores index pager links under: the pager's
+// system and its incident id ("pagerduty:PABC123"), so that one pager's
+// incident id never finds an incident linked to another pager's. Systems
+// hold no ':'. "" without an incident id.
+func PagerIndexKey(system Source, pagerIncidentID string) string {
+	if pagerIncidentID == "" {
+		return ""
+	}
+	return string(system) + ":" + pagerIncidentID
+}
+
+// IndexKey is the link's PagerIndexKey.
+func (p PagerRef) IndexKey() string { return PagerIndexKey(Source(p.System), p.IncidentID) }
+
 // Label names the pager incident for chat: "PagerDuty #12".
 func (p PagerRef) Label() string { return p.Name() + " " + p.incidentLabel() }
 
@@ -365,7 +379,7 @@ func (s *Service) ApplyPagerEvent(ctx context.Context, ev PagerEvent) (*Incident
 // pager incident is a second page of the same incident, whose events are
 // recorded but do not move the incident. nil: none.
 func pagerIncidentFor(tx Tx, ev PagerEvent) (*Incident, bool, error) {
-	inc, err := tx.IncidentByPager(ev.Incident.ID)
+	inc, err := tx.IncidentByPager(ev.Source, ev.Incident.ID)
 	if err == nil {
 		return inc, true, nil
 	} else if ErrorCode(err) != ENOTFOUND {
@@ -776,7 +790,7 @@ func (s *Service) LinkPager(ctx context.Context, action PagerAction, ref PagerRe
 		linked := false
 		switch {
 		case inc.Pager.IncidentID == "" && ref.IncidentID != "":
-			if other, err := tx.IncidentByPager(ref.IncidentID); err == nil && other.Number != inc.Number {
+			if other, err := tx.IncidentByPager(Source(ref.System), ref.IncidentID); err == nil && other.Number != inc.Number {
 				break // that pager incident already belongs to another incident
 			} else if err != nil && ErrorCode(err) != ENOTFOUND {
 				return err

@@ -108,8 +108,10 @@ type Tx interface {
 	Incident(number int64) (*Incident, error)
 	// IncidentByChannel returns the incident whose chat channel is id, or ENOTFOUND.
 	IncidentByChannel(channelID string) (*Incident, error)
-	// IncidentByPager returns the incident linked to a PagerDuty incident, or ENOTFOUND.
-	IncidentByPager(pagerIncidentID string) (*Incident, error)
+	// IncidentByPager returns the incident linked to incident
+	// pagerIncidentID of the pager system (a Source: "pagerduty"), or
+	// ENOTFOUND. Stores index links by PagerIndexKey.
+	IncidentByPager(system Source, pagerIncidentID string) (*Incident, error)
 	// PutIncident stores inc and keeps the look-up indexes in step.
 	PutIncident(inc *Incident) error
 	// Incidents lists incidents matching f.

@@ -158,6 +158,11 @@ type Declaration struct {
 	Key string
 	// Commander defaults to the declaring chat user.
 	Commander string
+	// Events are more timeline entries recorded in the declaration's
+	// transaction, after it: the chat message the incident was declared
+	// from, say, so its link is kept with the incident from the start.
+	// Each needs a Kind; Incident, Seq and Recorded are filled in.
+	Events []Event
 }
 
 // Declare opens an incident, records it on its timeline and schedules the
@@ -181,6 +186,11 @@ func (s *Service) Declare(ctx context.Context, d Declaration) (*Incident, error)
 	if !sev.Valid() {
 		return nil, Errorf(EINVALID, "Severity must be sev1 (worst) to sev4.")
 	}
+	for _, ev := range d.Events {
+		if ev.Kind == "" {
+			return nil, Errorf(EINVALID, "event kind missing")
+		}
+	}
 	var out *Incident
 	err := s.write(ctx, func(tx Tx) error {
 		out = nil
@@ -195,7 +205,7 @@ func (s *Service) Declare(ctx context.Context, d Declaration) (*Incident, error)
 			}
 		}
 		if d.Pager.IncidentID != "" {
-			inc, err := tx.IncidentByPager(d.Pager.IncidentID)
+			inc, err := tx.IncidentByPager(Source(d.Pager.System), d.Pager.IncidentID)
 			if err == nil {
 				out = inc
 				return nil
@@ -246,7 +256,7 @@ func (s *Service) Declare(ctx context.Context, d Declaration) (*Incident, error)
 				return err
 			}
 		}
-		if err := s.commit(tx, inc, []Event{ev}, now); err != nil {
+		if err := s.commit(tx, inc, append([]Event{ev}, d.Events...), now); err != nil {
 			return err
 		}
 		out = inc

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	slackapi "github.com/slack-go/slack"
 
@@ -68,4 +69,37 @@ func blocksOf(t *testing.T, raw []json.RawMessage) string {
 		}
 	}
 	return b.String()
+}
+
+// TestOfferCatchupJob: the offer job posts the catch-up with its intro as
+// one ephemeral to the joiner; one who left before it went out ends the
+// job without a retry (Slack answers user_not_in_channel for good).
+func TestOfferCatchupJob(t *testing.T) {
+	env := newHandlerEnv(t, slack.HandlerConfig{})
+	ctx := context.Background()
+	jobs := &slack.Jobs{Client: env.client, Service: env.svc}
+	inc, err := env.svc.Get(ctx, incident.Ref{ChannelID: env.channel})
+	if err != nil {
+		t.Fatal(err)
+	}
+	env.fake.AddUser(slacktest.User{ID: "U0CAROL", Name: "carol"})
+	env.fake.AddUser(slacktest.User{ID: "U0GONE", Name: "gone"})
+	env.fake.JoinChannel(env.channel, "U0CAROL")
+	offer := func(user string) error {
+		p, _ := json.Marshal(incident.CatchupOffer{Incident: inc.Number, Channel: env.channel, User: user, JoinedAt: inc.DeclaredAt.Add(25 * time.Minute)})
+		return jobs.OfferCatchup(ctx, incident.Job{Kind: slack.JobCatchupOffer, Payload: p})
+	}
+	if err := offer("U0CAROL"); err != nil {
+		t.Fatal(err)
+	}
+	if err := offer("U0GONE"); err != nil {
+		t.Fatalf("an offer to someone who left: %v, want it dropped", err)
+	}
+	eph := env.fake.Ephemerals()
+	if len(eph) != 1 || eph[0].User != "U0CAROL" || !strings.Contains(string(eph[0].Blocks), "you joined *INC-1* 25m after it was declared") {
+		t.Fatalf("ephemerals: %+v", eph)
+	}
+	if err := jobs.OfferCatchup(ctx, incident.Job{Kind: slack.JobCatchupOffer, Payload: []byte(`{"incident":1}`)}); incident.ErrorCode(err) != incident.EINVALID {
+		t.Fatalf("a bad payload: %v", err)
+	}
 }

@@ -347,7 +347,7 @@ func renderSummary(inc *incident.Incident) Rendered {
 		fields = append(fields, mrkdwn("*Resolved*\n"+slackDate(inc.ResolvedAt, "{date_short_pretty} {time}")))
 	}
 	if inc.Pager.URL != "" {
-		label := "PagerDuty"
+		label := inc.Pager.Name() // the pager that holds the page: "PagerDuty #12", "Opsgenie #3"
 		if inc.Pager.Number != 0 {
 			label += " #" + strconv.FormatInt(inc.Pager.Number, 10)
 		}

@@ -103,7 +103,18 @@ func testIncident() *incident.Incident {
 		Roles:      map[incident.Role]string{incident.RoleCommander: "U1"},
 		DeclaredAt: at, DetectedAt: at, UpdatedAt: at,
 		Chat:  incident.ChatRef{ChannelID: "C0INC7", ChannelName: "inc-7-checkout-down-out"},
-		Pager: incident.PagerRef{URL: "https://acme.pagerduty.com/incidents/PGR0VU2", Number: 2},
+		Pager: incident.PagerRef{System: "pagerduty", SystemName: "PagerDuty", URL: "https://acme.pagerduty.com/incidents/PGR0VU2", Number: 2},
+	}
+}
+
+// Issue 14: the summary card's Page field names the pager that holds the
+// page, whichever it is, not PagerDuty always.
+func TestRenderSummaryNamesThePager(t *testing.T) {
+	inc := testIncident()
+	inc.Pager = incident.PagerRef{System: "opsgenie", SystemName: "Opsgenie", URL: "https://acme.app.opsgenie.com/alert/detail/42", Number: 42}
+	js := blocksJSON(t, Render(incident.Message{Kind: incident.MessageSummary, Incident: inc}).Blocks)
+	if !strings.Contains(js, "Opsgenie #42") || strings.Contains(js, "PagerDuty") {
+		t.Errorf("the Page field does not name Opsgenie:\n%s", js)
 	}
 }
 

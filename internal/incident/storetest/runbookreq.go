@@ -120,3 +120,64 @@ func runbookRequests(t *testing.T, h Harness) {
 		return nil
 	})
 }
+
+// concurrentAppendsAcrossReplicas: writers on every replica the harness
+// can open append to one timeline at once, two per event key. A commit
+// that loses to another replica runs its function again (Batcher's rule),
+// so each writer sets what it reports from scratch on every run; in the
+// end every event is on the timeline once, with its own sequence number,
+// and exactly one writer of each key was told it recorded it.
+func concurrentAppendsAcrossReplicas(t *testing.T, h Harness) {
+	s := h.Open(t)
+	inc := &incident.Incident{Title: "a", Status: incident.StatusTriggered, DeclaredAt: t0}
+	putIncident(t, s, inc)
+	stores := []Store{s}
+	if h.Peer != nil {
+		stores = append(stores, h.Peer(t, s), h.Peer(t, s))
+	}
+	const events = 12
+	recorded := make([]bool, 2*events)
+	var runs atomic.Int64
+	var wg sync.WaitGroup
+	for i := range recorded {
+		store := stores[i%len(stores)]
+		wg.Go(func() {
+			err := store.Update(ctx, func(tx incident.Tx) error {
+				runs.Add(1)
+				recorded[i] = false
+				ok, err := tx.AppendEvent(&incident.Event{Incident: inc.Number, At: t0, Kind: incident.EventNote,
+					Key: fmt.Sprintf("k%d", i/2), Text: fmt.Sprintf("e%d", i/2)})
+				recorded[i] = ok
+				return err
+			})
+			if err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	t.Logf("%d writers ran their function %d times", len(recorded), runs.Load())
+	_ = s.View(ctx, func(tx incident.Tx) error {
+		evs, err := tx.Timeline(inc.Number)
+		if err != nil || len(evs) != events {
+			t.Fatalf("%d events on the timeline (%v), want %d", len(evs), err, events)
+		}
+		texts, seqs := map[string]int{}, map[int64]bool{}
+		for _, ev := range evs {
+			texts[ev.Text]++
+			seqs[ev.Seq] = true
+		}
+		for k := range events {
+			if texts[fmt.Sprintf("e%d", k)] != 1 {
+				t.Errorf("event e%d is on the timeline %d times", k, texts[fmt.Sprintf("e%d", k)])
+			}
+			if recorded[2*k] == recorded[2*k+1] {
+				t.Errorf("key k%d: writers report recorded %v and %v, want exactly one", k, recorded[2*k], recorded[2*k+1])
+			}
+		}
+		if len(seqs) != events {
+			t.Errorf("%d distinct sequence numbers for %d events", len(seqs), events)
+		}
+		return nil
+	})
+}

@@ -55,6 +55,7 @@ func Run(t *testing.T, h Harness) {
 		fn   func(*testing.T, Harness)
 	}{
 		{"IndexesFollowChanges", indexesFollowChanges},
+		{"PagerIndexBySystem", pagerIndexBySystem},
 		{"TimelineOrderAndEventKeys", timelineOrderAndEventKeys},
 		{"KeysAndDocs", keysAndDocs},
 		{"JobsRunInOrderPerKeyAndSurviveRestart", jobsRunInOrderPerKeyAndSurviveRestart},
@@ -63,6 +64,7 @@ func Run(t *testing.T, h Harness) {
 		{"BatchIsolatesFailures", batchIsolatesFailures},
 		{"FailedUpdateLeavesNothing", failedUpdateLeavesNothing},
 		{"RunbookRequests", runbookRequests},
+		{"ConcurrentAppendsAcrossReplicas", concurrentAppendsAcrossReplicas},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, h) })
@@ -90,6 +92,37 @@ func putIncident(t *testing.T, s Store, inc *incident.Incident) {
 	})
 }
 
+// pagerIndexBySystem: two pagers' incidents with the same id are two
+// links, each found by its own system; relinking moves the entry.
+func pagerIndexBySystem(t *testing.T, h Harness) {
+	s := h.Open(t)
+	pd := &incident.Incident{Title: "a", Status: incident.StatusTriggered, DeclaredAt: t0, Pager: incident.PagerRef{System: "pagerduty", IncidentID: "X1"}}
+	og := &incident.Incident{Title: "b", Status: incident.StatusTriggered, DeclaredAt: t0, Pager: incident.PagerRef{System: "opsgenie", IncidentID: "X1"}}
+	putIncident(t, s, pd)
+	putIncident(t, s, og)
+	og.Pager.IncidentID = "X2"
+	putIncident(t, s, og)
+	err := s.View(ctx, func(tx incident.Tx) error {
+		for _, c := range []struct {
+			system incident.Source
+			id     string
+			want   int64
+		}{{"pagerduty", "X1", pd.Number}, {"opsgenie", "X2", og.Number}, {"opsgenie", "X1", 0}, {"grafana", "X1", 0}} {
+			got, err := tx.IncidentByPager(c.system, c.id)
+			switch {
+			case c.want == 0 && incident.ErrorCode(err) != incident.ENOTFOUND:
+				t.Errorf("%s %s: %v, %v; want not found", c.system, c.id, got, err)
+			case c.want != 0 && (err != nil || got.Number != c.want):
+				t.Errorf("%s %s: %v, %v; want INC-%d", c.system, c.id, got, err, c.want)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
 func indexesFollowChanges(t *testing.T, h Harness) {
 	s := h.Open(t)
 	inc := &incident.Incident{Title: "a", Status: incident.StatusTriggered, DeclaredAt: t0, Pager: incident.PagerRef{IncidentID: "P1"}}
@@ -106,7 +139,7 @@ func indexesFollowChanges(t *testing.T, h Harness) {
 		if _, err := tx.IncidentByChannel("C1"); incident.ErrorCode(err) != incident.ENOTFOUND {
 			t.Errorf("stale channel C1 still resolves: %v", err)
 		}
-		if got, err := tx.IncidentByPager("P1"); err != nil || got.Number != inc.Number {
+		if got, err := tx.IncidentByPager("", "P1"); err != nil || got.Number != inc.Number {
 			t.Errorf("by pager: %v", err)
 		}
 		if _, err := tx.Incident(99); incident.ErrorCode(err) != incident.ENOTFOUND {

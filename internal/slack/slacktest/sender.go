@@ -176,8 +176,11 @@ func (s *Server) PinAdded(eventID, user, channel, ts string) map[string]any {
 	})
 }
 
-// MemberJoined is a member_joined_channel event.
+// MemberJoined is a member_joined_channel event. Slack sends it once the
+// user is in the channel, so the fake adds them to it first (a bot that
+// answers with chat.postEphemeral finds them there).
 func (s *Server) MemberJoined(eventID, user, channel string) map[string]any {
+	s.JoinChannel(channel, user)
 	return s.EventCallback(eventID, map[string]any{
 		"type": "member_joined_channel", "user": user, "channel": channel, "channel_type": "C", "team": s.cfg.TeamID, "event_ts": s.eventTS(),
 	})
