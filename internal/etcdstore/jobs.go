@@ -76,7 +76,7 @@ func (t *tx) waitingDuplicate(job *incident.Job) (bool, error) {
 }
 
 func (t *tx) job(id uint64) (*incident.Job, error) {
-	raw, ok, err := t.get(pfxJob + hex64(id))
+	raw, ok, err := t.getValue(pfxJob + hex64(id))
 	if err != nil {
 		return nil, err
 	}
@@ -97,7 +97,9 @@ func (t *tx) putJob(job *incident.Job, old *incident.Job) error {
 		return fmt.Errorf("encoding job: %w", err)
 	}
 	id := hex64(job.ID)
-	t.put(pfxJob+id, raw)
+	if err := t.putLarge(pfxJob+id, raw, old != nil); err != nil {
+		return err
+	}
 	if old != nil && !old.Due.Equal(job.Due) {
 		t.del(pfxJobDue + timeHex(old.Due) + id)
 	}
@@ -108,13 +110,13 @@ func (t *tx) putJob(job *incident.Job, old *incident.Job) error {
 	return nil
 }
 
-func (t *tx) deleteJob(job *incident.Job) {
+func (t *tx) deleteJob(job *incident.Job) error {
 	id := hex64(job.ID)
-	t.del(pfxJob + id)
 	t.del(pfxJobDue + timeHex(job.Due) + id)
 	if job.Key != "" {
 		t.del(jobKeyPrefix(job.Key) + id)
 	}
+	return t.delLarge(pfxJob + id)
 }
 
 // CancelJob removes a pending job (a timer that was replaced); a job that
@@ -125,7 +127,7 @@ func (t *tx) CancelJob(id uint64) error {
 	}
 	job, err := t.jobIfAny(id)
 	if job != nil {
-		t.deleteJob(job)
+		return t.deleteJob(job)
 	}
 	return err
 }
@@ -365,15 +367,16 @@ func (j *Jobs) FailJob(id uint64, lastErr string, at time.Time) error {
 		if job == nil {
 			return err
 		}
-		t.deleteJob(job)
+		if err := t.deleteJob(job); err != nil {
+			return err
+		}
 		job.Attempts++
 		job.LastError = lastErr
 		raw, err := json.Marshal(job)
 		if err != nil {
 			return err
 		}
-		t.put(pfxDead+hex64(job.ID), append([]byte(timeHex(at)), raw...))
-		return nil
+		return t.putLarge(pfxDead+hex64(job.ID), append([]byte(timeHex(at)), raw...), false)
 	})
 }
 
@@ -391,7 +394,14 @@ func (j *Jobs) PruneDeadJobs(cutoff, _ time.Time, limit int) (int, error) {
 			if deleted == limit {
 				break
 			}
-			if failed, _, err := deadLetter(e.value); err == nil && failed.Before(cutoff) {
+			v, err := t.value(e.value)
+			if err != nil {
+				return err
+			}
+			if failed, _, err := deadLetter(v); err == nil && failed.Before(cutoff) {
+				if err := t.delBlob(e.value); err != nil {
+					return err
+				}
 				t.del(e.key)
 				deleted++
 			}
@@ -418,12 +428,19 @@ func (j *Jobs) PruneDocs(kind string, cutoff time.Time, limit int, at func(body 
 			if deleted == limit {
 				break
 			}
-			when, ok := at(e.value)
+			body, err := t.value(e.value)
+			if err != nil {
+				return err
+			}
+			when, ok := at(body)
 			if !ok {
 				continue
 			}
 			if !when.Before(cutoff) {
 				break
+			}
+			if err := t.delBlob(e.value); err != nil {
+				return err
 			}
 			t.del(e.key)
 			// The version counter goes with the versions, as in bbolt,
@@ -504,12 +521,17 @@ func (s *Store) DeadJobs() ([]incident.Job, error) {
 	defer cancel()
 	var out []incident.Job
 	err := s.View(ctx, func(itx incident.Tx) error {
-		entries, err := itx.(*tx).scan(pfxDead, prefixEnd(pfxDead), false)
+		t := itx.(*tx)
+		entries, err := t.scan(pfxDead, prefixEnd(pfxDead), false)
 		if err != nil {
 			return err
 		}
 		for _, e := range entries {
-			_, raw, err := deadLetter(e.value)
+			v, err := t.value(e.value)
+			if err != nil {
+				return err
+			}
+			_, raw, err := deadLetter(v)
 			if err != nil {
 				return err
 			}

@@ -17,9 +17,12 @@
 // at most 1.5 MiB by default (--max-request-bytes) and the database at most
 // 2 GiB (--quota-backend-bytes); a Txn holds at most 128 operations by
 // default (--max-txn-ops, https://etcd.io/docs/v3.6/op-guide/configuration/).
-// A commit that would exceed Options.MaxTxnBytes or Options.MaxTxnOps fails
-// with an EINVALID error naming the limit instead of an opaque gRPC error,
-// and writes nothing. Redelivery keys (Options.ExpiringKeys) are written
+// A value over 256 KiB (a stored webhook body, a runbook run, a postmortem)
+// is written as chunks in requests of their own and referred to by the
+// commit (blob.go), so it is stored whole whatever its size. A commit that
+// would still exceed Options.MaxTxnBytes or Options.MaxTxnOps fails with an
+// EINVALID error naming the limit instead of an opaque gRPC error, and
+// writes nothing. Redelivery keys (Options.ExpiringKeys) are written
 // with a lease, so etcd deletes them when they expire and no pruning scan
 // is needed.
 package etcdstore
@@ -456,6 +459,10 @@ func (s *Store) commit(ctx context.Context, t *tx, fence *Fence) (bool, error) {
 	for k, w := range t.writes {
 		size += len(k) + len(w.value)
 		switch {
+		case w.keep:
+			ops = append(ops, clientv3.OpPut(k, "", clientv3.WithIgnoreValue()))
+		case w.deleted && w.rangeEnd != "":
+			ops = append(ops, clientv3.OpDelete(k, clientv3.WithRange(w.rangeEnd)))
 		case w.deleted:
 			ops = append(ops, clientv3.OpDelete(k))
 		case w.lease != 0:
