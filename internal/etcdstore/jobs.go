@@ -236,7 +236,14 @@ func (s *Store) dueJobs(ctx context.Context, now time.Time, limit int, skip func
 				return notFound("job %d does not exist", id)
 			}
 			var job incident.Job
-			if err := json.Unmarshal(b, &job); err != nil {
+			if _, blob, _ := parseBlobRef(b); blob {
+				// A large payload, stored in chunks: read it whole.
+				j, err := t.job(id)
+				if err != nil {
+					return err
+				}
+				job = *j
+			} else if err := json.Unmarshal(b, &job); err != nil {
 				return fmt.Errorf("decoding job %d: %w", id, err)
 			}
 			if job.Key != "" && (seen[job.Key] || head[job.Key] != job.ID) {
