@@ -182,7 +182,7 @@ func (w *haWorld) start(i int) {
 		"BOT_ANNOUNCE_CHANNEL": w.announce, "BOT_RUNBOOKS_DIR": w.t.TempDir(),
 		"BOT_UPDATE_REMINDERS": remind, "BOT_ACK_TIMEOUTS": "SEV1=5s,SEV2=5s,SEV3=5s", "BOT_MAX_ESCALATIONS": "1",
 		"BOT_DIGEST_SCHEDULE": "* * * * *", "BOT_HANDOVER_SCHEDULE": "* * * * *", "BOT_HANDOVER_CHANNEL": w.handover,
-		"SLACK_BOT_TOKEN":     w.slack.BotToken(), "SLACK_SIGNING_SECRET": signingSecret, "SLACK_API_URL": w.slack.APIURL(),
+		"SLACK_BOT_TOKEN": w.slack.BotToken(), "SLACK_SIGNING_SECRET": signingSecret, "SLACK_API_URL": w.slack.APIURL(),
 		"PAGERDUTY_API_TOKEN": haPDToken, "PAGERDUTY_FROM_EMAIL": haFrom, "PAGERDUTY_WEBHOOK_SECRET": haWebhookSecret,
 		"PAGERDUTY_API_URL": w.pd.URL + "/", "PAGERDUTY_EVENTS_URL": w.pd.URL,
 		"ALERTMANAGER_WEBHOOK_TOKEN": haAlertToken,
