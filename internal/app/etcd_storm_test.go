@@ -61,6 +61,9 @@ type haConfig struct {
 	// Slack's conversations.create pace (Tier 2, about 20 a minute), so
 	// more incidents only make the run longer.
 	incidents int
+	// grace is the "few seconds" past the lease TTL within which a new
+	// leader must resume the queue, and a cut-off replica must notice.
+	grace time.Duration
 }
 
 const (
@@ -316,7 +319,7 @@ func (w *haWorld) failover(old int, since time.Time) time.Duration {
 			base[i] = w.state(i).done
 		}
 	}
-	limit := w.cfg.ttl + 5*time.Second
+	limit := w.cfg.ttl + w.cfg.grace
 	tick := time.NewTicker(25 * time.Millisecond)
 	defer tick.Stop()
 	for {
@@ -327,8 +330,8 @@ func (w *haWorld) failover(old int, since time.Time) time.Duration {
 				return took
 			}
 		}
-		if time.Since(since) > 2*limit {
-			w.t.Fatalf("no replica resumed the job queue within %s of losing the leader", 2*limit)
+		if time.Since(since) > limit {
+			w.t.Fatalf("no replica resumed the job queue within %s of losing the leader", limit)
 		}
 		<-tick.C
 	}
@@ -932,7 +935,7 @@ func runHA(t *testing.T, cfg haConfig) []time.Duration {
 			t.Errorf("replica %d is not ready with one etcd member of three down", i)
 		}
 	}
-	waitFor(t, w.cfg.ttl+5*time.Second, "the leader to complete jobs with one etcd member down", func() bool {
+	waitFor(t, w.cfg.ttl+w.cfg.grace, "the leader to complete jobs with one etcd member down", func() bool {
 		for i := range 3 {
 			if st := w.state(i); st.leading && st.done > before[i] {
 				return true
@@ -955,10 +958,10 @@ func runHA(t *testing.T, cfg haConfig) []time.Duration {
 	w.etcd.Members[2].Stop()
 	cut := time.Now()
 	w.note("etcd member 2 stopped: replica 2 cut off")
-	waitFor(t, w.cfg.ttl+5*time.Second, "the cut-off replica to report not ready", func() bool { return !w.state(2).ready })
+	waitFor(t, w.cfg.ttl+w.cfg.grace, "the cut-off replica to report not ready", func() bool { return !w.state(2).ready })
 	w.note("replica 2 not ready")
 	took := w.failover(2, cut)
-	waitFor(t, w.cfg.ttl+5*time.Second, "the cut-off replica to stop its leader work", func() bool {
+	waitFor(t, w.cfg.ttl+w.cfg.grace, "the cut-off replica to stop its leader work", func() bool {
 		w.mu.Lock()
 		defer w.mu.Unlock()
 		return !w.leading[2]
@@ -993,8 +996,8 @@ func runHA(t *testing.T, cfg haConfig) []time.Duration {
 	w.check(s)
 	slices.Sort(failovers)
 	for _, f := range failovers {
-		if f > w.cfg.ttl+5*time.Second {
-			t.Errorf("a failover took %s, more than the lease TTL (%s) plus 5s", f.Round(time.Millisecond), w.cfg.ttl)
+		if f > w.cfg.ttl+w.cfg.grace {
+			t.Errorf("a failover took %s, more than the lease TTL (%s) plus %s", f.Round(time.Millisecond), w.cfg.ttl, w.cfg.grace)
 		}
 	}
 	t.Logf("failover from leader SIGKILL to the new leader's first completed job, %d kills, lease TTL %s: median %s, max %s",
@@ -1004,11 +1007,13 @@ func runHA(t *testing.T, cfg haConfig) []time.Duration {
 
 // TestEtcdFailuresShort is the default suite's run of the failure
 // schedule: two leader kills (a third or fourth if needed to make the
-// cut-off replica lead), a member down, a replica cut off, in about half a
-// minute.
+// cut-off replica lead), a member down, a replica cut off, in under a
+// minute. Its grace is wide (the default suite runs under -race on busy
+// machines); TestEtcdFailover measures.
 func TestEtcdFailuresShort(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs three bot processes on a three-member etcd")
 	}
-	runHA(t, haConfig{seed: *etcdSeed, kills: 2, ttl: 2 * time.Second, remind: 5 * time.Second, pace: 150 * time.Millisecond, settle: time.Second, incidents: 4})
+	runHA(t, haConfig{seed: *etcdSeed, kills: 2, ttl: 2 * time.Second, remind: 5 * time.Second, pace: 150 * time.Millisecond,
+		settle: 700 * time.Millisecond, incidents: 3, grace: 10 * time.Second})
 }
