@@ -10,7 +10,10 @@ import (
 	"testing"
 	"time"
 
+	clientv3 "go.etcd.io/etcd/client/v3"
+
 	"github.com/incidentbot/incident-bot/internal/alertmanager"
+	"github.com/incidentbot/incident-bot/internal/etcdstore"
 	"github.com/incidentbot/incident-bot/internal/etcdstore/etcdtest"
 	"github.com/incidentbot/incident-bot/internal/incident"
 )
@@ -67,4 +70,39 @@ func TestEtcdModeAcceptsLargeWebhooks(t *testing.T) {
 		t.Fatalf("incident %s: %q", inc.ID(), inc.Title)
 	}
 	bot.noDeadJobs(t)
+}
+
+// TestEtcdRedeliveryKeysCarryLeases: in etcd mode every key that only
+// guards against a redelivered Slack request (here a slash command's) is
+// written with a lease, so etcd deletes it after the window and no pruning
+// scan is needed; keys that carry state have none.
+func TestEtcdRedeliveryKeysCarryLeases(t *testing.T) {
+	c := etcdtest.Start(t, 1)
+	w := newSlackWorld(t)
+	bot := w.start(t, filepath.Join(t.TempDir(), "bot.db"), map[string]string{
+		"BOT_STORE": "etcd", "BOT_ETCD_ENDPOINTS": strings.Join(c.Endpoints(), ","),
+	})
+	if r := bot.command(t, "U0ALICE", w.general, "declare sev2 Checkout is down"); !strings.Contains(r.Text(), "Declared *INC-1*") {
+		t.Fatalf("declare: %s", r.Body)
+	}
+	cli := bot.App.Service().Store().(*etcdstore.Store).Client()
+	resp, err := cli.Get(context.Background(), etcdstore.DefaultPrefix+"key/", clientv3.WithPrefix())
+	if err != nil {
+		t.Fatal(err)
+	}
+	commands := 0
+	for _, kv := range resp.Kvs {
+		k := strings.TrimPrefix(string(kv.Key), etcdstore.DefaultPrefix+"key/")
+		if strings.HasPrefix(k, "slack-") {
+			if strings.HasPrefix(k, "slack-command:") {
+				commands++
+			}
+			if kv.Lease == 0 {
+				t.Errorf("redelivery key %s has no lease", k)
+			}
+		}
+	}
+	if commands != 1 {
+		t.Fatalf("%d slash-command keys, want 1", commands)
+	}
 }

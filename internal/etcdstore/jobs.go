@@ -184,42 +184,78 @@ func (s *Store) DueJobs(now time.Time, limit int, skip func(incident.Job) bool) 
 	return s.Fenced(nil).DueJobs(now, limit, skip)
 }
 
+// dueJobs reads the pending jobs and the per-key order in two range reads
+// (not one read per due job: under a backlog that made every scan of the
+// leader's runner hundreds of round trips) and returns up to limit due
+// jobs that head their key and that skip lets through.
 func (s *Store) dueJobs(ctx context.Context, now time.Time, limit int, skip func(incident.Job) bool) ([]incident.Job, error) {
 	var out []incident.Job
 	err := s.View(ctx, func(itx incident.Tx) error {
 		t := itx.(*tx)
 		ids, _, err := t.dueEntries(now, 0)
+		if err != nil || len(ids) == 0 {
+			return err
+		}
+		records, err := t.scan(pfxJob, prefixEnd(pfxJob), false)
 		if err != nil {
 			return err
+		}
+		raw := make(map[uint64][]byte, len(records))
+		for _, e := range records {
+			id, err := parseHex(e.key[len(pfxJob):])
+			if err != nil {
+				return fmt.Errorf("damaged job record %q", e.key)
+			}
+			raw[id] = e.value
+		}
+		entries, err := t.scan(pfxJobKey, prefixEnd(pfxJobKey), true)
+		if err != nil {
+			return err
+		}
+		head := map[string]uint64{} // key -> its oldest job
+		for _, e := range entries {
+			key, hexID, ok := strings.Cut(e.key[len(pfxJobKey):], "\x00")
+			if !ok {
+				return fmt.Errorf("damaged job key entry %q", e.key)
+			}
+			id, err := parseHex(hexID)
+			if err != nil {
+				return fmt.Errorf("damaged job key entry %q", e.key)
+			}
+			if _, seen := head[key]; !seen {
+				head[key] = id
+			}
 		}
 		seen := map[string]bool{}
 		for _, id := range ids {
 			if len(out) >= limit {
 				break
 			}
-			job, err := t.job(id)
-			if err != nil {
-				return err
+			b, ok := raw[id]
+			if !ok {
+				return notFound("job %d does not exist", id)
 			}
-			if job.Key != "" {
-				if seen[job.Key] {
-					continue
-				}
-				head, err := t.keyJobs(job.Key)
+			var job incident.Job
+			if _, blob, _ := parseBlobRef(b); blob {
+				// A large payload, stored in chunks: read it whole.
+				j, err := t.job(id)
 				if err != nil {
 					return err
 				}
-				if len(head) == 0 || head[0] != job.ID {
-					continue
-				}
+				job = *j
+			} else if err := json.Unmarshal(b, &job); err != nil {
+				return fmt.Errorf("decoding job %d: %w", id, err)
 			}
-			if skip != nil && skip(*job) {
+			if job.Key != "" && (seen[job.Key] || head[job.Key] != job.ID) {
+				continue
+			}
+			if skip != nil && skip(job) {
 				continue
 			}
 			if job.Key != "" {
 				seen[job.Key] = true
 			}
-			out = append(out, *job)
+			out = append(out, job)
 		}
 		return nil
 	})

@@ -310,12 +310,38 @@ func (s *Store) Close() error {
 func (s *Store) OnEnqueue(fn func()) { s.onEnqueue = fn }
 
 // View implements incident.Store: fn reads one snapshot.
-func (s *Store) View(ctx context.Context, fn func(incident.Tx) error) error {
+func (s *Store) View(ctx context.Context, fn func(incident.Tx) error) (err error) {
+	ctx, done := s.bindTerm(ctx, fenceFrom(ctx), &err)
+	defer done()
 	t, err := s.begin(ctx, false)
 	if err != nil {
 		return err
 	}
 	return fn(t)
+}
+
+// bindTerm ends ctx when the leader term of fence (one of this replica's
+// own) is lost, even if ctx was made with context.WithoutCancel: the
+// term's work, reads included, stops waiting on an etcd it cannot reach,
+// and its writes could only be refused. done, deferred, releases the
+// binding and turns *err into ErrDeposed if the term was lost.
+func (s *Store) bindTerm(ctx context.Context, fence *Fence, err *error) (context.Context, func()) {
+	if fence == nil {
+		return ctx, func() {}
+	}
+	lost := s.terms.lost(fence.Rev)
+	if lost == nil {
+		return ctx, func() {}
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	stop := context.AfterFunc(lost, cancel)
+	return ctx, func() {
+		stop()
+		cancel()
+		if lost.Err() != nil && *err != nil {
+			*err = ErrDeposed
+		}
+	}
 }
 
 // lockWriter waits for this replica's writer slot, or for ctx to end.
@@ -352,24 +378,12 @@ func (s *Store) update(ctx context.Context, fence *Fence, fn func(incident.Tx) e
 		fence = fenceFrom(ctx)
 	}
 	if fence != nil {
-		// A write of this replica's own term stops waiting on etcd when
-		// the term is lost, even under context.WithoutCancel: it could
-		// only be refused.
-		if lost := s.terms.lost(fence.Rev); lost != nil {
-			if lost.Err() != nil {
-				return ErrDeposed
-			}
-			var cancel context.CancelFunc
-			ctx, cancel = context.WithCancel(ctx)
-			defer cancel()
-			defer context.AfterFunc(lost, cancel)()
-			defer func() {
-				if lost.Err() != nil && err != nil {
-					err = ErrDeposed
-				}
-			}()
+		if lost := s.terms.lost(fence.Rev); lost != nil && lost.Err() != nil {
+			return ErrDeposed // the term is over: refused without asking etcd
 		}
 	}
+	ctx, done := s.bindTerm(ctx, fence, &err)
+	defer done()
 	if err := s.lockWriter(ctx); err != nil {
 		return err
 	}
