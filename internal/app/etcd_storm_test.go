@@ -45,7 +45,8 @@ import (
 // the store: one incident per PagerDuty incident, alert group and declare;
 // one channel, summary and announcement each; each note and PagerDuty
 // annotation once on the timeline; each page once in PagerDuty; each
-// reminder once, never two within one interval; at most one digest.
+// reminder once, never two within one interval; at most one digest; one
+// handover post per shift (a shift ends every minute here).
 
 // haConfig is one failure run.
 type haConfig struct {
@@ -83,6 +84,7 @@ type haWorld struct {
 	slack    *slacktest.Server
 	general  string
 	announce string
+	handover string
 	pd       *pdtest.Server
 	etcd     *etcdtest.Cluster
 	dbs      [3]string
@@ -125,6 +127,7 @@ func newHAWorld(t *testing.T, cfg haConfig) *haWorld {
 	}
 	w.general = w.slack.AddChannel("general", false, "U0ALICE", "U0BOB", w.slack.BotUserID())
 	w.announce = w.slack.AddChannel("incidents", false, "U0ALICE", w.slack.BotUserID())
+	w.handover = w.slack.AddChannel("oncall", false, "U0ALICE", w.slack.BotUserID())
 	w.pd = pdtest.New(t, pdtest.Config{
 		Token: haPDToken,
 		Users: []pdtest.User{
@@ -178,8 +181,8 @@ func (w *haWorld) start(i int) {
 		"BOT_STORE": "etcd", "BOT_ETCD_ENDPOINTS": w.endpoints(i), "BOT_ETCD_LEADER_TTL": w.cfg.ttl.String(),
 		"BOT_ANNOUNCE_CHANNEL": w.announce, "BOT_RUNBOOKS_DIR": w.t.TempDir(),
 		"BOT_UPDATE_REMINDERS": remind, "BOT_ACK_TIMEOUTS": "SEV1=5s,SEV2=5s,SEV3=5s", "BOT_MAX_ESCALATIONS": "1",
-		"BOT_DIGEST_SCHEDULE": "* * * * *",
-		"SLACK_BOT_TOKEN":     w.slack.BotToken(), "SLACK_SIGNING_SECRET": signingSecret, "SLACK_API_URL": w.slack.APIURL(),
+		"BOT_DIGEST_SCHEDULE": "* * * * *", "BOT_HANDOVER_SCHEDULE": "* * * * *", "BOT_HANDOVER_CHANNEL": w.handover,
+		"SLACK_BOT_TOKEN": w.slack.BotToken(), "SLACK_SIGNING_SECRET": signingSecret, "SLACK_API_URL": w.slack.APIURL(),
 		"PAGERDUTY_API_TOKEN": haPDToken, "PAGERDUTY_FROM_EMAIL": haFrom, "PAGERDUTY_WEBHOOK_SECRET": haWebhookSecret,
 		"PAGERDUTY_API_URL": w.pd.URL + "/", "PAGERDUTY_EVENTS_URL": w.pd.URL,
 		"ALERTMANAGER_WEBHOOK_TOKEN": haAlertToken,
@@ -899,8 +902,18 @@ func (w *haWorld) check(s *storm) {
 	if digests > 1 {
 		t.Errorf("the weekly digest was posted %d times", digests)
 	}
-	t.Logf("storm: %d webhook deliveries (%d retries to another replica), %d declares (%d acknowledged with the result), %d notes, %d pages; %d incidents; %d reminders, %d digest posts",
-		s.deliveries, s.retries, len(s.declares), acked, len(s.notes), len(s.pages), len(r.incidents), reminders, digests)
+	// The handover ends a shift every minute here: one post per shift.
+	handovers := map[string]int{}
+	for _, m := range botMessages(w.slack, w.handover) {
+		handovers[m.Text+blocksText(m)]++
+	}
+	for text, n := range handovers {
+		if n > 1 {
+			t.Errorf("a shift's handover was posted %d times: %.200s", n, text)
+		}
+	}
+	t.Logf("storm: %d webhook deliveries (%d retries to another replica), %d declares (%d acknowledged with the result), %d notes, %d pages; %d incidents; %d reminders, %d digest posts, %d handover posts",
+		s.deliveries, s.retries, len(s.declares), acked, len(s.notes), len(s.pages), len(r.incidents), reminders, digests, len(handovers))
 }
 
 // runHA runs the whole failure schedule and returns the failover times.

@@ -156,7 +156,7 @@ func TestDeclareFromMessageShortcut(t *testing.T) {
 		!strings.Contains(p.Text, "R&D is on it") || !p.At.Equal(slack.TSTime(ts)) {
 		t.Fatalf("the link entry: %+v", p)
 	}
-	if d := p.Describe(); !strings.Contains(d, "<"+permalink(w.general, ts)+"|view message>") {
+	if d := p.Describe(); !strings.HasSuffix(d, " (<"+permalink(w.general, ts)+">)") {
 		t.Fatalf("the timeline line does not link the message: %s", d)
 	}
 	// The incident channel tells it, with the link.

@@ -101,7 +101,7 @@ func (e Event) Describe() string {
 		}
 		s := fmt.Sprintf("Pinned to the timeline: message from %s: %s", from, e.Text)
 		if l := d["link"]; IsWebLink(l) {
-			s += fmt.Sprintf(" (<%s|view message>)", l)
+			s += fmt.Sprintf(" (<%s>)", l)
 		}
 		return s
 	case EventMemberJoined:
