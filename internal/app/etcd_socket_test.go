@@ -1,7 +1,6 @@
 package app_test
 
 import (
-	"context"
 	"fmt"
 	"path/filepath"
 	"slices"
@@ -11,7 +10,6 @@ import (
 	"time"
 
 	"github.com/incidentbot/incident-bot/internal/app/apptest"
-	"github.com/incidentbot/incident-bot/internal/etcdstore"
 	"github.com/incidentbot/incident-bot/internal/etcdstore/etcdtest"
 	"github.com/incidentbot/incident-bot/internal/incident"
 	"github.com/incidentbot/incident-bot/internal/slack"
@@ -182,32 +180,17 @@ func TestEtcdSocketModeReplicas(t *testing.T) {
 	}
 	_ = procs[0].Kill()
 	procs[0] = nil
-	st := c.Open(haPrefix, etcdstore.Options{})
-	var incs []*incident.Incident
-	timelines := map[int64][]incident.Event{}
+	var r haRecord
 	waitFor(t, 30*time.Second, "the click to be applied", func() bool {
-		err := st.View(context.Background(), func(tx incident.Tx) error {
-			var err error
-			if incs, err = tx.Incidents(incident.Filter{}); err != nil {
-				return err
-			}
-			for _, inc := range incs {
-				if timelines[inc.Number], err = tx.Timeline(inc.Number); err != nil {
-					return err
-				}
-			}
-			return nil
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, inc := range incs {
+		r = readEtcd(t, c)
+		for _, inc := range r.incidents {
 			if inc.Chat.ChannelID == ch.ID {
 				return inc.Status == incident.StatusMitigated
 			}
 		}
 		return false
 	})
+	incs, timelines := r.incidents, r.timelines
 	byTitle := map[string]int{}
 	for _, inc := range incs {
 		byTitle[inc.Title]++

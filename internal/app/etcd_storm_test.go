@@ -642,9 +642,13 @@ type haRecord struct {
 	timelines map[int64][]incident.Event
 }
 
-func (w *haWorld) record() haRecord {
-	w.t.Helper()
-	st := w.etcd.Open(haPrefix, etcdstore.Options{})
+func (w *haWorld) record() haRecord { return readEtcd(w.t, w.etcd) }
+
+// readEtcd reads every incident and its timeline from the bot's keys in
+// the cluster.
+func readEtcd(t *testing.T, c *etcdtest.Cluster) haRecord {
+	t.Helper()
+	st := c.Open(haPrefix, etcdstore.Options{})
 	r := haRecord{timelines: map[int64][]incident.Event{}}
 	err := st.View(context.Background(), func(tx incident.Tx) error {
 		var err error
@@ -659,7 +663,7 @@ func (w *haWorld) record() haRecord {
 		return nil
 	})
 	if err != nil {
-		w.t.Fatal(err)
+		t.Fatal(err)
 	}
 	return r
 }
