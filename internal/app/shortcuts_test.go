@@ -330,6 +330,7 @@ func TestUpdateAndResolveForms(t *testing.T) {
 	bot := w.start(t, filepath.Join(t.TempDir(), "bot.db"), nil)
 	bot.command(t, "U0ALICE", w.general, "declare sev2 Search is slow")
 	chID := incidentChannel(t, bot, fake, "inc-1-search-is-slow")
+	bot.command(t, "U0ALICE", chID, "summary The search index lost a shard")
 	errorsOf := func(r slacktest.Reply) map[string]string {
 		var v struct {
 			Action string            `json:"response_action"`
@@ -392,8 +393,11 @@ func TestUpdateAndResolveForms(t *testing.T) {
 		t.Fatalf("resolve alone answered %q", r.Body)
 	}
 	view = waitView(t, fake, 2)
-	if o := decodeView(t, view); o.CallbackID != slack.ResolveCallbackID {
-		t.Fatalf("resolve form: %s", view.JSON)
+	if o := decodeView(t, view); o.CallbackID != slack.ResolveCallbackID || o.initial("summary") != "The search index lost a shard" || o.initial("impact") != "" {
+		t.Fatalf("resolve form (with the summary and impact as they are): %s", view.JSON)
+	}
+	if e := errorsOf(interact(t, bot, fake.ViewSubmission("U0ALICE", view, map[string]string{"resolution": "x", "impact": strings.Repeat("i", incident.MaxTextLength+1)}, nil))); e["impact"] == "" || e["resolution"] != "" {
+		t.Fatalf("oversize impact: errors %v", e)
 	}
 	if e := errorsOf(interact(t, bot, fake.ViewSubmission("U0ALICE", view, map[string]string{"resolution": ""}, nil))); e["resolution"] == "" {
 		t.Fatalf("empty resolution: errors %v", e)
@@ -401,11 +405,15 @@ func TestUpdateAndResolveForms(t *testing.T) {
 	if bot.incident(t, 1).Status == incident.StatusResolved {
 		t.Fatal("an empty form resolved the incident")
 	}
-	good = fake.ViewSubmission("U0ALICE", view, map[string]string{"resolution": "Rebuilt the search index"}, nil)
+	good = fake.ViewSubmission("U0ALICE", view, map[string]string{"resolution": "Rebuilt the search index",
+		"summary": "The search index lost a shard", "impact": "EU users could not search for 20 minutes"}, nil)
 	interact(t, bot, good)
 	interact(t, bot, good)
-	if inc := bot.incident(t, 1); inc.Status != incident.StatusResolved {
-		t.Fatalf("status %s after the resolve form", inc.Status)
+	if inc := bot.incident(t, 1); inc.Status != incident.StatusResolved || inc.Impact != "EU users could not search for 20 minutes" || inc.Description != "The search index lost a shard" {
+		t.Fatalf("after the resolve form: %s, impact %q, summary %q", inc.Status, inc.Impact, inc.Description)
+	}
+	if n := countKind(bot.timeline(t, 1), incident.EventFactChanged); n != 2 { // the summary command, then the form's impact
+		t.Fatalf("%d fact changes, want 2 (an unchanged summary is not recorded again)", n)
 	}
 	var resolvedWith []string
 	for _, ev := range bot.timeline(t, 1) {

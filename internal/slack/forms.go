@@ -35,6 +35,18 @@ type form struct {
 	label      string
 	hint       string
 	missing    string // the error when the text is empty
+	// facts are optional fields, filled in with the incident's current
+	// value, that correct it before the command runs (the resolve form
+	// asks for the summary and impact the postmortem needs).
+	facts []factField
+}
+
+// factField is an optional field of a form that corrects one fact.
+type factField struct {
+	block, label, hint string
+	verb               command.Verb
+	fact               incident.Fact
+	current            func(*incident.Incident) string
 }
 
 var (
@@ -49,6 +61,12 @@ var (
 		block: blockResolution, label: "Resolution",
 		hint:    "What ended the impact, and what is left to do",
 		missing: "Say how the incident was resolved.",
+		facts: []factField{
+			{block: "summary", label: "Summary (optional)", hint: "What happened, for the summary card and the postmortem",
+				verb: command.VerbSummary, fact: incident.FactSummary, current: func(inc *incident.Incident) string { return inc.Description }},
+			{block: "impact", label: "Customer impact (optional)", hint: "Who was affected and how",
+				verb: command.VerbImpact, fact: incident.FactImpact, current: func(inc *incident.Incident) string { return inc.Impact }},
+		},
 	}
 )
 
@@ -106,6 +124,19 @@ func (f form) view(inc *incident.Incident, channel string) slackapi.ModalViewReq
 	input.Multiline = true
 	input.MaxLength = incident.MaxTextLength
 	about := fmt.Sprintf("*%s* (%s, %s): %s", inc.ID(), inc.Severity, inc.Status, EscapeText(inc.Title))
+	blocks := []slackapi.Block{
+		slackapi.NewSectionBlock(slackapi.NewTextBlockObject(slackapi.MarkdownType, cut(about, 3000), false, false), nil, nil),
+		slackapi.NewInputBlock(f.block, plain(f.label), nil, input),
+	}
+	for _, ff := range f.facts {
+		el := slackapi.NewPlainTextInputBlockElement(plain(ff.hint), ff.block)
+		el.Multiline = true
+		el.MaxLength = incident.MaxTextLength
+		el.InitialValue = cut(ff.current(inc), incident.MaxTextLength)
+		b := slackapi.NewInputBlock(ff.block, plain(ff.label), nil, el)
+		b.Optional = true
+		blocks = append(blocks, b)
+	}
 	return slackapi.ModalViewRequest{
 		Type:            slackapi.VTModal,
 		CallbackID:      f.callbackID,
@@ -113,10 +144,7 @@ func (f form) view(inc *incident.Incident, channel string) slackapi.ModalViewReq
 		Submit:          plain(f.submit),
 		Close:           plain("Cancel"),
 		PrivateMetadata: string(raw),
-		Blocks: slackapi.Blocks{BlockSet: []slackapi.Block{
-			slackapi.NewSectionBlock(slackapi.NewTextBlockObject(slackapi.MarkdownType, cut(about, 3000), false, false), nil, nil),
-			slackapi.NewInputBlock(f.block, plain(f.label), nil, input),
-		}},
+		Blocks:          slackapi.Blocks{BlockSet: blocks},
 	}
 }
 
@@ -138,16 +166,24 @@ func (h *Handler) formSubmission(ctx context.Context, ic *slackapi.InteractionCa
 	if err := json.Unmarshal([]byte(ic.View.PrivateMetadata), &meta); err != nil || meta.Incident <= 0 {
 		return nil, reqMalformed
 	}
-	var value string
-	if ic.View.State != nil {
-		value = ic.View.State.Values[f.block][f.block].Value
+	value := func(block string) string {
+		if ic.View.State == nil {
+			return ""
+		}
+		return strings.TrimSpace(fromSlack(ic.View.State.Values[block][block].Value))
 	}
-	text := strings.TrimSpace(fromSlack(value))
-	switch n := utf8.RuneCountInString(text); {
-	case n == 0:
-		return fieldError(f.block, f.missing), reqOK
-	case n > incident.MaxTextLength:
-		return fieldError(f.block, fmt.Sprintf("Keep it to %d characters (it has %d).", incident.MaxTextLength, n)), reqOK
+	text := value(f.block)
+	problems := map[string]string{}
+	if text == "" {
+		problems[f.block] = f.missing
+	}
+	for _, b := range append([]string{f.block}, f.blocks()...) {
+		if n := utf8.RuneCountInString(value(b)); n > incident.MaxTextLength {
+			problems[b] = fmt.Sprintf("Keep it to %d characters (it has %d).", incident.MaxTextLength, n)
+		}
+	}
+	if len(problems) > 0 {
+		return slackapi.NewErrorsViewSubmissionResponse(problems), reqOK
 	}
 	h.forms.Lock()
 	defer h.forms.Unlock()
@@ -167,6 +203,23 @@ func (h *Handler) formSubmission(ctx context.Context, ic *slackapi.InteractionCa
 	rctx, cancel := context.WithTimeout(ctx, h.cfg.AckTimeout)
 	defer cancel()
 	req := command.Request{Actor: actor, TeamID: ic.Team.ID, ChannelID: meta.Channel}
+	if len(f.facts) > 0 {
+		// Facts first, so the resolution's announcement shows them; a fact
+		// left as it was, or emptied, is not changed.
+		inc, err := h.svc.Get(rctx, incident.Ref{Number: meta.Incident})
+		if err != nil {
+			return fieldError(f.block, plainReply(incident.ErrorMessage(err))), reqOK
+		}
+		for _, ff := range f.facts {
+			v := value(ff.block)
+			if v == "" || v == strings.TrimSpace(ff.current(inc)) {
+				continue
+			}
+			if r := h.disp.Run(rctx, req, command.Command{Verb: ff.verb, Incident: meta.Incident, Fact: ff.fact, Text: v}); r.Error {
+				return fieldError(ff.block, plainReply(r.Text)), reqOK
+			}
+		}
+	}
 	r := h.disp.Run(rctx, req, command.Command{Verb: f.verb, Incident: meta.Incident, Text: text})
 	if r.Error {
 		msg := r.Text
@@ -188,6 +241,15 @@ func (h *Handler) formSubmission(ctx context.Context, ic *slackapi.InteractionCa
 		})
 	}
 	return nil, reqOK
+}
+
+// blocks are the ids of the form's optional fact fields.
+func (f form) blocks() []string {
+	var out []string
+	for _, ff := range f.facts {
+		out = append(out, ff.block)
+	}
+	return out
 }
 
 // fieldError is a response_action "errors" for one block.

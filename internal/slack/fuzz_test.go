@@ -588,7 +588,7 @@ func FuzzInteractions(f *testing.F) {
 				t.Fatalf("answer %q is not a form's errors", rec.Body)
 			}
 			for block, msg := range out.Errors {
-				if !slices.Contains([]string{"title", "severity", "description", "update_text", "resolution", "incident"}, block) {
+				if !slices.Contains([]string{"title", "severity", "description", "update_text", "resolution", "summary", "impact", "incident"}, block) {
 					t.Fatalf("error for unknown block %q", block)
 				}
 				assertInert(t, "form error", msg)
