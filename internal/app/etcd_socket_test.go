@@ -28,6 +28,7 @@ func TestEtcdSocketModeReplicas(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs three bot processes")
 	}
+	t.Parallel() // mostly waiting on acknowledgement timeouts: overlaps the other process tests
 	c := etcdtest.Start(t, 1)
 	w := newSlackWorld(t)
 	fake := w.fake

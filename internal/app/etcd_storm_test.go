@@ -1031,6 +1031,7 @@ func TestEtcdFailuresShort(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs three bot processes on a three-member etcd")
 	}
+	t.Parallel() // mostly waiting on leases and timers: overlaps the other process tests
 	runHA(t, haConfig{seed: *etcdSeed, kills: 2, ttl: 2 * time.Second, remind: 5 * time.Second, pace: 150 * time.Millisecond,
 		settle: 700 * time.Millisecond, incidents: 3, grace: 10 * time.Second})
 }

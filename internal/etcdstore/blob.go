@@ -114,7 +114,9 @@ func (t *tx) value(raw []byte) ([]byte, error) {
 		if rev != 0 {
 			opts = append(opts, clientv3.WithRev(rev))
 		}
-		resp, err := t.s.cli.Get(t.ctx, t.s.p+ref.prefix(), opts...)
+		ctx, cancel := t.s.rpcCtx(t.ctx)
+		resp, err := t.s.cli.Get(ctx, t.s.p+ref.prefix(), opts...)
+		cancel()
 		if err != nil {
 			return nil, fmt.Errorf("reading etcd: %w", err)
 		}

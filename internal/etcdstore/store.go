@@ -344,6 +344,17 @@ func (s *Store) bindTerm(ctx context.Context, fence *Fence, err *error) (context
 	}
 }
 
+// rpcCtx bounds one request to etcd (two dial timeouts, 10 s by default)
+// whatever ctx allows: a request stuck on one member (seen after members
+// restarted, the request sent and never answered) fails, and the caller's
+// retry goes out again instead of holding a job worker, or the writer
+// slot, for ever. A commit that timed out may have been applied; every
+// caller treats it as an unknown outcome already (a job runs again, a
+// webhook is answered 5xx and redelivered, and both are idempotent).
+func (s *Store) rpcCtx(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, 2*s.opts.DialTimeout)
+}
+
 // lockWriter waits for this replica's writer slot, or for ctx to end.
 func (s *Store) lockWriter(ctx context.Context) error {
 	select {
@@ -434,7 +445,9 @@ func (s *Store) begin(ctx context.Context, writable bool) (*tx, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	resp, err := s.cli.Get(ctx, s.p+keyCommit)
+	rctx, cancel := s.rpcCtx(ctx)
+	defer cancel()
+	resp, err := s.cli.Get(rctx, s.p+keyCommit)
 	if err != nil {
 		return nil, fmt.Errorf("reading etcd: %w", err)
 	}
@@ -479,7 +492,9 @@ func (s *Store) commit(ctx context.Context, t *tx, fence *Fence) (bool, error) {
 	if fence != nil {
 		cmps = append(cmps, fence.cmp())
 	}
-	resp, err := s.cli.Txn(ctx).If(cmps...).Then(ops...).Commit()
+	rctx, cancel := s.rpcCtx(ctx)
+	defer cancel()
+	resp, err := s.cli.Txn(rctx).If(cmps...).Then(ops...).Commit()
 	if err != nil {
 		return false, fmt.Errorf("committing to etcd: %w", err)
 	}

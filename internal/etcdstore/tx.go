@@ -104,7 +104,9 @@ func (t *tx) get(key string) ([]byte, bool, error) {
 	if w, ok := t.writes[full]; ok && !w.keep && w.rangeEnd == "" {
 		return w.value, !w.deleted, nil
 	}
-	resp, err := t.s.cli.Get(t.ctx, full, clientv3.WithRev(t.rev))
+	ctx, cancel := t.s.rpcCtx(t.ctx)
+	defer cancel()
+	resp, err := t.s.cli.Get(ctx, full, clientv3.WithRev(t.rev))
 	if err != nil {
 		return nil, false, fmt.Errorf("reading etcd: %w", err)
 	}
@@ -121,7 +123,9 @@ func (t *tx) scan(start, end string, keysOnly bool) ([]kv, error) {
 	if keysOnly {
 		opts = append(opts, clientv3.WithKeysOnly())
 	}
-	resp, err := t.s.cli.Get(t.ctx, t.s.p+start, opts...)
+	ctx, cancel := t.s.rpcCtx(t.ctx)
+	defer cancel()
+	resp, err := t.s.cli.Get(ctx, t.s.p+start, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("reading etcd: %w", err)
 	}
