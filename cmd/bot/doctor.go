@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"time"
@@ -20,8 +21,13 @@ const doctorTimeout = 30 * time.Second
 // Socket Mode), the PagerDuty setup (API token, From user, webhook secret)
 // and the alert sources, and prints each check with OK or FAIL and, for a
 // failure, the fix in plain words. It exits non-zero if any check fails.
+// --manifest names the Slack app manifest to check for the shortcuts and
+// scopes the bot needs.
 func doctorCmd(configPath string, args []string, stdout, stderr io.Writer) int {
-	if !subFlags("doctor", &configPath, args, stderr, nil) {
+	var manifest string
+	if !subFlags("doctor", &configPath, args, stderr, func(fs *flag.FlagSet) {
+		fs.StringVar(&manifest, "manifest", "", "the Slack app manifest your app was created from (default: deploy/slack/manifest*.yaml, if present)")
+	}) {
 		return exitConfig
 	}
 	cfg, err := config.Load(configPath, config.OSSource())
@@ -45,7 +51,7 @@ func doctorCmd(configPath string, args []string, stdout, stderr io.Writer) int {
 		name   string
 		checks func(context.Context) []app.SetupCheck
 	}{
-		{"Slack", func(ctx context.Context) []app.SetupCheck { return app.SlackChecks(ctx, cfg, zap.NewNop()) }},
+		{"Slack", func(ctx context.Context) []app.SetupCheck { return app.SlackChecks(ctx, cfg, zap.NewNop(), manifest) }},
 		{"PagerDuty", func(ctx context.Context) []app.SetupCheck { return app.PagerDutyChecks(ctx, cfg) }},
 		{"Alert sources", func(context.Context) []app.SetupCheck { return app.AlertSourceChecks(cfg) }},
 	}

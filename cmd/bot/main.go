@@ -50,7 +50,7 @@ commands:
                                  list incidents (works while serve runs)
   followups [--open] [--owner U] [--json]
                                  list follow-ups across incidents, oldest first
-  doctor                         check the Slack and PagerDuty setup
+  doctor [--manifest FILE]       check the Slack and PagerDuty setup (and the app manifest)
   runbooks validate [DIR]        check runbook files (default BOT_RUNBOOKS_DIR)
   postmortem INC-n [-o FILE]     print or write an incident's postmortem draft
   digest [--week 2026-W47 | --from DATE --to DATE] [--post] [--chart FILE]

@@ -8,7 +8,7 @@
 //	loadtest seed    --db FILE --incidents 100000 [--events 10]
 //	loadtest startup --bot BINARY --db FILE [--addr 127.0.0.1:18080]
 //	loadtest fakes   [--enforce-rate-limits] [--pagerduty-demo]   (fake Slack and PagerDuty for the bot under test)
-//	loadtest modes   --bot BINARY [--rounds 2 --webhooks 2000]   (bbolt against etcd, same run)
+//	loadtest modes   --bot BINARY [--rounds 2 --webhooks 2000 --kills 10]   (bbolt against etcd, and failover, same run)
 //	loadtest warroom --bot BINARY [--slack-delay 75ms --isolated 8 --storm 30 --storm-guard 5/10m]  (time to war room)
 package main
 

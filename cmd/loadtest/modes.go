@@ -24,7 +24,8 @@ import (
 // storm (signed webhooks with slash commands throughout) against a real
 // `bot serve` on a bbolt file and on an embedded one-member etcd, started
 // in this process on loopback, alternating the modes round by round, and
-// reports etcd's results as ratios to bbolt's.
+// reports etcd's results as ratios to bbolt's. It then measures failover
+// (runFailover) against #16's goal of 15 seconds.
 func modes(args []string, stdout, stderr io.Writer) int {
 	var c stormConfig
 	fs := flag.NewFlagSet("loadtest modes", flag.ContinueOnError)
@@ -35,12 +36,14 @@ func modes(args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&c.incidents, "incidents", 50, "distinct PagerDuty incidents they are about")
 	fs.IntVar(&c.concurrency, "concurrency", 32, "concurrent webhook senders")
 	fs.DurationVar(&c.commandEvery, "command-every", 20*time.Millisecond, "interval between slash commands")
+	kills := fs.Int("kills", 10, "leader SIGKILLs in the failover measurement (0: skip it)")
+	ttl := fs.Duration("leader-ttl", 10*time.Second, "BOT_ETCD_LEADER_TTL of the failover measurement (the default)")
 	if err := fs.Parse(args); err != nil || *bot == "" {
-		fmt.Fprintln(stderr, "usage: loadtest modes --bot BINARY [--rounds 2 --webhooks 2000 --incidents 50 --concurrency 32]")
+		fmt.Fprintln(stderr, "usage: loadtest modes --bot BINARY [--rounds 2 --webhooks 2000 --incidents 50 --concurrency 32 --kills 10 --leader-ttl 10s]")
 		return 2
 	}
 	c.pdSecret, c.slackSecret, c.channel = "modes-webhook-secret", "modes-signing-secret", "CLOADTEST"
-	report, err := runModes(context.Background(), *bot, *rounds, c)
+	report, err := runModes(context.Background(), *bot, *rounds, c, *kills, *ttl)
 	fmt.Fprint(stdout, report)
 	if err != nil {
 		fmt.Fprintf(stderr, "loadtest modes: %v\n", err)
@@ -49,7 +52,7 @@ func modes(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-func runModes(ctx context.Context, bot string, rounds int, c stormConfig) (string, error) {
+func runModes(ctx context.Context, bot string, rounds int, c stormConfig, kills int, ttl time.Duration) (string, error) {
 	dir, err := os.MkdirTemp("", "loadtest-modes-")
 	if err != nil {
 		return "", err
@@ -103,6 +106,13 @@ func runModes(ctx context.Context, bot string, rounds int, c stormConfig) (strin
 	fmt.Fprintf(&b, "etcd / bolt, all rounds: intake throughput %.2f, intake p50 %.1f, intake p99 %.1f, slash command ack p99 %.1f\n",
 		et.intake.throughput()/bo.intake.throughput(), ratio(et.intake.pct(50), bo.intake.pct(50)),
 		ratio(et.intake.pct(99), bo.intake.pct(99)), ratio(et.cmds.pct(99), bo.cmds.pct(99)))
+	if kills > 0 {
+		report, err := runFailover(ctx, bot, env, dir, kills, ttl, c.pdSecret)
+		b.WriteString(report)
+		if err != nil {
+			return b.String(), fmt.Errorf("failover: %w", err)
+		}
+	}
 	return b.String(), nil
 }
 

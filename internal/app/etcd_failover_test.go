@@ -23,5 +23,5 @@ func TestEtcdFailover(t *testing.T) {
 	if *etcdKills <= 0 {
 		t.Skip("a long failure run: set -etcd.kills=N")
 	}
-	runHA(t, haConfig{seed: *etcdSeed, kills: *etcdKills, ttl: *etcdTTL, remind: 4 * time.Second, pace: 100 * time.Millisecond, settle: 2 * time.Second, incidents: 10})
+	runHA(t, haConfig{seed: *etcdSeed, kills: *etcdKills, ttl: *etcdTTL, remind: 4 * time.Second, pace: 100 * time.Millisecond, settle: 2 * time.Second, incidents: 10, grace: 5 * time.Second})
 }

@@ -28,7 +28,7 @@ func TestPagerDutyWebhooksSurviveSIGKILL(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the bot binary")
 	}
-	bin := apptest.BuildBot(t)
+	bin := botBinary(t) // built once per run, shared with the replicated-mode tests
 	db := filepath.Join(t.TempDir(), "bot.db")
 	env := apptest.ProcessEnv(map[string]string{
 		"BOT_ADDR": "127.0.0.1:0", "BOT_DB": db, "BOT_LOG_LEVEL": "debug", "PAGERDUTY_WEBHOOK_SECRET": "whsec-kill",

@@ -13,10 +13,12 @@ import (
 // prunedKeyPrefixes are the idempotency keys that only guard against
 // redelivery within a bounded window: webhook deliveries and event ids
 // (PagerDuty retries for at most 48 hours; Slack retries within minutes and
-// its signatures expire after 5), replayed button clicks. Keys that carry
+// its signatures expire after 5), replayed slash commands, button clicks,
+// shortcuts and modal submissions. Keys that carry
 // state (declarations, timers, posted digests and postmortems, page
 // counters) are kept forever.
-var prunedKeyPrefixes = []string{"pd:webhook:", "pd:event:", incident.AppliedKeyPrefix, "slack-event:", "slack-action:"}
+var prunedKeyPrefixes = []string{"pd:webhook:", "pd:event:", incident.AppliedKeyPrefix, "slack-event:", "slack-action:",
+	"slack-command:", "slack-shortcut:", "slack-form:"}
 
 // keyRetention is how long those keys are kept.
 const keyRetention = 7 * 24 * time.Hour

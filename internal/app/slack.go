@@ -143,7 +143,11 @@ type SetupCheck = slack.Check
 // SlackChecks runs the Slack setup checks for `bot doctor`: the token
 // (auth.test), its scopes, the announce channel, and the HTTP or Socket
 // Mode set-up. It needs no database.
-func SlackChecks(ctx context.Context, cfg config.Config, log *zap.Logger) []SetupCheck {
+//
+// It also checks the app manifest the app was created from (manifest; ""
+// checks deploy/slack/manifest*.yaml when run from a checkout) for the
+// shortcuts, scopes and interactivity the bot needs.
+func SlackChecks(ctx context.Context, cfg config.Config, log *zap.Logger, manifest string) []SetupCheck {
 	if !cfg.Slack.Enabled() {
 		return []SetupCheck{{Name: "bot token (SLACK_BOT_TOKEN)", Detail: "not set: the bot cannot talk to Slack",
 			Fix: "Install the app from deploy/slack/manifest.yaml and put its Bot User OAuth Token (xoxb-…) in SLACK_BOT_TOKEN."}}
@@ -155,5 +159,10 @@ func SlackChecks(ctx context.Context, cfg config.Config, log *zap.Logger) []Setu
 		return []SetupCheck{{Name: "Slack client", Detail: err.Error(), Fix: "Check SLACK_API_URL."}}
 	}
 	a := &App{cfg: cfg}
-	return slack.Doctor(ctx, a.slackDoctorConfig(c, true))
+	dc := a.slackDoctorConfig(c, true)
+	dc.Manifests = slack.DefaultManifests
+	if manifest != "" {
+		dc.Manifests = []string{manifest}
+	}
+	return slack.Doctor(ctx, dc)
 }

@@ -39,25 +39,14 @@ func (t *tx) PutRunbookRequest(r *incident.RunbookRequest) error {
 	if err := t.writable(); err != nil {
 		return err
 	}
-	if err := incident.CheckRunbookRequest(r); err != nil {
-		return err
-	}
 	// bbolt has one writer at a time, so this read and the write below
 	// are one atomic step.
-	old, err := t.runbookRequest(r.ID)
-	switch {
-	case incident.ErrorCode(err) == incident.ENOTFOUND:
-		if r.Rev != 0 {
-			return incident.RunbookRequestConflict(r.ID)
-		}
-	case err != nil:
+	cur, err := t.runbookRequest(r.ID)
+	next, err := incident.NextRunbookRequest(r, cur, err)
+	if err != nil {
 		return err
-	case old.Rev != r.Rev:
-		return incident.RunbookRequestConflict(r.ID)
 	}
-	next := *r
-	next.Rev++
-	raw, err := json.Marshal(&next)
+	raw, err := json.Marshal(next)
 	if err != nil {
 		return fmt.Errorf("encoding runbook request %s: %w", r.ID, err)
 	}

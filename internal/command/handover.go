@@ -43,7 +43,7 @@ func HandoverText(h *incident.Handover, loc *time.Location) string {
 		fmt.Fprintf(&b, "\nPosted late: the incidents are shown as they were at %s.", at(h.Generated))
 	}
 	if h.Quiet() {
-		b.WriteString("\nA quiet shift: nothing was opened, resolved, paged or escalated, nothing is open, due or waiting on anyone. :sunny:")
+		b.WriteString("\nA quiet shift: nothing was opened, resolved, paged or escalated, nothing is open, due or waiting on anyone.")
 		return b.String()
 	}
 	fmt.Fprintf(&b, "\nOpened %d · resolved %d · still open %d · pages and escalations %d · failed runbook runs %d",

@@ -110,10 +110,10 @@ var specs = []spec{
 	{verb: VerbDeclare, aliases: []string{"new", "open"}, usage: "declare [sev1|sev2|sev3|sev4] <title>", summary: "Declare an incident; it gets its own channel. (In Slack, no title opens a form.)", parse: parseDeclare},
 	{verb: VerbList, aliases: []string{"ls"}, usage: "list [all] [sev1-4] [mine] [service=NAME] [since=7d|DATE] [page=N]", summary: "List open incidents (with `all`, resolved ones too, newest first), 20 a page, filtered by severity, your own, service or declaration time.", parse: parseList},
 	{verb: VerbStatus, aliases: []string{"show", "info"}, usage: "status [INC-n]", summary: "Show an incident's status, roles and key times.", incident: true, parse: noArgs},
-	{verb: VerbUpdate, usage: "update [INC-n] <text>", summary: "Post a status update for stakeholders.", incident: true, parse: needText("Write the update for stakeholders.")},
+	{verb: VerbUpdate, usage: "update [INC-n] <text>", summary: "Post a status update for stakeholders. (In Slack, no text opens a form.)", incident: true, parse: needText("Write the update for stakeholders.")},
 	{verb: VerbAck, aliases: []string{"acknowledge"}, usage: "ack [INC-n]", summary: "Acknowledge a triggered incident.", incident: true, parse: noArgs},
 	{verb: VerbMitigate, aliases: []string{"mitigated"}, usage: "mitigate [INC-n] [text]", summary: "Mark the impact as stopped.", incident: true, parse: optionalText},
-	{verb: VerbResolve, aliases: []string{"resolved"}, usage: "resolve [INC-n] [text]", summary: "Resolve the incident.", incident: true, parse: optionalText},
+	{verb: VerbResolve, aliases: []string{"resolved"}, usage: "resolve [INC-n] [text]", summary: "Resolve the incident. (In Slack, no text opens a form that asks how it was resolved.)", incident: true, parse: optionalText},
 	{verb: VerbReopen, usage: "reopen [INC-n] [reason]", summary: "Reopen a resolved incident.", incident: true, parse: optionalText},
 	{verb: VerbSev, aliases: []string{"severity"}, usage: "sev [INC-n] <1-4>", summary: "Change the severity (1 is the worst).", incident: true, parse: parseSev},
 	{verb: VerbRole, aliases: []string{"assign"}, usage: "role [INC-n] <commander|comms|scribe> <@user>", summary: "Give a role to someone.", incident: true, parse: parseRole},
@@ -485,4 +485,13 @@ func clip(s string, n int) string {
 		return s
 	}
 	return string(r[:n-1]) + "…"
+}
+
+// Lookup returns the verb a command word or one of its aliases names.
+func Lookup(word string) (Verb, bool) {
+	s, ok := byName[strings.ToLower(word)]
+	if !ok {
+		return "", false
+	}
+	return s.verb, true
 }

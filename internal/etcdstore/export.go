@@ -82,7 +82,11 @@ func (s *Store) Export(ctx context.Context, fn func(incident.Record) error) erro
 			return err
 		}
 		for _, e := range entries {
-			r, err := st.rec(strings.TrimPrefix(e.key, st.pfx), e.value)
+			v, err := t.value(e.value) // a large job, dead letter or document
+			if err != nil {
+				return fmt.Errorf("exporting %s: %w", e.key, err)
+			}
+			r, err := st.rec(strings.TrimPrefix(e.key, st.pfx), v)
 			if err != nil {
 				return fmt.Errorf("exporting %s: %w", e.key, err)
 			}
@@ -210,14 +214,15 @@ func (t *tx) importRecord(r incident.Record) error {
 		if err != nil {
 			return err
 		}
-		t.put(pfxDead+hex64(r.Dead.Job.ID), append([]byte(timeHex(r.Dead.Failed)), raw...))
-		return nil
+		return t.putLarge(pfxDead+hex64(r.Dead.Job.ID), append([]byte(timeHex(r.Dead.Failed)), raw...), false)
 	case r.Doc != nil:
 		d := r.Doc
 		if d.Version <= 0 {
 			return fmt.Errorf("importing %s %s without a version", d.Kind, d.Name)
 		}
-		t.put(pfxDoc+docPrefix(d.Kind, d.Name)+fmt.Sprintf("%08x", d.Version), d.Body)
+		if err := t.putLarge(pfxDoc+docPrefix(d.Kind, d.Name)+fmt.Sprintf("%08x", d.Version), d.Body, false); err != nil {
+			return err
+		}
 		return t.raise(pfxDocLatest+d.Kind+"\x00"+d.Name, uint64(d.Version))
 	case r.Counter != nil:
 		switch r.Counter.Name {

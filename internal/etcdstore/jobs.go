@@ -76,7 +76,7 @@ func (t *tx) waitingDuplicate(job *incident.Job) (bool, error) {
 }
 
 func (t *tx) job(id uint64) (*incident.Job, error) {
-	raw, ok, err := t.get(pfxJob + hex64(id))
+	raw, ok, err := t.getValue(pfxJob + hex64(id))
 	if err != nil {
 		return nil, err
 	}
@@ -97,7 +97,9 @@ func (t *tx) putJob(job *incident.Job, old *incident.Job) error {
 		return fmt.Errorf("encoding job: %w", err)
 	}
 	id := hex64(job.ID)
-	t.put(pfxJob+id, raw)
+	if err := t.putLarge(pfxJob+id, raw, old != nil); err != nil {
+		return err
+	}
 	if old != nil && !old.Due.Equal(job.Due) {
 		t.del(pfxJobDue + timeHex(old.Due) + id)
 	}
@@ -108,13 +110,13 @@ func (t *tx) putJob(job *incident.Job, old *incident.Job) error {
 	return nil
 }
 
-func (t *tx) deleteJob(job *incident.Job) {
+func (t *tx) deleteJob(job *incident.Job) error {
 	id := hex64(job.ID)
-	t.del(pfxJob + id)
 	t.del(pfxJobDue + timeHex(job.Due) + id)
 	if job.Key != "" {
 		t.del(jobKeyPrefix(job.Key) + id)
 	}
+	return t.delLarge(pfxJob + id)
 }
 
 // CancelJob removes a pending job (a timer that was replaced); a job that
@@ -125,7 +127,7 @@ func (t *tx) CancelJob(id uint64) error {
 	}
 	job, err := t.jobIfAny(id)
 	if job != nil {
-		t.deleteJob(job)
+		return t.deleteJob(job)
 	}
 	return err
 }
@@ -182,42 +184,78 @@ func (s *Store) DueJobs(now time.Time, limit int, skip func(incident.Job) bool) 
 	return s.Fenced(nil).DueJobs(now, limit, skip)
 }
 
+// dueJobs reads the pending jobs and the per-key order in two range reads
+// (not one read per due job: under a backlog that made every scan of the
+// leader's runner hundreds of round trips) and returns up to limit due
+// jobs that head their key and that skip lets through.
 func (s *Store) dueJobs(ctx context.Context, now time.Time, limit int, skip func(incident.Job) bool) ([]incident.Job, error) {
 	var out []incident.Job
 	err := s.View(ctx, func(itx incident.Tx) error {
 		t := itx.(*tx)
 		ids, _, err := t.dueEntries(now, 0)
+		if err != nil || len(ids) == 0 {
+			return err
+		}
+		records, err := t.scan(pfxJob, prefixEnd(pfxJob), false)
 		if err != nil {
 			return err
+		}
+		raw := make(map[uint64][]byte, len(records))
+		for _, e := range records {
+			id, err := parseHex(e.key[len(pfxJob):])
+			if err != nil {
+				return fmt.Errorf("damaged job record %q", e.key)
+			}
+			raw[id] = e.value
+		}
+		entries, err := t.scan(pfxJobKey, prefixEnd(pfxJobKey), true)
+		if err != nil {
+			return err
+		}
+		head := map[string]uint64{} // key -> its oldest job
+		for _, e := range entries {
+			key, hexID, ok := strings.Cut(e.key[len(pfxJobKey):], "\x00")
+			if !ok {
+				return fmt.Errorf("damaged job key entry %q", e.key)
+			}
+			id, err := parseHex(hexID)
+			if err != nil {
+				return fmt.Errorf("damaged job key entry %q", e.key)
+			}
+			if _, seen := head[key]; !seen {
+				head[key] = id
+			}
 		}
 		seen := map[string]bool{}
 		for _, id := range ids {
 			if len(out) >= limit {
 				break
 			}
-			job, err := t.job(id)
-			if err != nil {
-				return err
+			b, ok := raw[id]
+			if !ok {
+				return notFound("job %d does not exist", id)
 			}
-			if job.Key != "" {
-				if seen[job.Key] {
-					continue
-				}
-				head, err := t.keyJobs(job.Key)
+			var job incident.Job
+			if _, blob, _ := parseBlobRef(b); blob {
+				// A large payload, stored in chunks: read it whole.
+				j, err := t.job(id)
 				if err != nil {
 					return err
 				}
-				if len(head) == 0 || head[0] != job.ID {
-					continue
-				}
+				job = *j
+			} else if err := json.Unmarshal(b, &job); err != nil {
+				return fmt.Errorf("decoding job %d: %w", id, err)
 			}
-			if skip != nil && skip(*job) {
+			if job.Key != "" && (seen[job.Key] || head[job.Key] != job.ID) {
+				continue
+			}
+			if skip != nil && skip(job) {
 				continue
 			}
 			if job.Key != "" {
 				seen[job.Key] = true
 			}
-			out = append(out, *job)
+			out = append(out, job)
 		}
 		return nil
 	})
@@ -336,15 +374,16 @@ func (j *Jobs) FailJob(id uint64, lastErr string, at time.Time) error {
 		if job == nil {
 			return err
 		}
-		t.deleteJob(job)
+		if err := t.deleteJob(job); err != nil {
+			return err
+		}
 		job.Attempts++
 		job.LastError = lastErr
 		raw, err := json.Marshal(job)
 		if err != nil {
 			return err
 		}
-		t.put(pfxDead+hex64(job.ID), append([]byte(timeHex(at)), raw...))
-		return nil
+		return t.putLarge(pfxDead+hex64(job.ID), append([]byte(timeHex(at)), raw...), false)
 	})
 }
 
@@ -362,7 +401,14 @@ func (j *Jobs) PruneDeadJobs(cutoff, _ time.Time, limit int) (int, error) {
 			if deleted == limit {
 				break
 			}
-			if failed, _, err := deadLetter(e.value); err == nil && failed.Before(cutoff) {
+			v, err := t.value(e.value)
+			if err != nil {
+				return err
+			}
+			if failed, _, err := deadLetter(v); err == nil && failed.Before(cutoff) {
+				if err := t.delBlob(e.value); err != nil {
+					return err
+				}
 				t.del(e.key)
 				deleted++
 			}
@@ -389,12 +435,19 @@ func (j *Jobs) PruneDocs(kind string, cutoff time.Time, limit int, at func(body 
 			if deleted == limit {
 				break
 			}
-			when, ok := at(e.value)
+			body, err := t.value(e.value)
+			if err != nil {
+				return err
+			}
+			when, ok := at(body)
 			if !ok {
 				continue
 			}
 			if !when.Before(cutoff) {
 				break
+			}
+			if err := t.delBlob(e.value); err != nil {
+				return err
 			}
 			t.del(e.key)
 			// The version counter goes with the versions, as in bbolt,
@@ -475,12 +528,17 @@ func (s *Store) DeadJobs() ([]incident.Job, error) {
 	defer cancel()
 	var out []incident.Job
 	err := s.View(ctx, func(itx incident.Tx) error {
-		entries, err := itx.(*tx).scan(pfxDead, prefixEnd(pfxDead), false)
+		t := itx.(*tx)
+		entries, err := t.scan(pfxDead, prefixEnd(pfxDead), false)
 		if err != nil {
 			return err
 		}
 		for _, e := range entries {
-			_, raw, err := deadLetter(e.value)
+			v, err := t.value(e.value)
+			if err != nil {
+				return err
+			}
+			_, raw, err := deadLetter(v)
 			if err != nil {
 				return err
 			}

@@ -212,3 +212,43 @@ func TestWatchWakesOnAnotherReplicasEnqueue(t *testing.T) {
 		}
 	}
 }
+
+// TestWritesOfALostTermFailAtOnce: a leader cut off from etcd loses its
+// term when its lease lapses; from then on its fenced writes fail with
+// ErrDeposed at once, even under context.WithoutCancel, instead of waiting
+// on the etcd it cannot reach (which kept a cut-off leader's jobs, and so
+// its leader work, from ever stopping).
+func TestWritesOfALostTermFailAtOnce(t *testing.T) {
+	c := etcdtest.Start(t, 1)
+	s := c.Open("/lost/", etcdstore.Options{DialTimeout: time.Second})
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer cancel()
+	var active sync.Map
+	a := startReplica(t, ctx, s, "a", time.Second, &active, &wg)
+	fence := wait(t, a.elected, "a's election")
+	c.Members[0].Stop()
+	wait(t, a.ended, "a's term to end with etcd gone")
+	if cause := <-a.causes; !errors.Is(cause, etcdstore.ErrLeadershipLost) {
+		t.Fatalf("the term ended with cause %v, want ErrLeadershipLost", cause)
+	}
+	done := make(chan error, 1)
+	go func() {
+		done <- s.Update(context.WithoutCancel(etcdstore.WithFence(ctx, fence)), func(tx incident.Tx) error {
+			return tx.Enqueue(&incident.Job{Kind: "from-the-lost-term", Due: time.Now()})
+		})
+	}()
+	select {
+	case err := <-done:
+		if !errors.Is(err, etcdstore.ErrDeposed) {
+			t.Fatalf("a write of the lost term: %v, want ErrDeposed", err)
+		}
+	case <-time.After(10 * time.Second): // etcd is down: without the fix it waits for ever
+		t.Fatal("a write of the lost term still waits on the unreachable etcd")
+	}
+	cancel()
+	wg.Wait()
+	// Restart the member so the cleanup's client closes promptly.
+	c.Restart(c.Members[0])
+}

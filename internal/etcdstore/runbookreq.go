@@ -35,23 +35,12 @@ func (t *tx) PutRunbookRequest(r *incident.RunbookRequest) error {
 	if err := t.check(); err != nil {
 		return err
 	}
-	if err := incident.CheckRunbookRequest(r); err != nil {
+	cur, err := t.RunbookRequest(r.ID)
+	next, err := incident.NextRunbookRequest(r, cur, err)
+	if err != nil {
 		return err
 	}
-	old, err := t.RunbookRequest(r.ID)
-	switch {
-	case incident.ErrorCode(err) == incident.ENOTFOUND:
-		if r.Rev != 0 {
-			return incident.RunbookRequestConflict(r.ID)
-		}
-	case err != nil:
-		return err
-	case old.Rev != r.Rev:
-		return incident.RunbookRequestConflict(r.ID)
-	}
-	next := *r
-	next.Rev++
-	raw, err := json.Marshal(&next)
+	raw, err := json.Marshal(next)
 	if err != nil {
 		return fmt.Errorf("encoding runbook request %s: %w", r.ID, err)
 	}

@@ -17,9 +17,12 @@
 // at most 1.5 MiB by default (--max-request-bytes) and the database at most
 // 2 GiB (--quota-backend-bytes); a Txn holds at most 128 operations by
 // default (--max-txn-ops, https://etcd.io/docs/v3.6/op-guide/configuration/).
-// A commit that would exceed Options.MaxTxnBytes or Options.MaxTxnOps fails
-// with an EINVALID error naming the limit instead of an opaque gRPC error,
-// and writes nothing. Redelivery keys (Options.ExpiringKeys) are written
+// A value over 256 KiB (a stored webhook body, a runbook run, a postmortem)
+// is written as chunks in requests of their own and referred to by the
+// commit (blob.go), so it is stored whole whatever its size. A commit that
+// would still exceed Options.MaxTxnBytes or Options.MaxTxnOps fails with an
+// EINVALID error naming the limit instead of an opaque gRPC error, and
+// writes nothing. Redelivery keys (Options.ExpiringKeys) are written
 // with a lease, so etcd deletes them when they expire and no pruning scan
 // is needed.
 package etcdstore
@@ -307,12 +310,49 @@ func (s *Store) Close() error {
 func (s *Store) OnEnqueue(fn func()) { s.onEnqueue = fn }
 
 // View implements incident.Store: fn reads one snapshot.
-func (s *Store) View(ctx context.Context, fn func(incident.Tx) error) error {
+func (s *Store) View(ctx context.Context, fn func(incident.Tx) error) (err error) {
+	ctx, done := s.bindTerm(ctx, fenceFrom(ctx), &err)
+	defer done()
 	t, err := s.begin(ctx, false)
 	if err != nil {
 		return err
 	}
 	return fn(t)
+}
+
+// bindTerm ends ctx when the leader term of fence (one of this replica's
+// own) is lost, even if ctx was made with context.WithoutCancel: the
+// term's work, reads included, stops waiting on an etcd it cannot reach,
+// and its writes could only be refused. done, deferred, releases the
+// binding and turns *err into ErrDeposed if the term was lost.
+func (s *Store) bindTerm(ctx context.Context, fence *Fence, err *error) (context.Context, func()) {
+	if fence == nil {
+		return ctx, func() {}
+	}
+	lost := s.terms.lost(fence.Rev)
+	if lost == nil {
+		return ctx, func() {}
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	stop := context.AfterFunc(lost, cancel)
+	return ctx, func() {
+		stop()
+		cancel()
+		if lost.Err() != nil && *err != nil {
+			*err = ErrDeposed
+		}
+	}
+}
+
+// rpcCtx bounds one request to etcd (two dial timeouts, 10 s by default)
+// whatever ctx allows: a request stuck on one member (seen after members
+// restarted, the request sent and never answered) fails, and the caller's
+// retry goes out again instead of holding a job worker, or the writer
+// slot, for ever. A commit that timed out may have been applied; every
+// caller treats it as an unknown outcome already (a job runs again, a
+// webhook is answered 5xx and redelivered, and both are idempotent).
+func (s *Store) rpcCtx(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, 2*s.opts.DialTimeout)
 }
 
 // lockWriter waits for this replica's writer slot, or for ctx to end.
@@ -349,24 +389,12 @@ func (s *Store) update(ctx context.Context, fence *Fence, fn func(incident.Tx) e
 		fence = fenceFrom(ctx)
 	}
 	if fence != nil {
-		// A write of this replica's own term stops waiting on etcd when
-		// the term is lost, even under context.WithoutCancel: it could
-		// only be refused.
-		if lost := s.terms.lost(fence.Rev); lost != nil {
-			if lost.Err() != nil {
-				return ErrDeposed
-			}
-			var cancel context.CancelFunc
-			ctx, cancel = context.WithCancel(ctx)
-			defer cancel()
-			defer context.AfterFunc(lost, cancel)()
-			defer func() {
-				if lost.Err() != nil && err != nil {
-					err = ErrDeposed
-				}
-			}()
+		if lost := s.terms.lost(fence.Rev); lost != nil && lost.Err() != nil {
+			return ErrDeposed // the term is over: refused without asking etcd
 		}
 	}
+	ctx, done := s.bindTerm(ctx, fence, &err)
+	defer done()
 	if err := s.lockWriter(ctx); err != nil {
 		return err
 	}
@@ -417,7 +445,9 @@ func (s *Store) begin(ctx context.Context, writable bool) (*tx, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	resp, err := s.cli.Get(ctx, s.p+keyCommit)
+	rctx, cancel := s.rpcCtx(ctx)
+	defer cancel()
+	resp, err := s.cli.Get(rctx, s.p+keyCommit)
 	if err != nil {
 		return nil, fmt.Errorf("reading etcd: %w", err)
 	}
@@ -442,6 +472,10 @@ func (s *Store) commit(ctx context.Context, t *tx, fence *Fence) (bool, error) {
 	for k, w := range t.writes {
 		size += len(k) + len(w.value)
 		switch {
+		case w.keep:
+			ops = append(ops, clientv3.OpPut(k, "", clientv3.WithIgnoreValue()))
+		case w.deleted && w.rangeEnd != "":
+			ops = append(ops, clientv3.OpDelete(k, clientv3.WithRange(w.rangeEnd)))
 		case w.deleted:
 			ops = append(ops, clientv3.OpDelete(k))
 		case w.lease != 0:
@@ -458,7 +492,9 @@ func (s *Store) commit(ctx context.Context, t *tx, fence *Fence) (bool, error) {
 	if fence != nil {
 		cmps = append(cmps, fence.cmp())
 	}
-	resp, err := s.cli.Txn(ctx).If(cmps...).Then(ops...).Commit()
+	rctx, cancel := s.rpcCtx(ctx)
+	defer cancel()
+	resp, err := s.cli.Txn(rctx).If(cmps...).Then(ops...).Commit()
 	if err != nil {
 		return false, fmt.Errorf("committing to etcd: %w", err)
 	}

@@ -131,18 +131,22 @@ func TestRedeliveryKeysExpireWithALease(t *testing.T) {
 }
 
 // TestOversizedCommitIsRefusedClearly: a commit larger than etcd accepts
-// fails with an EINVALID error naming the limit and writes nothing.
+// (many values, each small enough to be stored in place) fails with an
+// EINVALID error naming the limit and writes nothing.
 func TestOversizedCommitIsRefusedClearly(t *testing.T) {
 	c := etcdtest.Start(t, 1)
 	s := c.Open("/big/", etcdstore.Options{})
 	ctx := context.Background()
-	big := make([]byte, etcdstore.DefaultMaxTxnBytes+1)
 	err := s.Update(ctx, func(tx incident.Tx) error {
 		if err := tx.PutKey("small", []byte("x"), time.Now()); err != nil {
 			return err
 		}
-		_, err := tx.PutDoc("runbook-run", "R1", big)
-		return err
+		for i := range 5 {
+			if _, err := tx.PutDoc("runbook-run", fmt.Sprintf("R%d", i), make([]byte, etcdstore.DefaultMaxTxnBytes/4)); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 	if incident.ErrorCode(err) != incident.EINVALID || !strings.Contains(err.Error(), "too large") {
 		t.Fatalf("oversized commit: %v", err)
@@ -164,4 +168,53 @@ func TestOversizedCommitIsRefusedClearly(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// TestLargeValuesLeaveNoChunksBehind: a large value's chunks are kept by
+// the commit that refers to them and deleted with it; the chunks of a
+// transaction that failed carry the staging lease, so etcd deletes them.
+func TestLargeValuesLeaveNoChunksBehind(t *testing.T) {
+	c := etcdtest.Start(t, 1)
+	s := c.Open("/chunks/", etcdstore.Options{})
+	ctx := context.Background()
+	body := make([]byte, 3<<20)
+	blobs := func() (n int, leased int) {
+		resp, err := s.Client().Get(ctx, "/chunks/blob/", clientv3.WithPrefix())
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, kv := range resp.Kvs {
+			if kv.Lease != 0 {
+				leased++
+			}
+		}
+		return len(resp.Kvs), leased
+	}
+	if err := s.Update(ctx, func(tx incident.Tx) error {
+		return tx.Enqueue(&incident.Job{Kind: "big", Due: time.Now(), Payload: body})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if n, leased := blobs(); n == 0 || leased != 0 {
+		t.Fatalf("after the commit: %d chunks, %d still on the staging lease", n, leased)
+	}
+	jobs, _ := s.DueJobs(time.Now(), 10, nil)
+	if err := s.CompleteJob(jobs[0].ID); err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := blobs(); n != 0 {
+		t.Fatalf("%d chunks left after the job completed", n)
+	}
+	errRefused := fmt.Errorf("refused")
+	if err := s.Update(ctx, func(tx incident.Tx) error {
+		if err := tx.Enqueue(&incident.Job{Kind: "big", Due: time.Now(), Payload: body}); err != nil {
+			return err
+		}
+		return errRefused
+	}); err != errRefused {
+		t.Fatal(err)
+	}
+	if n, leased := blobs(); n != leased || n == 0 {
+		t.Fatalf("a failed transaction left %d chunks, %d of them leased (want all)", n, leased)
+	}
 }

@@ -65,6 +65,11 @@ type write struct {
 	value   []byte
 	deleted bool
 	lease   clientv3.LeaseID
+	// keep: the key holds a staged blob chunk; the commit keeps its value
+	// and drops its staging lease (see blob.go).
+	keep bool
+	// rangeEnd: a deletion of every key in [key, rangeEnd).
+	rangeEnd string
 }
 
 type kv struct {
@@ -96,10 +101,12 @@ func (t *tx) check() error {
 // transaction's writes.
 func (t *tx) get(key string) ([]byte, bool, error) {
 	full := t.s.p + key
-	if w, ok := t.writes[full]; ok {
+	if w, ok := t.writes[full]; ok && !w.keep && w.rangeEnd == "" {
 		return w.value, !w.deleted, nil
 	}
-	resp, err := t.s.cli.Get(t.ctx, full, clientv3.WithRev(t.rev))
+	ctx, cancel := t.s.rpcCtx(t.ctx)
+	defer cancel()
+	resp, err := t.s.cli.Get(ctx, full, clientv3.WithRev(t.rev))
 	if err != nil {
 		return nil, false, fmt.Errorf("reading etcd: %w", err)
 	}
@@ -116,14 +123,16 @@ func (t *tx) scan(start, end string, keysOnly bool) ([]kv, error) {
 	if keysOnly {
 		opts = append(opts, clientv3.WithKeysOnly())
 	}
-	resp, err := t.s.cli.Get(t.ctx, t.s.p+start, opts...)
+	ctx, cancel := t.s.rpcCtx(t.ctx)
+	defer cancel()
+	resp, err := t.s.cli.Get(ctx, t.s.p+start, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("reading etcd: %w", err)
 	}
 	out := make([]kv, 0, len(resp.Kvs))
 	for _, e := range resp.Kvs {
 		k := string(e.Key)
-		if _, ok := t.writes[k]; ok {
+		if w, ok := t.writes[k]; ok && !w.keep && w.rangeEnd == "" {
 			continue // the buffered write decides
 		}
 		out = append(out, kv{key: k[len(t.s.p):], value: e.Value})
@@ -133,7 +142,7 @@ func (t *tx) scan(start, end string, keysOnly bool) ([]kv, error) {
 	}
 	for k, w := range t.writes {
 		k = k[len(t.s.p):]
-		if w.deleted || k < start || k >= end {
+		if w.deleted || w.keep || k < start || k >= end {
 			continue
 		}
 		out = append(out, kv{key: k, value: w.value})
@@ -446,7 +455,9 @@ func (t *tx) PutDoc(kind, name string, body []byte) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	t.put(pfxDoc+docPrefix(kind, name)+fmt.Sprintf("%08x", v), body)
+	if err := t.putLarge(pfxDoc+docPrefix(kind, name)+fmt.Sprintf("%08x", v), body, false); err != nil {
+		return 0, err
+	}
 	return int(v), nil
 }
 
@@ -463,7 +474,7 @@ func (t *tx) Doc(kind, name string, v int) ([]byte, int, error) {
 		if err != nil {
 			return nil, 0, fmt.Errorf("damaged version of %s %s: %q", kind, name, raw)
 		}
-		body, ok, err := t.get(pfxDoc + docPrefix(kind, name) + fmt.Sprintf("%08x", latest))
+		body, ok, err := t.getValue(pfxDoc + docPrefix(kind, name) + fmt.Sprintf("%08x", latest))
 		if err != nil {
 			return nil, 0, err
 		}
@@ -472,7 +483,7 @@ func (t *tx) Doc(kind, name string, v int) ([]byte, int, error) {
 		}
 		return bytes.Clone(body), latest, nil
 	}
-	body, ok, err := t.get(pfxDoc + docPrefix(kind, name) + fmt.Sprintf("%08x", v))
+	body, ok, err := t.getValue(pfxDoc + docPrefix(kind, name) + fmt.Sprintf("%08x", v))
 	if err != nil {
 		return nil, 0, err
 	}

@@ -18,14 +18,15 @@
 // that posts it, so it is queued once however often the activation is
 // seen (a restart, a second replica); the job posts with incident.PostOnce,
 // which looks for a post whose outcome a crash hid before posting again.
-// After downtime the latest missed activation is posted when the bot
-// starts; older missed shifts are not (their handover is history, and the
-// log says so).
+// After downtime the latest missed activation's handover is posted when
+// the bot starts, covering every shift since the last handover it queued
+// (at most MaxCatchUp), so that nothing falls between two handovers.
 package handover
 
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"go.uber.org/zap"
@@ -139,7 +140,7 @@ func (h *Handovers) Handover(ctx context.Context, req command.Request) (string, 
 	}
 	if _, err := h.cfg.Chat.Post(ctx, req.ChannelID, incident.Message{Kind: incident.MessageText, Text: text}); err != nil {
 		h.log.Warn("cannot post the handover where it was asked for", zap.String("channel", req.ChannelID), zap.Error(err))
-		return fmt.Sprintf("I could not post the handover in this channel (%s), so here it is for you:\n\n%s", incident.ErrorMessage(err), text), nil
+		return fmt.Sprintf("I could not post the handover in this channel (%s); here it is for you:\n\n%s", strings.TrimSuffix(incident.ErrorMessage(err), "."), text), nil
 	}
 	return "Handover posted.", nil
 }

@@ -18,8 +18,20 @@ const JobPost = "handover.post"
 
 const jobKey = "handover"
 
-// sinceKey records when this bot first ran the handover schedule.
-const sinceKey = "handover:since"
+// Keys in the store besides the shifts' (ShiftKey).
+const (
+	// sinceKey records when this bot first ran the handover schedule.
+	sinceKey = "handover:since"
+	// lastKey records the end of the last shift whose handover was
+	// queued, so that the handover caught up after downtime covers the
+	// whole gap.
+	lastKey = "handover:last"
+)
+
+// MaxCatchUp bounds how far back a caught-up handover reaches: after
+// longer downtime (or a schedule turned off and on again) it covers the
+// last shift only.
+const MaxCatchUp = 7 * 24 * time.Hour
 
 // ShiftKey is the idempotency key of the handover of the shift ending at
 // activation t: "handover:2026-12-02T09:00:00Z". Its value is a
@@ -40,22 +52,44 @@ type payload struct {
 	Channel string    `json:"channel"`
 }
 
-// Enqueue schedules the post of the handover of shift to channel, once:
-// if the shift's key is recorded (queued or posted), it does nothing and
-// reports false. The key and the job are written in one transaction.
+// Enqueue schedules the post of the handover of the shift ending at
+// shift.To to channel, once: if the shift's key is recorded (queued or
+// posted), it does nothing and reports false. The key and the job are
+// written in one transaction. When the last shift whose handover was
+// queued ended before shift.From (the bot was down over activations), the
+// handover starts there instead, at most MaxCatchUp before shift.To, so
+// that nothing that happened while nobody posted a handover is left out.
 func Enqueue(ctx context.Context, store incident.Store, shift incident.Shift, channel string, now time.Time) (bool, error) {
 	key := ShiftKey(shift.To)
 	queued := false
+	from := shift.From
 	err := store.Update(ctx, func(tx incident.Tx) error {
-		queued = false
+		queued, shift.From = false, from
 		if _, ok, err := tx.Key(key); err != nil || ok {
+			return err
+		}
+		raw, ok, err := tx.Key(lastKey)
+		if err != nil {
+			return err
+		}
+		var last time.Time
+		if ok {
+			if err := last.UnmarshalText(raw); err != nil {
+				return fmt.Errorf("decoding %s: %w", lastKey, err)
+			}
+		}
+		if last.Before(shift.From) && !last.Before(shift.To.Add(-MaxCatchUp)) {
+			shift.From = last
+		}
+		end, _ := shift.To.UTC().MarshalText()
+		if err := tx.PutKey(lastKey, end, now); err != nil {
 			return err
 		}
 		rec := digest.PostRecord{State: digest.StateQueued, Period: shiftLabel(shift), Channel: channel, At: now}
 		if err := digest.PutRecord(tx, key, rec); err != nil {
 			return err
 		}
-		raw, err := json.Marshal(payload{Key: key, From: shift.From, To: shift.To, Channel: channel})
+		raw, err = json.Marshal(payload{Key: key, From: shift.From, To: shift.To, Channel: channel})
 		if err != nil {
 			return err
 		}

@@ -52,7 +52,7 @@ func (s *Scheduler) Run(ctx context.Context) error {
 // Fire queues the handover of the shift that ended at the last activation
 // at or before now, unless it is queued or posted already: it is what each
 // activation runs, and what the start runs to catch up one missed while
-// the bot was down. An activation before this bot first ran the schedule
+// the bot was down (which then covers every shift missed, see Enqueue). An activation before this bot first ran the schedule
 // is not posted (a fresh install posts no history). It reports whether it
 // queued a handover.
 func (s *Scheduler) Fire(ctx context.Context) (bool, error) {
@@ -74,7 +74,7 @@ func (s *Scheduler) Fire(ctx context.Context) (bool, error) {
 		if now.Sub(t) > time.Minute {
 			msg = "missed handover queued"
 		}
-		s.h.log.Info(msg, zap.Time("shift_from", shift.From), zap.Time("shift_to", shift.To))
+		s.h.log.Info(msg, zap.Time("shift_end", shift.To))
 	}
 	return queued, err
 }

@@ -89,8 +89,8 @@ func (b *bot) posts() []slacktest.Message { return b.fake.Messages(b.channel) }
 // TestScheduledHandoverOncePerShift: a shift's handover is posted once at
 // the schedule's activation even when the bot is killed after Slack took
 // the post but before it heard back; after two days of downtime the
-// latest missed shift's handover is posted when the bot is back (once,
-// however often it restarts), and the shifts before it are not.
+// handover of the shifts missed is posted when the bot is back, as one
+// covering both (once, however often it restarts).
 func TestScheduledHandoverOncePerShift(t *testing.T) {
 	// Mon 30 Nov, 13:00 in Berlin: a fresh install posts no history.
 	b := newBot(t, time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC))
@@ -142,7 +142,7 @@ func TestScheduledHandoverOncePerShift(t *testing.T) {
 	if len(got) != 2 {
 		t.Fatalf("%d handovers in the channel after the catch-up, want 2", len(got))
 	}
-	if want := "*On-call handover* for the shift Wed 02 Dec 09:00 to Thu 03 Dec 09:00 (Europe/Berlin)\nPosted late: the incidents are shown as they were at Thu 03 Dec 11:00."; !strings.HasPrefix(got[1].Text, want) {
+	if want := "*On-call handover* for the shift Tue 01 Dec 09:00 to Thu 03 Dec 09:00 (Europe/Berlin)\nPosted late: the incidents are shown as they were at Thu 03 Dec 11:00."; !strings.HasPrefix(got[1].Text, want) {
 		t.Errorf("caught-up post:\n%s\nwant it to start\n%s", got[1].Text, want)
 	}
 	b.crash()
@@ -162,9 +162,21 @@ func TestScheduledHandoverOncePerShift(t *testing.T) {
 			}
 		}
 		if _, found, _ := digest.Posted(tx, handover.ShiftKey(time.Date(2026, 12, 2, 8, 0, 0, 0, time.UTC))); found {
-			t.Error("the older missed shift (ending Wednesday) was queued too")
+			t.Error("the missed shift ending Wednesday was queued on its own too")
 		}
 		return nil
 	})
+
+	// Down for more than handover.MaxCatchUp: the handover covers the
+	// last shift only.
+	b.crash()
+	b.clock.Set(time.Date(2026, 12, 20, 10, 0, 0, 0, time.UTC))
+	if !b.start() {
+		t.Fatal("nothing was queued after a long outage")
+	}
+	b.work()
+	if got := b.posts(); len(got) != 3 || !strings.HasPrefix(got[2].Text, "*On-call handover* for the shift Sat 19 Dec 09:00 to Sun 20 Dec 09:00 (Europe/Berlin)") {
+		t.Errorf("after a long outage: %d posts, the last:\n%s", len(got), got[len(got)-1].Text)
+	}
 	b.crash()
 }

@@ -427,9 +427,9 @@ func OfferCatchup(inc *Incident, ev Event) bool {
 	}
 	invited := inc.Chat.InvitedAtCreation
 	if invited == nil {
-		// A channel created before the bot kept this list: everyone it
-		// invited counts as invited at creation, so nobody it brought in
-		// is told they are late.
+		// A channel created before the bot kept this list (nil, not
+		// empty): everyone it invited counts as invited at creation, so
+		// nobody it brought in is told they are late.
 		invited = inc.Chat.Invited
 	}
 	return !slices.Contains(invited, ev.Actor.ID)

@@ -124,6 +124,8 @@ func TestOfferCatchup(t *testing.T) {
 	resolved.Status = incident.StatusResolved
 	legacy := inc()
 	legacy.Chat.InvitedAtCreation = nil
+	nobody := inc() // an alert's incident: nobody to invite with the channel
+	nobody.Chat.InvitedAtCreation = []string{}
 	pager := joined("P1", 20*time.Minute)
 	pager.Actor.Source = incident.SourcePagerDuty
 	for _, c := range []struct {
@@ -139,6 +141,7 @@ func TestOfferCatchup(t *testing.T) {
 		// bob was invited later (given a role): he missed the start.
 		{"invited later", inc(), joined("U0BOB", time.Hour), true},
 		{"invited, before the list was kept", legacy, joined("U0BOB", time.Hour), false},
+		{"invited later, nobody at creation", nobody, joined("U0BOB", time.Hour), true},
 		{"resolved", resolved, joined("U0CAROL", time.Hour), false},
 		{"not a chat user", inc(), pager, false},
 		{"not a join", inc(), incident.Event{Kind: incident.EventNote, At: start.Add(time.Hour), Actor: incident.Actor{ID: "U0CAROL", Source: incident.SourceSlack}}, false},
@@ -166,6 +169,18 @@ func TestCatchupOfferHookOncePerPerson(t *testing.T) {
 	}
 	if got, _ := svc.Get(ctx, incident.Ref{Number: inc.Number}); !slices.Equal(got.Chat.InvitedAtCreation, []string{alice.ID}) {
 		t.Fatalf("invited at creation = %v, want the declarer", got.Chat.InvitedAtCreation)
+	}
+	// An incident nobody declared in chat has nobody to invite with its
+	// channel: the empty list survives the store (it is not "unknown").
+	alert, err := svc.Declare(ctx, incident.Declaration{Title: "disk full", By: incident.Actor{ID: "PD1", Source: incident.SourcePagerDuty}, Triggered: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sync.Sync(ctx, alert.Number); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := svc.Get(ctx, incident.Ref{Number: alert.Number}); got.Chat.InvitedAtCreation == nil || len(got.Chat.InvitedAtCreation) != 0 {
+		t.Fatalf("invited at creation of an alert's incident = %#v, want empty", got.Chat.InvitedAtCreation)
 	}
 	clock.Advance(30 * time.Minute)
 	before := pending(t, store)

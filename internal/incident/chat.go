@@ -667,7 +667,7 @@ func (c *ChatSync) createChannel(ctx context.Context, inc *Incident) (*Incident,
 				return err
 			}
 			cur.Chat.ChannelID, cur.Chat.ChannelName = ref.ID, ref.Name
-			cur.Chat.InvitedAtCreation = cur.People()
+			cur.Chat.InvitedAtCreation = append([]string{}, cur.People()...)
 			// Everything up to the declaration is shown by the summary card;
 			// later events (a note added while the platform was down) are
 			// still told in the channel.

@@ -41,7 +41,7 @@ const (
 //	status_changed    from, to
 //	severity_changed  from, to
 //	role_assigned     role, user, previous
-//	message_pinned    author (user id), channel, ts (message id)
+//	message_pinned    author (user id; empty for an app's message), author_name (an app's message), channel, ts (message id), link (the message's address, when known)
 //	followup_added    id
 //	fact_changed      fact (title, summary, impact, service_added, service_removed, started), from, to (started: RFC 3339)
 //	followup_changed  id, change ("done", "reopened", "assigned", "due"), owner, previous_owner, due
@@ -95,7 +95,15 @@ func (e Event) Describe() string {
 	case EventStatusUpdate:
 		return fmt.Sprintf("*Status update* from %s: %s", who, e.Text)
 	case EventMessagePinned:
-		return fmt.Sprintf("Pinned to the timeline: message from <@%s>: %s", d["author"], e.Text)
+		from := "<@" + d["author"] + ">"
+		if d["author"] == "" && d["author_name"] != "" {
+			from = d["author_name"]
+		}
+		s := fmt.Sprintf("Pinned to the timeline: message from %s: %s", from, e.Text)
+		if l := d["link"]; IsWebLink(l) {
+			s += fmt.Sprintf(" (<%s>)", l)
+		}
+		return s
 	case EventMemberJoined:
 		return fmt.Sprintf("%s joined the channel", who)
 	case EventFollowupAdded:
@@ -111,6 +119,12 @@ func (e Event) Describe() string {
 		return e.Text
 	}
 	return fmt.Sprintf("%s: %s", e.Kind, who)
+}
+
+// IsWebLink reports whether s is an https address that is safe inside the
+// markup's <address|label> link: no spaces, angle brackets or bars.
+func IsWebLink(s string) bool {
+	return strings.HasPrefix(s, "https://") && len(s) > len("https://") && len(s) <= 2000 && !strings.ContainsAny(s, " \t\r\n<>|")
 }
 
 func withText(s, text string) string {

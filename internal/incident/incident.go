@@ -192,8 +192,9 @@ type ChatRef struct {
 	Invited     []string `json:"invited,omitempty"`     // users already invited
 	// InvitedAtCreation are the people the incident had when its channel
 	// was created: the bot invites them at once, so they are never late
-	// joiners (see OfferCatchup).
-	InvitedAtCreation []string `json:"invited_at_creation,omitempty"`
+	// joiners (see OfferCatchup). Empty, not nil, when there was nobody;
+	// nil in records made before it was kept.
+	InvitedAtCreation []string `json:"invited_at_creation,omitzero"`
 	SummaryID         string   `json:"summary_id,omitempty"`  // message id (Slack ts) of the summary
 	SummaryRev        int64    `json:"summary_rev,omitempty"` // incident revision the summary shows
 	// SummaryShows and AnnounceShows fingerprint what the summary and the

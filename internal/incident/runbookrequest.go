@@ -99,7 +99,28 @@ func CheckRunbookRequest(r *RunbookRequest) error {
 	return nil
 }
 
-// RunbookRequestConflict is the error of a PutRunbookRequest that lost.
-func RunbookRequestConflict(id string) error {
+// NextRunbookRequest is PutRunbookRequest's check, for both stores: given
+// what the store holds for r.ID (cur, or the error looking it up), it
+// returns r at its next revision, ready to write, or the conflict.
+func NextRunbookRequest(r, cur *RunbookRequest, lookupErr error) (*RunbookRequest, error) {
+	if err := CheckRunbookRequest(r); err != nil {
+		return nil, err
+	}
+	switch {
+	case ErrorCode(lookupErr) == ENOTFOUND:
+		if r.Rev != 0 {
+			return nil, runbookRequestConflict(r.ID)
+		}
+	case lookupErr != nil:
+		return nil, lookupErr
+	case cur.Rev != r.Rev:
+		return nil, runbookRequestConflict(r.ID)
+	}
+	next := *r
+	next.Rev++
+	return &next, nil
+}
+
+func runbookRequestConflict(id string) error {
 	return Errorf(ECONFLICT, "Run %s was changed by someone else meanwhile.", id)
 }

@@ -158,6 +158,11 @@ type Declaration struct {
 	Key string
 	// Commander defaults to the declaring chat user.
 	Commander string
+	// Events are more timeline entries recorded in the declaration's
+	// transaction, after it: the chat message the incident was declared
+	// from, say, so its link is kept with the incident from the start.
+	// Each needs a Kind; Incident, Seq and Recorded are filled in.
+	Events []Event
 }
 
 // Declare opens an incident, records it on its timeline and schedules the
@@ -180,6 +185,11 @@ func (s *Service) Declare(ctx context.Context, d Declaration) (*Incident, error)
 	}
 	if !sev.Valid() {
 		return nil, Errorf(EINVALID, "Severity must be sev1 (worst) to sev4.")
+	}
+	for _, ev := range d.Events {
+		if ev.Kind == "" {
+			return nil, Errorf(EINVALID, "event kind missing")
+		}
 	}
 	var out *Incident
 	err := s.write(ctx, func(tx Tx) error {
@@ -246,7 +256,7 @@ func (s *Service) Declare(ctx context.Context, d Declaration) (*Incident, error)
 				return err
 			}
 		}
-		if err := s.commit(tx, inc, []Event{ev}, now); err != nil {
+		if err := s.commit(tx, inc, append([]Event{ev}, d.Events...), now); err != nil {
 			return err
 		}
 		out = inc

@@ -445,13 +445,11 @@ func (r *request) approvedBy(c Caller) bool {
 // stays pending if c may not.
 func (e *Engine) approverCheck(ctx context.Context, runID string, c Caller) (*request, error) {
 	req, expired, err := e.pending(ctx, runID, StateAwaitingApproval)
-	var ue *UserError
+	ue, err := refusal(err)
 	if err != nil {
-		var ok bool
-		if ue, ok = AsUserError(err); !ok {
-			return nil, err
-		}
-	} else {
+		return nil, err
+	}
+	if ue == nil {
 		e.mu.Lock()
 		switch {
 		case req.caller.same(c):

@@ -343,13 +343,11 @@ func (e *Engine) pending(ctx context.Context, runID string, want State) (req *re
 func (e *Engine) act(ctx context.Context, runID string, c Caller, want State, check func(*request) *UserError, change func(*request, time.Time)) (*request, error) {
 	for range maxSwapAttempts {
 		req, expired, err := e.pending(ctx, runID, want)
-		var ue *UserError
+		ue, err := refusal(err)
 		if err != nil {
-			var ok bool
-			if ue, ok = AsUserError(err); !ok {
-				return nil, err
-			}
-		} else {
+			return nil, err
+		}
+		if ue == nil {
 			e.mu.Lock()
 			ue = check(req)
 			e.mu.Unlock()
@@ -367,6 +365,15 @@ func (e *Engine) act(ctx context.Context, runID string, c Caller, want State, ch
 		}
 	}
 	return nil, fmt.Errorf("run %s: too many concurrent changes", runID)
+}
+
+// refusal splits err into the refusal to show (a *UserError) and any
+// other, internal error.
+func refusal(err error) (*UserError, error) {
+	if ue, ok := AsUserError(err); ok {
+		return ue, nil
+	}
+	return nil, err
 }
 
 // sweepStored expires the stored requests past their deadline (telling the

@@ -109,7 +109,14 @@ func (c *Console) handle(ctx context.Context, line string) bool {
 	case "/quit", "/exit":
 		return true
 	case "/help":
-		c.println(banner + "\nLines without a leading / are run as `/incident` commands too.")
+		c.println(banner + "\nLines without a leading / are run as `/incident` commands too.\n`/home` shows what Slack's Home tab would show you.")
+	case "/home":
+		ov, err := c.cfg.Service.Overview(ctx, c.user)
+		if err != nil {
+			c.reply(incident.ErrorMessage(err))
+			return false
+		}
+		c.reply(c.cfg.Dispatcher.OverviewText(ov, c.user))
 	case "/join":
 		ch := strings.TrimPrefix(rest, "#")
 		if ch == "" || strings.ContainsAny(ch, " \t") {
@@ -150,7 +157,7 @@ func (c *Console) handle(ctx context.Context, line string) bool {
 func (c *Console) command(ctx context.Context, text string) {
 	if strings.TrimSpace(text) == "" {
 		// `/incident` alone: the menu Slack shows as buttons, as text.
-		c.reply(command.MenuText())
+		c.reply(command.MenuText() + "\n• Your Home tab (open incidents, your follow-ups): `/home`")
 		return
 	}
 	req := command.Request{

@@ -27,10 +27,11 @@ const MaxCatchupText = 12000
 const catchupFooter = "Trimmed to fit in Slack. " + incident.TimelinePointer
 
 // RenderCatchup renders a catch-up as an ephemeral message: the headline,
-// title, roles and facts always, then each section, newest entries first
-// to go in when the message would exceed Slack's limits (50 blocks, 3,000
-// characters a section, MaxCatchupText in all); what is left out is
-// counted and the message ends with a pointer to `/incident timeline`.
+// title, roles and facts always, then each section in turn, as much of it
+// as fits in Slack's limits (50 blocks, 3,000 characters a section,
+// MaxCatchupText in all), its newest entries kept (the follow-ups: the
+// lowest numbers); what is left out is counted and the message ends with
+// a pointer to `/incident timeline`.
 // Times are date tokens, shown in each reader's own time zone. Everything
 // people wrote goes through EscapeText, so a broadcast mention in a title
 // or a note notifies nobody.
@@ -126,11 +127,12 @@ type catchupBuilder struct {
 	budget int
 }
 
+// catchupReserve is the characters kept free for the footer.
 const catchupReserve = 200
 
 // maxCatchupFact caps one fact line (summary, impact, services, last
 // update): four of them fit one section.
-const maxCatchupFact = MaxSectionText/4 - 1 // characters kept for the footer
+const maxCatchupFact = MaxSectionText/4 - 1
 
 func (b *catchupBuilder) add(bl slackapi.Block) {
 	b.blocks = append(b.blocks, bl)

@@ -164,6 +164,9 @@ func (h *Handler) runCommand(ctx context.Context, sc slackapi.SlashCommand, key 
 	if strings.TrimSpace(text) == "" {
 		return menuReply()
 	}
+	if r, ok := h.openForm(ctx, sc, text); ok {
+		return r
+	}
 	cmd, err := command.Parse(text, command.Options{})
 	if err == nil && cmd.Verb == command.VerbRun {
 		// Runbook parameters are parsed by the runbook engine from the

@@ -43,6 +43,9 @@ type DoctorConfig struct {
 	// token works (bot doctor; not at start-up, where the connection itself
 	// will tell).
 	OpenSocket bool
+	// Manifests are app manifest files to check for the shortcuts, scopes
+	// and interactivity the bot needs (bot doctor); nil checks none.
+	Manifests []string
 }
 
 var appTokenShape = regexp.MustCompile(`^xapp-\d+-[A-Z0-9]+-\d+-[0-9a-f]+$`)
@@ -83,6 +86,9 @@ func Doctor(ctx context.Context, cfg DoctorConfig) []Check {
 	checks = append(checks, announceCheck(ctx, c, cfg.AnnounceChannel, id.User))
 	checks = append(checks, modeCheck(ctx, c, cfg))
 	checks = append(checks, homeTabCheck(ctx, c, id.UserID))
+	if cfg.Manifests != nil {
+		checks = append(checks, manifestChecks(cfg.Manifests)...)
+	}
 	return checks
 }
 

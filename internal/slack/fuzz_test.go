@@ -438,14 +438,36 @@ func fzDeclare(viewID, title, sev, desc, meta string) string {
 		`"description":{"description":{"type":"plain_text_input","value":"` + desc + `"}}}}}}`
 }
 
+// fzMessageShortcut is a message_action payload on a message.
+func fzMessageShortcut(callbackID, channel, ts, text string) string {
+	return `{"type":"message_action","api_app_id":"A0TEST","token":"deprecated","trigger_id":"100005.4700005.abc005","callback_id":"` + callbackID + `",` +
+		`"user":{"id":"U0ALICE","username":"alice","name":"alice","team_id":"T0TEST"},"team":{"id":"T0TEST","domain":"test"},` +
+		`"channel":{"id":"` + channel + `","name":"x"},"message_ts":"` + ts + `","response_url":"` + fzResponseURL + `",` +
+		`"message":{"type":"message","ts":"` + ts + `","user":"U0BOB","text":"` + text + `"}}`
+}
+
+// fzForm is a view_submission of a one-field form (update, resolve, the
+// incident picker); a picker's value is the selected option.
+func fzForm(viewID, callbackID, meta, block, value string) string {
+	v := `{"type":"plain_text_input","value":"` + value + `"}`
+	if callbackID == slack.PickIncidentCallbackID {
+		v = `{"type":"static_select","selected_option":{"value":"` + value + `","text":{"type":"plain_text","text":"x"}}}`
+	}
+	return `{"type":"view_submission","api_app_id":"A0TEST","token":"deprecated","trigger_id":"100006.4700006.abc006",` +
+		`"user":{"id":"U0ALICE","username":"alice","name":"alice","team_id":"T0TEST"},"team":{"id":"T0TEST","domain":"test"},` +
+		`"view":{"id":"` + viewID + `","team_id":"T0TEST","type":"modal","callback_id":"` + callbackID + `","private_metadata":"` + meta + `",` +
+		`"state":{"values":{"` + block + `":{"` + block + `":` + v + `}}}}}`
+}
+
 // FuzzInteractions drives POST /slack/interactions with signed form
 // bodies whose payload field (or, with raw, the whole body) is fuzzed.
 // Invariants: 200 or 400 only; 400 exactly for a body without a decodable
 // payload, and it changes nothing; a 200 payload had a type and a user; an
 // incident's timeline changes only through a summary button whose value
 // names that incident (nothing else in the payload is trusted), and a new
-// incident only through a submitted declare form with a view id; a
-// replayed click changes nothing; the answer is empty or a declare form's
+// incident only through a submitted declare form with a view id; an
+// update or resolve form changes only the incident its metadata names; a
+// replayed click or form changes nothing; the answer is empty or a form's
 // errors, and every reply to the response URL is ephemeral and inert.
 func FuzzInteractions(f *testing.F) {
 	for _, s := range []string{
@@ -477,6 +499,17 @@ func FuzzInteractions(f *testing.F) {
 		`{"type":"view_closed","user":{"id":"U0ALICE"},"view":{"id":"V0006","callback_id":"declare_incident"}}`,
 		`{"type":"shortcut","user":{"id":"U0ALICE"},"callback_id":"declare_incident","trigger_id":"100003.4700003.abc003"}`,
 		`{"type":"message_action","user":{"id":"U0ALICE"},"callback_id":"x"}`,
+		fzMessageShortcut(slack.AddToTimelineCallbackID, "C0000001", "1772445600.000100", "rolled back"),
+		fzMessageShortcut(slack.AddToTimelineCallbackID, "C0ELSEWHERE", "1772445600.000101", "<!channel> look"),
+		fzMessageShortcut(slack.DeclareFromMessageCallbackID, "C0ELSEWHERE", "1772445600.000102", "checkout \u202e down\nsince 10:02"),
+		fzMessageShortcut(slack.DeclareFromMessageCallbackID, "C0ELSEWHERE", "not-a-ts", "x"),
+		fzMessageShortcut(slack.AddToTimelineCallbackID, "../etc", "1772445600.000103", "x"),
+		fzForm("V0010", slack.UpdateCallbackID, `{\"n\":1,\"c\":\"C0000001\"}`, "update_text", "rolled back, watching"),
+		fzForm("V0011", slack.UpdateCallbackID, `{\"n\":1}`, "update_text", "   "),
+		fzForm("V0012", slack.ResolveCallbackID, `{\"n\":1}`, "resolution", "fixed <!here>"),
+		fzForm("V0013", slack.ResolveCallbackID, `{\"n\":99}`, "resolution", "fixed"),
+		fzForm("V0014", slack.UpdateCallbackID, `not json`, "update_text", "x"),
+		fzForm("V0015", slack.PickIncidentCallbackID, `{\"c\":\"C0ELSEWHERE\",\"ts\":\"1772445600.000101\",\"t\":\"hi\"}`, "incident", "INC-1"),
 		`{"type":"block_actions"}`,
 		`{"user":{"id":"U0ALICE"}}`,
 		`{"type":7,"user":"U0ALICE"}`,
@@ -511,8 +544,9 @@ func FuzzInteractions(f *testing.F) {
 				Value    string `json:"value"`
 			} `json:"actions"`
 			View struct {
-				ID         string `json:"id"`
-				CallbackID string `json:"callback_id"`
+				ID              string `json:"id"`
+				CallbackID      string `json:"callback_id"`
+				PrivateMetadata string `json:"private_metadata"`
 			} `json:"view"`
 		}
 		var minimal struct {
@@ -554,7 +588,7 @@ func FuzzInteractions(f *testing.F) {
 				t.Fatalf("answer %q is not a form's errors", rec.Body)
 			}
 			for block, msg := range out.Errors {
-				if !slices.Contains([]string{"title", "severity", "description"}, block) {
+				if !slices.Contains([]string{"title", "severity", "description", "update_text", "resolution", "summary", "impact", "incident"}, block) {
 					t.Fatalf("error for unknown block %q", block)
 				}
 				assertInert(t, "form error", msg)
@@ -575,6 +609,14 @@ func FuzzInteractions(f *testing.F) {
 			target, _ = incident.ParseID(id)
 		}
 		declare := probe.Type == "view_submission" && probe.View.CallbackID == slack.DeclareCallbackID && probe.View.ID != ""
+		if probe.Type == "view_submission" && probe.View.ID != "" && (probe.View.CallbackID == slack.UpdateCallbackID || probe.View.CallbackID == slack.ResolveCallbackID) {
+			var meta struct {
+				N int64 `json:"n"`
+			}
+			if json.Unmarshal([]byte(probe.View.PrivateMetadata), &meta) == nil {
+				button, target = true, meta.N // a form acts as a button on the incident it names
+			}
+		}
 		switch {
 		case after.inc1 != before.inc1 && target != 1:
 			t.Fatalf("INC-1 changed through a %s payload aimed at incident %d", probe.Type, target)

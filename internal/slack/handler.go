@@ -93,6 +93,8 @@ type Handler struct {
 
 	mu     sync.Mutex
 	closed bool
+
+	forms sync.Mutex // one update or resolve form submission at a time (forms.go)
 }
 
 // NewHandler returns a handler.

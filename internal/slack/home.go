@@ -45,10 +45,33 @@ const reqCoalesced = "coalesced"
 var userIDShape = regexp.MustCompile(`^[UW][A-Z0-9]{2,}$`)
 
 // homeGate remembers when each person's Home tab was last published (or a
-// publish began), to coalesce opens.
+// publish began), to coalesce opens, and bounds how many Home views are
+// built at once: each reads every incident, and a crowd opening the tab
+// together (everyone at the start of a big outage) must not all read the
+// store at once only to queue for views.publish's Tier 4.
 type homeGate struct {
-	mu   sync.Mutex
-	last map[string]time.Time
+	mu    sync.Mutex
+	last  map[string]time.Time
+	slots chan struct{}
+}
+
+// maxHomeBuilds is how many Home views are built and published at once.
+const maxHomeBuilds = 2
+
+// acquire waits for a build slot; release gives it back.
+func (g *homeGate) acquire(ctx context.Context) (release func(), err error) {
+	g.mu.Lock()
+	if g.slots == nil {
+		g.slots = make(chan struct{}, maxHomeBuilds)
+	}
+	slots := g.slots
+	g.mu.Unlock()
+	select {
+	case slots <- struct{}{}:
+		return func() { <-slots }, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
 }
 
 // maxHomeGate bounds the gate: past it, records older than the window go.
@@ -120,6 +143,11 @@ func (h *Handler) homeOpened(user, tab string) string {
 
 // publishHome builds user's Home view from the incidents now and publishes it.
 func (h *Handler) publishHome(ctx context.Context, user string) error {
+	release, err := h.home.acquire(ctx)
+	if err != nil {
+		return err
+	}
+	defer release()
 	ov, err := h.svc.Overview(ctx, user)
 	if err != nil {
 		return fmt.Errorf("reading the overview: %w", err)

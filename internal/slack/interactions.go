@@ -64,23 +64,9 @@ func (h *Handler) interaction(ctx context.Context, ic *slackapi.InteractionCallb
 		}
 		return nil, h.blockAction(ctx, ic, ic.ActionCallback.BlockActions[0], actor)
 	case slackapi.InteractionTypeViewSubmission:
-		if ic.View.CallbackID != DeclareCallbackID {
-			return nil, reqOK
-		}
-		if ic.View.ID == "" || len(ic.View.ID) > maxIDLength {
-			// The view id is the declaration's idempotency key.
-			return nil, reqMalformed
-		}
-		return h.declareSubmission(ctx, ic, actor)
-	case slackapi.InteractionTypeShortcut:
-		if ic.CallbackID == DeclareCallbackID && ic.TriggerID != "" {
-			h.goBackground(func(ctx context.Context) {
-				if err := h.client.openView(ctx, ic.TriggerID, declareView("", 0)); err != nil {
-					h.log.Warn("cannot open the declare form", zap.String("user", actor.ID), zap.Error(err))
-				}
-			})
-		}
-		return nil, reqOK
+		return h.viewSubmission(ctx, ic, actor)
+	case slackapi.InteractionTypeShortcut, slackapi.InteractionTypeMessageAction:
+		return h.shortcut(ctx, ic, actor)
 	}
 	return nil, reqOK
 }
@@ -257,7 +243,7 @@ func (h *Handler) declareSubmission(ctx context.Context, ic *slackapi.Interactio
 	defer cancel()
 	inc, err := h.svc.Declare(dctx, incident.Declaration{
 		Title: in.Title, Severity: in.Severity, Description: in.Description, By: actor,
-		Key: "slack-view:" + ic.View.ID,
+		Key: "slack-view:" + ic.View.ID, Events: fromEvents(in.From, actor),
 	})
 	if err != nil {
 		code := incident.ErrorCode(err)

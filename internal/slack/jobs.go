@@ -44,6 +44,9 @@ type eventJob struct {
 	// before it was kept.
 	At      time.Time `json:"at,omitzero"`
 	EventID string    `json:"event_id"`
+	// Shortcut is set when someone added the message with the "Add to
+	// incident timeline" shortcut (addFromShortcut).
+	Shortcut *shortcutJob `json:"shortcut,omitempty"`
 }
 
 // Jobs runs the adapter's jobs.
@@ -77,6 +80,9 @@ func (j *Jobs) CaptureMessage(ctx context.Context, job incident.Job) error {
 			return err
 		}
 	}
+	if p.Shortcut != nil {
+		return j.addFromShortcut(ctx, p, m, log)
+	}
 	if m.FromBot() {
 		log.Debug("not recording a bot's message")
 		return nil
@@ -87,7 +93,7 @@ func (j *Jobs) CaptureMessage(ctx context.Context, job incident.Job) error {
 	}
 	ev := incident.Event{
 		Kind:  incident.EventMessagePinned,
-		Key:   "pin:" + p.Channel + ":" + p.TS,
+		Key:   pinKey(p.Channel, p.TS),
 		At:    m.Time(),
 		Actor: incident.Actor{ID: m.User, Source: incident.SourceSlack},
 		Text:  text,

@@ -37,6 +37,7 @@ var (
 var MethodRates = map[string]Rate{
 	"auth.test":                    Tier4,
 	"bookmarks.add":                Tier2,
+	"chat.getPermalink":            Tier4, // "hundreds of requests per minute"
 	"chat.postEphemeral":           Tier4,
 	"chat.postMessage":             PostMessageRate,
 	"chat.update":                  Tier3,

@@ -22,8 +22,10 @@ type manifest struct {
 			ShouldEscape bool   `yaml:"should_escape"`
 		} `yaml:"slash_commands"`
 		Shortcuts []struct {
-			Type       string `yaml:"type"`
-			CallbackID string `yaml:"callback_id"`
+			Name        string `yaml:"name"`
+			Type        string `yaml:"type"`
+			CallbackID  string `yaml:"callback_id"`
+			Description string `yaml:"description"`
 		} `yaml:"shortcuts"`
 	} `yaml:"features"`
 	OAuth struct {
@@ -76,8 +78,15 @@ func TestManifests(t *testing.T) {
 			if len(m.Features.SlashCommands) != 1 || m.Features.SlashCommands[0].Command != "/incident" || !m.Features.SlashCommands[0].ShouldEscape {
 				t.Errorf("slash commands: %+v", m.Features.SlashCommands)
 			}
-			if len(m.Features.Shortcuts) != 1 || m.Features.Shortcuts[0].CallbackID != DeclareCallbackID {
-				t.Errorf("shortcuts: %+v", m.Features.Shortcuts)
+			var shortcuts []Shortcut
+			for _, sc := range m.Features.Shortcuts {
+				shortcuts = append(shortcuts, Shortcut{Type: sc.Type, CallbackID: sc.CallbackID, Name: sc.Name})
+				if sc.Description == "" || len(sc.Description) > 150 {
+					t.Errorf("shortcut %s: description must be 1-150 characters", sc.CallbackID)
+				}
+			}
+			if !slices.Equal(shortcuts, Shortcuts) {
+				t.Errorf("shortcuts\n got %+v\nwant %+v", shortcuts, Shortcuts)
 			}
 			events := slices.Sorted(slices.Values(m.Settings.Events.BotEvents))
 			if !slices.Equal(events, []string{"app_home_opened", "member_joined_channel", "pin_added", "reaction_added"}) {

@@ -82,7 +82,8 @@ type declareInput struct {
 	Title       string
 	Severity    incident.Severity
 	Description string
-	Channel     string // where the form was opened, if known
+	Channel     string      // where the form was opened, if known
+	From        *messageRef // the message it is declared from, if any
 }
 
 // parseDeclareView validates a submitted declare form on the server (the
@@ -115,9 +116,7 @@ func parseDeclareView(v slackapi.View) (declareInput, map[string]string) {
 	if n := utf8.RuneCountInString(in.Description); n > incident.MaxTextLength {
 		problems[blockDescription] = fmt.Sprintf("Keep the description to %d characters (it has %d).", incident.MaxTextLength, n)
 	}
-	if channelIDShape.MatchString(v.PrivateMetadata) {
-		in.Channel = v.PrivateMetadata
-	}
+	in.Channel, in.From = declareMetadata(v.PrivateMetadata)
 	if len(problems) == 0 {
 		return in, nil
 	}

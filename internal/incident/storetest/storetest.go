@@ -65,6 +65,7 @@ func Run(t *testing.T, h Harness) {
 		{"FailedUpdateLeavesNothing", failedUpdateLeavesNothing},
 		{"RunbookRequests", runbookRequests},
 		{"ConcurrentAppendsAcrossReplicas", concurrentAppendsAcrossReplicas},
+		{"LargeValues", largeValues},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, h) })

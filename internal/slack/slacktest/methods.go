@@ -28,6 +28,7 @@ var handlers = map[string]handlerFunc{
 	"chat.postMessage":             (*Server).chatPostMessage,
 	"chat.update":                  (*Server).chatUpdate,
 	"chat.postEphemeral":           (*Server).chatPostEphemeral,
+	"chat.getPermalink":            (*Server).chatGetPermalink,
 	"views.open":                   (*Server).viewsOpen,
 	"views.publish":                (*Server).viewsPublish,
 	"users.lookupByEmail":          (*Server).usersLookupByEmail,
@@ -487,6 +488,26 @@ func (s *Server) chatPostEphemeral(req apiRequest, _ time.Time) (int, map[string
 	}
 	s.ephemerals = append(s.ephemerals, Ephemeral{Channel: ch.ID, User: user, Text: req.form.Get("text"), Blocks: blocks})
 	return ok(map[string]any{"message_ts": s.nextTS()})
+}
+
+// chatGetPermalink answers as Slack does
+// (https://api.slack.com/methods/chat.getPermalink): the workspace's
+// address, /archives/<channel>/p<ts without the dot>, and for a reply
+// ?thread_ts=<parent>&cid=<channel>.
+func (s *Server) chatGetPermalink(req apiRequest, _ time.Time) (int, map[string]any, http.Header) {
+	ch := s.channel(req.form.Get("channel"))
+	if !s.visible(ch) {
+		return fail("channel_not_found")
+	}
+	m := s.message(ch.ID, req.form.Get("message_ts"))
+	if m == nil {
+		return fail("message_not_found")
+	}
+	link := fmt.Sprintf("https://%s.slack.com/archives/%s/p%s", s.domain(), ch.ID, strings.Replace(m.TS, ".", "", 1))
+	if m.ThreadTS != "" && m.ThreadTS != m.TS {
+		link += fmt.Sprintf("?thread_ts=%s&cid=%s", m.ThreadTS, ch.ID)
+	}
+	return ok(map[string]any{"channel": ch.ID, "permalink": link})
 }
 
 func (s *Server) viewsOpen(req apiRequest, _ time.Time) (int, map[string]any, http.Header) {

@@ -23,6 +23,7 @@ var tierPerMinute = map[string]float64{
 	"users.lookupByEmail":          50,
 	"chat.update":                  50,
 	"chat.postEphemeral":           100,
+	"chat.getPermalink":            100, // "hundreds of requests per minute"
 	"views.open":                   100,
 	"views.publish":                100,
 	"files.getUploadURLExternal":   100,

@@ -95,6 +95,7 @@ type Message struct {
 	User     string
 	BotID    string
 	SubType  string
+	Username string // an app's name on its message (AppPost)
 	Text     string
 	Blocks   json.RawMessage
 	Files    []string
@@ -879,6 +880,9 @@ func (s *Server) messageJSON(m *Message, withMetadata bool) map[string]any {
 	}
 	if m.SubType != "" {
 		out["subtype"] = m.SubType
+	}
+	if m.Username != "" {
+		out["username"] = m.Username
 	}
 	if m.ThreadTS != "" {
 		out["thread_ts"] = m.ThreadTS

@@ -24,12 +24,24 @@ type Envelope struct {
 	AcceptsResponsePayload bool
 	RetryAttempt           int
 	RetryReason            string
+	// Conn, if not 0, is the connection (SocketConnectionIDs) the first
+	// delivery goes to; otherwise Slack picks one (see SendEnvelope).
+	Conn int
+	// LoseAck loses the first delivery's acknowledgement and closes that
+	// connection, as when the replica that handled the envelope dies
+	// before its acknowledgement reaches Slack; Slack then delivers the
+	// envelope again on another connection.
+	LoseAck bool
 }
 
 // Ack is the bot's acknowledgement of an envelope.
 type Ack struct {
 	EnvelopeID string
 	Payload    json.RawMessage // the response payload, if any
+	// Conn is the connection it came on; Attempt the delivery it
+	// acknowledged (0: the first, as retry_attempt counts).
+	Conn    int
+	Attempt int
 }
 
 // socketHub plays Slack's Socket Mode endpoint.
@@ -41,13 +53,16 @@ type socketHub struct {
 	conns   []*socketConn
 	waiters map[string]chan Ack
 	acks    []Ack
-	opened  int // connections accepted so far
+	lose    map[string]int // envelope id -> connection whose ack is lost
+	opened  int            // connections accepted so far
+	next    int            // round-robin position among open connections
 	seq     int
 	closed  bool
 	wg      sync.WaitGroup
 }
 
 type socketConn struct {
+	id      int
 	ws      *websocket.Conn
 	writeMu sync.Mutex
 	done    chan struct{}
@@ -57,7 +72,7 @@ func newSocketHub(s *Server) *socketHub {
 	// The Socket Mode client sends Origin: https://api.slack.com, which is
 	// never this server's origin.
 	up := websocket.Upgrader{CheckOrigin: func(*http.Request) bool { return true }}
-	return &socketHub{s: s, waiters: map[string]chan Ack{}, upgrader: up}
+	return &socketHub{s: s, waiters: map[string]chan Ack{}, lose: map[string]int{}, upgrader: up}
 }
 
 func (h *socketHub) url() string {
@@ -100,12 +115,14 @@ func (h *socketHub) serve(w http.ResponseWriter, r *http.Request) {
 		_ = ws.Close()
 		return
 	}
-	h.conns = append(h.conns, c)
 	h.opened++
+	c.id = h.opened
+	h.conns = append(h.conns, c)
+	open := len(h.conns)
 	h.wg.Add(2)
 	h.mu.Unlock()
 	_ = c.write(map[string]any{
-		"type": "hello", "num_connections": 1,
+		"type": "hello", "num_connections": open,
 		"debug_info":      map[string]any{"host": "applink-fake", "build_number": 1, "approximate_connection_time": 18060},
 		"connection_info": map[string]any{"app_id": h.s.cfg.AppID},
 	})
@@ -161,8 +178,14 @@ func (h *socketHub) reader(c *socketConn) {
 		if json.Unmarshal(raw, &a) != nil || a.EnvelopeID == "" {
 			continue
 		}
-		ack := Ack{EnvelopeID: a.EnvelopeID, Payload: a.Payload}
+		ack := Ack{EnvelopeID: a.EnvelopeID, Payload: a.Payload, Conn: c.id}
 		h.mu.Lock()
+		if h.lose[a.EnvelopeID] == c.id {
+			// The replica "dies" with its acknowledgement unsent.
+			delete(h.lose, a.EnvelopeID)
+			h.mu.Unlock()
+			return
+		}
 		h.acks = append(h.acks, ack)
 		if w, ok := h.waiters[a.EnvelopeID]; ok {
 			select {
@@ -213,11 +236,40 @@ func (s *Server) SocketAcks() []Ack {
 	return append([]Ack(nil), s.socket.acks...)
 }
 
+// SocketConnectionIDs are the open Socket Mode connections' ids, oldest
+// first. Ids count from 1 in the order connections were accepted, so a
+// test that starts replicas one by one knows which connection is whose.
+func (s *Server) SocketConnectionIDs() []int {
+	s.socket.mu.Lock()
+	defer s.socket.mu.Unlock()
+	ids := make([]int, len(s.socket.conns))
+	for i, c := range s.socket.conns {
+		ids[i] = c.id
+	}
+	return ids
+}
+
 // ErrNoSocket is returned by SendEnvelope when the bot is not connected.
 var ErrNoSocket = errors.New("slacktest: no socket mode connection")
 
-// SendEnvelope sends an envelope over the newest Socket Mode connection and
-// waits up to timeout for its acknowledgement.
+// socketAckTimeout is how long Slack waits for an acknowledgement before
+// it delivers the envelope again.
+const socketAckTimeout = 3 * time.Second
+
+// socketAttempts bounds the deliveries of one envelope (the first and
+// three retries, as for Events API deliveries).
+const socketAttempts = 4
+
+// SendEnvelope delivers an envelope as Slack does to an app with several
+// open Socket Mode connections (up to 10 per app, one per replica here):
+// to one of them, in turn (or env.Conn), and, if that connection closes
+// or does not acknowledge within 3 seconds, again on another open
+// connection, with retry_attempt counting up and retry_reason "timeout",
+// up to 4 deliveries. It returns the acknowledgement, or an error when
+// none arrived within timeout. (Slack's docs on Socket Mode: several
+// connections may be open, each envelope goes to one of them, and
+// envelopes not acknowledged are delivered again;
+// https://api.slack.com/apis/connections/socket-implement.)
 func (s *Server) SendEnvelope(env Envelope, timeout time.Duration) (Ack, error) {
 	h := s.socket
 	h.mu.Lock()
@@ -225,38 +277,92 @@ func (s *Server) SendEnvelope(env Envelope, timeout time.Duration) (Ack, error) 
 		h.mu.Unlock()
 		return Ack{}, ErrNoSocket
 	}
-	c := h.conns[len(h.conns)-1]
 	if env.EnvelopeID == "" {
 		h.seq++
 		env.EnvelopeID = fmt.Sprintf("env-%06d", h.seq)
 	}
-	wait := make(chan Ack, 1)
+	wait := make(chan Ack, socketAttempts)
 	h.waiters[env.EnvelopeID] = wait
 	h.mu.Unlock()
 	defer func() {
 		h.mu.Lock()
 		delete(h.waiters, env.EnvelopeID)
+		delete(h.lose, env.EnvelopeID)
 		h.mu.Unlock()
 	}()
 	payload, err := json.Marshal(env.Payload)
 	if err != nil {
 		return Ack{}, err
 	}
-	msg := map[string]any{
-		"envelope_id": env.EnvelopeID, "type": env.Type, "payload": json.RawMessage(payload),
-		"accepts_response_payload": env.AcceptsResponsePayload, "retry_attempt": env.RetryAttempt, "retry_reason": env.RetryReason,
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	var last *socketConn
+	for attempt := 0; attempt < socketAttempts; attempt++ {
+		c := h.pick(env, attempt, last)
+		if c == nil {
+			return Ack{}, ErrNoSocket
+		}
+		last = c
+		msg := map[string]any{
+			"envelope_id": env.EnvelopeID, "type": env.Type, "payload": json.RawMessage(payload),
+			"accepts_response_payload": env.AcceptsResponsePayload,
+			"retry_attempt":            env.RetryAttempt + attempt, "retry_reason": env.RetryReason,
+		}
+		if attempt > 0 {
+			msg["retry_reason"] = "timeout"
+		}
+		if err := c.write(msg); err != nil && attempt+1 == socketAttempts {
+			return Ack{}, fmt.Errorf("slacktest: sending envelope: %w", err)
+		}
+		ackTimer := time.NewTimer(socketAckTimeout)
+		select {
+		case a := <-wait:
+			ackTimer.Stop()
+			a.Attempt = env.RetryAttempt + attempt
+			return a, nil
+		case <-c.done: // the replica went away: deliver again elsewhere
+		case <-ackTimer.C:
+		case <-deadline.C:
+			ackTimer.Stop()
+			return Ack{}, fmt.Errorf("slacktest: no acknowledgement of %s within %s", env.EnvelopeID, timeout)
+		}
+		ackTimer.Stop()
 	}
-	if err := c.write(msg); err != nil {
-		return Ack{}, fmt.Errorf("slacktest: sending envelope: %w", err)
+	return Ack{}, fmt.Errorf("slacktest: %s not acknowledged after %d deliveries", env.EnvelopeID, socketAttempts)
+}
+
+// pick chooses the connection of a delivery: env.Conn for the first if
+// set, else the open connections in turn, avoiding the one that just
+// failed when there is another.
+func (h *socketHub) pick(env Envelope, attempt int, last *socketConn) *socketConn {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if len(h.conns) == 0 {
+		return nil
 	}
-	t := time.NewTimer(timeout)
-	defer t.Stop()
-	select {
-	case a := <-wait:
-		return a, nil
-	case <-t.C:
-		return Ack{}, fmt.Errorf("slacktest: no acknowledgement of %s within %s", env.EnvelopeID, timeout)
+	var c *socketConn
+	if attempt == 0 && env.Conn != 0 {
+		for _, x := range h.conns {
+			if x.id == env.Conn {
+				c = x
+			}
+		}
+		if c == nil {
+			return nil
+		}
+	} else {
+		for range len(h.conns) {
+			h.next++
+			c = h.conns[h.next%len(h.conns)]
+			if c != last {
+				break
+			}
+		}
 	}
+	if attempt == 0 && env.LoseAck {
+		h.lose[env.EnvelopeID] = c.id
+	}
+	return c
 }
 
 // DisconnectSockets asks the bot to reconnect, as Slack does before it
