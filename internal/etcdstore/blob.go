@@ -84,14 +84,21 @@ func (t *tx) putLarge(key string, value []byte, replacing bool) error {
 		return err
 	}
 	ref := blobRef{id: hex.EncodeToString(id[:]), size: len(value)}
-	lease, err := t.s.cli.Grant(t.ctx, blobStagingTTL)
+	// Each request is bounded by rpcCtx: this runs with the writer slot
+	// held, often under a context without a deadline.
+	gctx, cancel := t.s.rpcCtx(t.ctx)
+	lease, err := t.s.cli.Grant(gctx, blobStagingTTL)
+	cancel()
 	if err != nil {
 		return fmt.Errorf("staging a large value in etcd: %w", err)
 	}
 	for off := 0; off < len(value); off += blobChunk {
 		chunk := value[off:min(off+blobChunk, len(value))]
 		k := t.s.p + ref.prefix() + fmt.Sprintf("%06x", ref.chunks)
-		if _, err := t.s.cli.Put(t.ctx, k, string(chunk), clientv3.WithLease(lease.ID)); err != nil {
+		pctx, cancel := t.s.rpcCtx(t.ctx)
+		_, err := t.s.cli.Put(pctx, k, string(chunk), clientv3.WithLease(lease.ID))
+		cancel()
+		if err != nil {
 			return fmt.Errorf("staging a large value in etcd: %w", err)
 		}
 		t.writes[k] = &write{keep: true}

@@ -25,8 +25,10 @@ func (f *Fence) cmp() clientv3.Cmp {
 }
 
 // check tells a lost race from a lost leadership after a commit failed.
-func (f *Fence) check(ctx context.Context, cli *clientv3.Client) error {
-	resp, err := cli.Get(ctx, f.Key)
+func (f *Fence) check(ctx context.Context, s *Store) error {
+	ctx, cancel := s.rpcCtx(ctx)
+	defer cancel()
+	resp, err := s.cli.Get(ctx, f.Key)
 	if err != nil {
 		return fmt.Errorf("reading the election key: %w", err)
 	}
@@ -66,6 +68,10 @@ func (c *leaseCache) get(ctx context.Context) (clientv3.LeaseID, error) {
 		return c.id, nil
 	}
 	ttl := c.s.opts.KeyTTL + leaseRotation
+	// Bounded like every request (rpcCtx): c.mu and the writer slot are
+	// held meanwhile.
+	ctx, cancel := c.s.rpcCtx(ctx)
+	defer cancel()
 	resp, err := c.s.cli.Grant(ctx, int64(ttl/time.Second))
 	if err != nil {
 		return 0, fmt.Errorf("granting a lease for redelivery keys: %w", err)

@@ -502,7 +502,7 @@ func (s *Store) commit(ctx context.Context, t *tx, fence *Fence) (bool, error) {
 		return true, nil
 	}
 	if fence != nil {
-		if err := fence.check(ctx, s.cli); err != nil {
+		if err := fence.check(ctx, s); err != nil {
 			return false, err
 		}
 	}
