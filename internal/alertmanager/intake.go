@@ -2,17 +2,14 @@ package alertmanager
 
 import (
 	"context"
-	"crypto/sha256"
-	"crypto/subtle"
-	"errors"
 	"io"
 	"net/http"
-	"strings"
 	"time"
 
 	"go.uber.org/zap"
 
 	"github.com/incidentbot/incident-bot/internal/incident"
+	"github.com/incidentbot/incident-bot/internal/webhook"
 )
 
 // JobNotification is the kind of the job that applies one stored
@@ -24,15 +21,9 @@ const JobNotification = "alertmanager.notification"
 // receiver for bigger groups.
 const MaxBody = 4 << 20
 
-// Batcher runs store transactions of concurrent callers together
-// (boltstore.Store.Batch); fn may run more than once.
-type Batcher interface {
-	Batch(ctx context.Context, fn func(incident.Tx) error) error
-}
-
 // IntakeConfig configures an Intake.
 type IntakeConfig struct {
-	Store Batcher
+	Store incident.Batcher
 	// Tokens are the accepted bearer tokens (several during a rotation).
 	Tokens []string
 	Logger *zap.Logger
@@ -53,7 +44,7 @@ type IntakeConfig struct {
 type Intake struct {
 	cfg    IntakeConfig
 	log    *zap.Logger
-	tokens [][sha256.Size]byte
+	tokens webhook.Tokens
 }
 
 // NewIntake returns the webhook handler.
@@ -67,28 +58,7 @@ func NewIntake(cfg IntakeConfig) *Intake {
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = 5 * time.Second
 	}
-	h := &Intake{cfg: cfg, log: cfg.Logger.Named("alertmanager.webhook")}
-	for _, t := range cfg.Tokens {
-		h.tokens = append(h.tokens, sha256.Sum256([]byte(t)))
-	}
-	return h
-}
-
-// Authorized reports whether the request carries one of tokens as a
-// bearer token. Both sides are hashed first so the comparison is constant
-// time whatever the lengths, and every token is compared, so the time
-// does not tell which one matched.
-func Authorized(r *http.Request, tokens [][sha256.Size]byte) bool {
-	scheme, cred, ok := strings.Cut(r.Header.Get("Authorization"), " ")
-	if !ok || !strings.EqualFold(scheme, "Bearer") {
-		return false
-	}
-	got := sha256.Sum256([]byte(strings.TrimSpace(cred)))
-	match := 0
-	for _, t := range tokens {
-		match |= subtle.ConstantTimeCompare(got[:], t[:])
-	}
-	return match == 1
+	return &Intake{cfg: cfg, log: cfg.Logger.Named("alertmanager.webhook"), tokens: webhook.NewTokens(cfg.Tokens)}
 }
 
 func (h *Intake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -98,7 +68,7 @@ func (h *Intake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(code)
 		_, _ = io.WriteString(w, text+"\n")
 	}
-	if !Authorized(r, h.tokens) {
+	if !h.tokens.Authorized(r.Header) {
 		log.Warn("rejected Alertmanager webhook: missing or wrong bearer token; check ALERTMANAGER_WEBHOOK_TOKEN and the receiver's http_config.authorization",
 			zap.Bool("authorization_present", r.Header.Get("Authorization") != ""))
 		reply(http.StatusUnauthorized, "missing or wrong bearer token")
@@ -120,27 +90,14 @@ func (h *Intake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		reply(http.StatusBadRequest, err.Error())
 		return
 	}
-	if err := Store(r.Context(), h.cfg.Store, h.cfg.Clock, h.cfg.Timeout, JobNotification, incident.AlertJobKey(Source, m.GroupKey), body); err != nil {
+	job := incident.Job{Kind: JobNotification, Key: incident.AlertJobKey(Source, m.GroupKey), Due: h.cfg.Clock.Now(), Payload: body}
+	if err := webhook.Enqueue(r.Context(), h.cfg.Store, h.cfg.Timeout, job); err != nil {
 		log.Error("storing Alertmanager notification", zap.Error(err))
 		reply(http.StatusServiceUnavailable, "not stored; retry")
 		return
 	}
 	log.Debug("stored Alertmanager notification", zap.String("status", m.Status), zap.Int("alerts", len(m.Alerts)))
 	reply(http.StatusAccepted, "accepted")
-}
-
-// Store enqueues body as a job of kind and key in one durable transaction.
-func Store(ctx context.Context, store Batcher, clock incident.Clock, timeout time.Duration, kind, key string, body []byte) error {
-	// The commit must not be abandoned halfway because the sender hung up.
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
-	defer cancel()
-	err := store.Batch(ctx, func(tx incident.Tx) error {
-		return tx.Enqueue(&incident.Job{Kind: kind, Key: key, Due: clock.Now(), Payload: body})
-	})
-	if errors.Is(err, context.DeadlineExceeded) {
-		return errors.New("store did not commit in time")
-	}
-	return err
 }
 
 // Worker applies stored notifications.

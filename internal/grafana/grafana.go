@@ -21,7 +21,6 @@ import (
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
-	"crypto/subtle"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -35,6 +34,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/incidentbot/incident-bot/internal/incident"
+	"github.com/incidentbot/incident-bot/internal/webhook"
 )
 
 // Source is Grafana as the domain names it; Name is how people do.
@@ -163,17 +163,8 @@ func (v Verifier) Verify(h http.Header, body []byte) error {
 		return errors.New("signature does not match GRAFANA_WEBHOOK_SECRET")
 	}
 	if len(v.Tokens) > 0 {
-		scheme, cred, ok := strings.Cut(h.Get("Authorization"), " ")
-		if ok && strings.EqualFold(scheme, "Bearer") {
-			got := sha256.Sum256([]byte(strings.TrimSpace(cred)))
-			match := 0
-			for _, t := range v.Tokens {
-				want := sha256.Sum256([]byte(t))
-				match |= subtle.ConstantTimeCompare(got[:], want[:])
-			}
-			if match == 1 {
-				return nil
-			}
+		if webhook.NewTokens(v.Tokens).Authorized(h) {
+			return nil
 		}
 	}
 	if len(v.Secrets) > 0 {
@@ -182,14 +173,9 @@ func (v Verifier) Verify(h http.Header, body []byte) error {
 	return errors.New("missing or wrong bearer token")
 }
 
-// Batcher runs store transactions of concurrent callers together.
-type Batcher interface {
-	Batch(ctx context.Context, fn func(incident.Tx) error) error
-}
-
 // IntakeConfig configures an Intake.
 type IntakeConfig struct {
-	Store    Batcher
+	Store    incident.Batcher
 	Verifier Verifier
 	Logger   *zap.Logger
 	Clock    incident.Clock
@@ -244,13 +230,8 @@ func (h *Intake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		reply(http.StatusBadRequest, err.Error())
 		return
 	}
-	n := m.Notification()
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 5*time.Second)
-	defer cancel()
-	err = h.cfg.Store.Batch(ctx, func(tx incident.Tx) error {
-		return tx.Enqueue(&incident.Job{Kind: JobNotification, Key: incident.AlertJobKey(Source, n.GroupKey), Due: h.cfg.Clock.Now(), Payload: body})
-	})
-	if err != nil {
+	job := incident.Job{Kind: JobNotification, Key: incident.AlertJobKey(Source, m.Notification().GroupKey), Due: h.cfg.Clock.Now(), Payload: body}
+	if err := webhook.Enqueue(r.Context(), h.cfg.Store, 5*time.Second, job); err != nil {
 		h.log.Error("storing Grafana notification", zap.Error(err))
 		reply(http.StatusServiceUnavailable, "not stored; retry")
 		return

@@ -30,8 +30,10 @@ var sdks = map[string][]string{
 }
 
 // core is what any package may import from the module: the domain, the
-// command language, the typed configuration and the embedded templates.
-var core = []string{"internal/incident", "internal/command", "internal/config", "templates"}
+// command language, the typed configuration, the embedded templates, and
+// the webhook intakes' shared edge (bearer tokens, the durable enqueue),
+// which knows no source and imports only the domain.
+var core = []string{"internal/incident", "internal/command", "internal/config", "templates", "internal/webhook"}
 
 // exceptions lists, with the reason, the module packages a package may
 // import beyond core. Everything not listed here and not the composition

@@ -25,17 +25,10 @@ const (
 	WebhookSubscriptionHeader = "X-Webhook-Subscription"
 )
 
-// Batcher runs store transactions of concurrent callers together, so that
-// simultaneous deliveries share one commit and one fsync
-// (boltstore.Store.Batch). fn may run more than once and must change the
-// store only through tx; Batch returns once the commit is durable.
-type Batcher interface {
-	Batch(ctx context.Context, fn func(incident.Tx) error) error
-}
-
 // IntakeConfig configures an Intake.
 type IntakeConfig struct {
-	Store Batcher
+	// Store lets simultaneous deliveries share one commit and one fsync.
+	Store incident.Batcher
 	// Secrets are the webhook subscription secrets; a delivery signed with
 	// any of them is accepted.
 	Secrets []string
