@@ -2,6 +2,7 @@ package incident
 
 import (
 	"context"
+	"fmt"
 	"time"
 )
 
@@ -65,4 +66,21 @@ type Exporter interface {
 // last one, and refuses to be opened for service while so marked.
 type Importer interface {
 	Import(ctx context.Context, src func(fn func(Record) error) error) error
+}
+
+// Check reports what makes r impossible to import into any store: no
+// field set, an event without its incident or sequence number, a document
+// version 0, a counter no store keeps. Importers call it first.
+func (r Record) Check() error {
+	switch {
+	case r.Event != nil && (r.Event.Incident <= 0 || r.Event.Seq <= 0):
+		return fmt.Errorf("importing an event without incident or sequence number")
+	case r.Doc != nil && r.Doc.Version <= 0:
+		return fmt.Errorf("importing %s %s without a version", r.Doc.Kind, r.Doc.Name)
+	case r.Counter != nil && r.Counter.Name != CounterIncident && r.Counter.Name != CounterJob:
+		return fmt.Errorf("importing unknown counter %q", r.Counter.Name)
+	case r.Incident == nil && r.Event == nil && r.Key == nil && r.Job == nil && r.Dead == nil && r.Doc == nil && r.Counter == nil:
+		return fmt.Errorf("importing an empty record")
+	}
+	return nil
 }
